@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hrv.errors import SintoniaError
 from sensor.errors import MalformedPacketError, SensorError
 from sensor.gatt import (
     encode_heart_rate_measurement,
@@ -17,7 +18,6 @@ from sensor.gatt import (
     parse_heart_rate_measurement,
     rr_raw_to_ms,
 )
-from hrv.errors import SintoniaError
 
 
 def test_real_strap_capture() -> None:
