@@ -53,6 +53,8 @@ def _ready_tracker(**cfg: float) -> ArousalTracker:
     With a constant rest the MAD is 0, so the spreads are the floors (2.5 bpm, 0.15) and the
     index of HR h with ln RMSSD 4.0 is exactly (h - 60) / 5.
     """
+    cfg.setdefault("hr_sd_floor_bpm", 2.5)
+    cfg.setdefault("ln_rmssd_sd_floor", 0.15)
     tr = ArousalTracker("patient", 0.0, config=ArousalConfig(**cfg))
     ups = _feed(tr, 0.0, 180.0, HR0)
     assert ups[-1].state == "within"
@@ -83,7 +85,7 @@ def test_baseline_stats_match_scipy_median_and_mad() -> None:
 
 def test_baseline_stats_floor_and_errors() -> None:
     b = baseline_stats([70.0, 70.0, 70.0], [3.0, 3.0, 3.0])
-    assert (b.hr_scale_bpm, b.ln_rmssd_scale) == (2.5, 0.15)
+    assert (b.hr_scale_bpm, b.ln_rmssd_scale) == (3.0, 0.25)  # the default floors
     with pytest.raises(InsufficientDataError):
         baseline_stats([70.0, math.nan], [3.0, 3.0])
     with pytest.raises(ArousalConfigError, match="equal length"):
