@@ -511,7 +511,8 @@ class ArousalUpdate:
     z_hr, z_ln_rmssd : float or None
         Unsmoothed z scores of this beat (None while calibrating or for an unusable beat).
     baseline_progress : float
-        0-1 fraction of the baseline coverage collected (1 once ready).
+        0-1 progress of the baseline: the smaller of the elapsed fraction of ``baseline_s`` and
+        the fraction of the required good-signal coverage (1 once ready).
     change : ArousalStateChange or None
         The state change this update caused, if any (at most one per update).
     """
@@ -806,8 +807,11 @@ class ArousalTracker:
     def _baseline_progress(self) -> float:
         if self._baseline is not None:
             return 1.0
-        need = self.config.baseline_min_coverage * self.config.baseline_s
-        return 1.0 if need <= 0.0 else min(self._base_covered / need, 1.0)
+        cfg = self.config
+        elapsed = max(self._t_last - self._base_start, 0.0) / cfg.baseline_s
+        need = cfg.baseline_min_coverage * cfg.baseline_s
+        covered = 1.0 if need <= 0.0 else self._base_covered / need
+        return min(elapsed, covered, 1.0)
 
     def _baseline_ready(self, t: float) -> bool:
         if t < self._base_start + self.config.baseline_s or self._base_n < 2:

@@ -115,7 +115,10 @@ def test_calibrating_until_180_s_then_within() -> None:
     ups = _feed(tr, 100.0, 400.0, HR0)
     before = [u for u in ups if u.time_s < 280.0]
     assert all(u.state == "calibrating" and u.index is None for u in before)
-    assert before[-1].baseline_progress == pytest.approx(1.0)
+    progress = [u.baseline_progress for u in before]
+    assert progress == sorted(progress)
+    assert progress[0] == 0.0  # one beat covers no interval yet
+    assert progress[-1] == pytest.approx(179.0 / 180.0)  # then elapsed time is the limit
     first = next(u for u in ups if u.state != "calibrating")
     assert first.time_s == 280.0
     assert first.change is not None
