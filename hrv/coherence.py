@@ -1,0 +1,242 @@
+"""Paced-breathing feedback: a cardiac coherence ratio and the breathing rate from the RR spectrum.
+
+Meant to be called often (the live engine calls it every 5 s on the last 64 s of corrected beats),
+so it does the least work that gives a stable answer: one cubic-spline resampling of the window at
+4 Hz, a linear detrend, a Hann taper and one zero-padded real FFT.
+
+The ratio is McCraty et al.'s published *coherence ratio* (2009), not any vendor's proprietary
+"coherence score" (HeartMath's 0-16 score adds unpublished scaling and smoothing).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hrv.errors import InsufficientDataError
+from hrv.frequency import MIN_BAND_POWER_MS2, integrate_psd, resample_rr
+from hrv.validate import require_beats
+
+__all__ = [
+    "BREATHING_BAND_HZ",
+    "COHERENCE_PEAK_BAND_HZ",
+    "COHERENCE_PEAK_WIDTH_HZ",
+    "COHERENCE_TOTAL_BAND_HZ",
+    "COHERENCE_WINDOW_S",
+    "Coherence",
+    "coherence_ratio",
+]
+
+#: Default analysis window, s (McCraty et al. 2009; HeartMath's 64 s).
+COHERENCE_WINDOW_S: Final[float] = 64.0
+#: Band searched for the coherence peak (lower, upper), Hz (McCraty et al. 2009).
+COHERENCE_PEAK_BAND_HZ: Final[tuple[float, float]] = (0.04, 0.26)
+#: Width of the window integrated around the peak, Hz (McCraty et al. 2009).
+COHERENCE_PEAK_WIDTH_HZ: Final[float] = 0.030
+#: Band of the total power (lower, upper), Hz (McCraty et al. 2009).
+COHERENCE_TOTAL_BAND_HZ: Final[tuple[float, float]] = (0.0033, 0.4)
+#: Band searched for the respiratory peak (lower, upper), Hz: 4.2 to 30 breaths/min.
+BREATHING_BAND_HZ: Final[tuple[float, float]] = (0.07, 0.5)
+#: Default sampling rate of the resampled window, Hz.
+_FS_HZ: Final[float] = 4.0
+#: Coarsest spacing of the zero-padded FFT grid, Hz (0.12 breaths/min).
+_GRID_STEP_HZ: Final[float] = 0.002
+#: Fraction of the window the beats must cover.
+_MIN_COVERAGE: Final[float] = 0.9
+#: Fewest beats in the window (cubic spline with not-a-knot ends).
+_MIN_BEATS: Final[int] = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Coherence:
+    """Coherence ratio and breathing-rate estimate of one window.
+
+    Attributes
+    ----------
+    ratio : float
+        Coherence ratio, dimensionless: peak power / (total power - peak power). About 9 for a
+        pure sinusoid with this taper (see :func:`coherence_ratio`), well below 1 for spontaneous
+        breathing with broadband variability.
+    peak_hz : float
+        Frequency of the highest PSD value in 0.04-0.26 Hz, Hz.
+    peak_power_ms2 : float
+        Power within +/- 0.015 Hz of ``peak_hz``, ms^2.
+    total_power_ms2 : float
+        Power in 0.0033-0.4 Hz, ms^2.
+    breathing_rate_bpm : float
+        Breathing rate estimated from the respiratory sinus arrhythmia peak, breaths per minute.
+    breathing_hz : float
+        The same in Hz.
+    breathing_confidence : float
+        Share of the power in the breathing band that lies within +/- 0.015 Hz of its peak, 0-1
+        (about 0.9 for a pure sinusoid, the Hann taper's ceiling; much less for broadband noise).
+    window_s : float
+        Duration actually analysed, s.
+    """
+
+    ratio: float
+    peak_hz: float
+    peak_power_ms2: float
+    total_power_ms2: float
+    breathing_rate_bpm: float
+    breathing_hz: float
+    breathing_confidence: float
+    window_s: float
+
+
+def _band_argmax(
+    freqs_hz: NDArray[np.float64], psd: NDArray[np.float64], lo_hz: float, hi_hz: float
+) -> float:
+    in_band = (freqs_hz >= lo_hz) & (freqs_hz <= hi_hz)
+    return float(freqs_hz[np.argmax(np.where(in_band, psd, -np.inf))])
+
+
+def coherence_ratio(
+    rr_ms: NDArray[np.float64],
+    *,
+    window_s: float = COHERENCE_WINDOW_S,
+    fs_hz: float = _FS_HZ,
+    peak_width_hz: float = COHERENCE_PEAK_WIDTH_HZ,
+) -> Coherence:
+    """Coherence ratio (McCraty et al. 2009) and breathing rate over the trailing window.
+
+    Parameters
+    ----------
+    rr_ms : numpy.ndarray
+        Validated, artifact-corrected RR intervals, float64 ms, oldest first. Only the last
+        ``window_s`` seconds are used (older beats may be passed and are ignored).
+    window_s : float, optional
+        Length of the trailing window, s. Default 64. The beats must cover at least 90 % of it.
+    fs_hz : float, optional
+        Resampling rate, Hz. Default 4.
+    peak_width_hz : float, optional
+        Width of the window integrated around a peak, Hz. Default 0.030.
+
+    Returns
+    -------
+    Coherence
+        Ratio, peak frequency and powers, breathing rate with its confidence.
+
+    Raises
+    ------
+    InsufficientDataError
+        If the beats cover less than 90 % of ``window_s`` or fewer than 4 fall in it, or if there
+        is no variability outside the peak (less than ``MIN_BAND_POWER_MS2``).
+
+    Notes
+    -----
+    Spectrum: the window's RR tachogram is resampled by a not-a-knot cubic spline at ``fs_hz``
+    (as :func:`hrv.frequency.resample_rr`), its least-squares line removed, tapered by a Hann
+    window :math:`w` and zero-padded to a grid of at most 0.002 Hz:
+    :math:`S(f) = 2 |\\mathrm{FFT}(w x)(f)|^2 / (f_s \\sum w^2)` in ms^2/Hz. Powers are trapezoid
+    integrals (:func:`hrv.frequency.integrate_psd`).
+
+    Coherence ratio (McCraty et al. 2009):
+
+    .. math:: f_p = \\arg\\max_{0.04 \\le f \\le 0.26} S(f), \\quad
+              P_{peak} = \\int_{f_p - 0.015}^{f_p + 0.015} S, \\quad
+              P_{total} = \\int_{0.0033}^{0.4} S, \\quad
+              CR = \\frac{P_{peak}}{P_{total} - P_{peak}}
+
+    Deviations from the published description, which does not state them: 4 Hz resampling
+    (HeartMath documents 2 Hz), a linear detrend and a Hann taper. The Hann main lobe of a 64 s
+    window is +/- 0.031 Hz wide, so a 0.030 Hz window holds about 90 % of a pure sinusoid's
+    power and CR tops out near 9 (measured 8.7-9.3 over 0.06-0.25 Hz); the taper keeps the large
+    VLF drifts of 64 s windows from leaking into the band. Compare ratios computed with the same
+    settings only.
+
+    Breathing rate: :math:`f_b = \\arg\\max S(f)` over 0.07 Hz to
+    :math:`\\min(0.5, f_{HR}/2)` Hz, reported as :math:`60 f_b` breaths/min. The band covers
+    slow paced breathing (resonance-frequency breathing at 4.5-7 /min, 0.075-0.117 Hz; Lehrer &
+    Gevirtz 2014) up to 30 /min; a plain HF band (0.15-0.4 Hz) would miss the 6 /min exercise
+    entirely. Respiratory sinus arrhythmia is sampled once per beat, so rates above half the heart
+    rate :math:`f_{HR}` alias and are not searched. Confidence is
+    :math:`\\int_{f_b \\pm 0.015} S / \\int_{band} S` (the peak window clipped to the band): a
+    clear single peak gives about 0.9, a spread spectrum much less. At spontaneous rates with
+    weak RSA, a 0.1 Hz Mayer wave can outweigh the breathing peak; the low confidence says so.
+
+    Cost: one spline on about 80 beats, one 2048-point real FFT and a few vector reductions,
+    about 0.1 ms per call.
+
+    References
+    ----------
+    .. [1] McCraty R, Atkinson M, Tomasino D, Bradley RT. The coherent heart: heart-brain
+       interactions, psychophysiological coherence, and the emergence of system-wide order.
+       Integral Review. 2009;5(2):10-115.
+    .. [2] Lehrer PM, Gevirtz R. Heart rate variability biofeedback: how and why does it work?
+       Front Psychol. 2014;5:756.
+    .. [3] Harris FJ. On the use of windows for harmonic analysis with the discrete Fourier
+       transform. Proc IEEE. 1978;66(1):51-83.
+
+    Examples
+    --------
+    Breathing at 6/min drives a 0.1 Hz oscillation of the RR intervals:
+
+    >>> import numpy as np
+    >>> t = np.arange(1, 100) * 0.9
+    >>> c = coherence_ratio(900.0 + 60.0 * np.sin(2 * np.pi * 0.1 * t))
+    >>> c.ratio > 5, round(c.breathing_rate_bpm, 1)
+    (True, 6.0)
+    """
+    require_beats(rr_ms, _MIN_BEATS, "coherence ratio")
+    beat_t = np.cumsum(rr_ms) / 1000.0
+    start_s = beat_t[-1] - window_s
+    # the last beat at or before the window start (if any), so the spline covers the whole window
+    first = max(int(np.searchsorted(beat_t, start_s, side="right")) - 1, 0)
+    covered_s = float(beat_t[-1] - max(beat_t[first], start_s))
+    if covered_s < _MIN_COVERAGE * window_s:
+        raise InsufficientDataError(
+            "coherence ratio", needed=_MIN_COVERAGE * window_s, got=covered_s, unit="s of beats"
+        )
+    rr_win = rr_ms[first:]
+    require_beats(rr_win, _MIN_BEATS, "coherence ratio")
+    t_s, x_ms = resample_rr(rr_win, fs_hz)
+    # resample_rr's clock starts at the beat opening rr_win[0]; move it to the clock of rr_ms
+    t_s = t_s + (beat_t[first] - rr_win[0] / 1000.0)
+    keep = t_s >= start_s
+    t_s = t_s[keep]
+    x_ms = x_ms[keep]
+    n = int(x_ms.shape[0])
+
+    # least-squares line removed in closed form (cheaper than np.polyfit)
+    tc = t_s - t_s.mean()
+    slope = float(tc @ (x_ms - x_ms.mean())) / float(tc @ tc)
+    x_ms = x_ms - x_ms.mean() - slope * tc
+    taper = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)  # periodic Hann
+    nfft = 1 << (max(n, math.ceil(fs_hz / _GRID_STEP_HZ)) - 1).bit_length()
+    spectrum = np.fft.rfft(x_ms * taper, nfft)
+    psd = (2.0 / (fs_hz * float(taper @ taper))) * (spectrum.real**2 + spectrum.imag**2)
+    freqs_hz = np.fft.rfftfreq(nfft, 1.0 / fs_hz).astype(np.float64)
+
+    half = 0.5 * peak_width_hz
+    peak_hz = _band_argmax(freqs_hz, psd, *COHERENCE_PEAK_BAND_HZ)
+    mean_hr_hz = 1000.0 / float(rr_win.mean())
+    breath_hi = min(BREATHING_BAND_HZ[1], 0.5 * mean_hr_hz)
+    breathing_hz = _band_argmax(freqs_hz, psd, BREATHING_BAND_HZ[0], breath_hi)
+    lo_hz = np.array([COHERENCE_TOTAL_BAND_HZ[0], peak_hz - half, BREATHING_BAND_HZ[0]])
+    hi_hz = np.array([COHERENCE_TOTAL_BAND_HZ[1], peak_hz + half, breath_hi])
+    lo_hz = np.append(lo_hz, max(breathing_hz - half, BREATHING_BAND_HZ[0]))
+    hi_hz = np.append(hi_hz, min(breathing_hz + half, breath_hi))
+    powers = integrate_psd(freqs_hz, psd, lo_hz, hi_hz)
+    total, peak, breath_band, breath_peak = (float(p) for p in powers)
+    if not total - peak > MIN_BAND_POWER_MS2:
+        raise InsufficientDataError(
+            "coherence ratio (0.0033-0.4 Hz power outside the peak)",
+            needed=MIN_BAND_POWER_MS2,
+            got=total - peak,
+            unit="ms^2",
+        )
+    return Coherence(
+        ratio=peak / (total - peak),
+        peak_hz=peak_hz,
+        peak_power_ms2=peak,
+        total_power_ms2=total,
+        breathing_rate_bpm=60.0 * breathing_hz,
+        breathing_hz=breathing_hz,
+        breathing_confidence=min(breath_peak / breath_band, 1.0) if breath_band > 0.0 else 0.0,
+        window_s=min(covered_s, window_s),
+    )
