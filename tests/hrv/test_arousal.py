@@ -8,7 +8,7 @@ from typing import get_args
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -359,20 +359,26 @@ def test_no_clinical_labels_in_states_or_labels() -> None:
 # -- properties ------------------------------------------------------------------------------
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.large_base_example])
+@settings(max_examples=40, deadline=None)
 @given(
-    st.lists(
-        st.tuples(
-            st.floats(0.3, 3.0),  # beat spacing, s (some beyond 2.5 s: gaps)
-            st.floats(40.0, 140.0),  # HR, bpm
-            st.floats(2.0, 5.5),  # ln RMSSD
-            st.floats(0.0, 1.0),  # quality
-        ),
-        min_size=150,
-        max_size=400,
-    )
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(100, 500),
+    p_gap=st.floats(0.0, 0.1),  # chance of a 3-10 s hole before a beat
+    p_bad=st.floats(0.0, 0.6),  # chance of a poor-quality beat
+    p_nan=st.floats(0.0, 0.2),  # chance of an unusable (NaN) beat
+    swing_bpm=st.floats(0.0, 30.0),  # size of the slow HR swings
 )
-def test_state_invariants(beats: list[tuple[float, float, float, float]]) -> None:
+def test_state_invariants(
+    seed: int, n: int, p_gap: float, p_bad: float, p_nan: float, swing_bpm: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    dt = rng.uniform(0.3, 1.5, n) + np.where(rng.random(n) < p_gap, rng.uniform(3, 10, n), 0.0)
+    times = np.cumsum(dt)
+    hr = 70.0 + swing_bpm * np.sin(times / rng.uniform(20.0, 200.0)) + rng.normal(0, 2, n)
+    ln = 3.8 - 0.02 * (hr - 70.0) + rng.normal(0, 0.1, n)
+    ln[rng.random(n) < p_nan] = math.nan
+    quality = np.where(rng.random(n) < p_bad, rng.uniform(0.0, 0.5, n), 0.95)
+    beats = list(zip(dt.tolist(), hr.tolist(), ln.tolist(), quality.tolist(), strict=True))
     cfg = ArousalConfig(baseline_s=60.0, persistence_s=10.0, baseline_min_coverage=0.2)
     tr = ArousalTracker("p", 0.0, config=cfg)
     t = 0.0
