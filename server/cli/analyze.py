@@ -1,0 +1,142 @@
+"""``sintonia analyze FILE``: HRV of a whole recording, as a table or one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from hrv.analysis import Analysis, analyze
+from hrv.errors import SintoniaError
+from sensor.files import read_rr_file
+
+__all__ = ["register", "run"]
+
+_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    # (section, key, label, unit)
+    ("time", "mean_rr_ms", "Mean RR", "ms"),
+    ("time", "sdnn_ms", "SDNN", "ms"),
+    ("time", "mean_hr_bpm", "Mean HR", "bpm"),
+    ("time", "min_hr_bpm", "Min HR", "bpm"),
+    ("time", "max_hr_bpm", "Max HR", "bpm"),
+    ("time", "rmssd_ms", "RMSSD", "ms"),
+    ("time", "sdsd_ms", "SDSD", "ms"),
+    ("time", "nn50", "NN50", "beats"),
+    ("time", "pnn50_pct", "pNN50", "%"),
+    ("time", "ln_rmssd", "ln RMSSD", "ln(ms)"),
+    ("time", "tri_index", "HRV triangular index", ""),
+    ("time", "tinn_ms", "TINN", "ms"),
+    ("frequency", "vlf_ms2", "VLF power (0-0.04 Hz)", "ms^2"),
+    ("frequency", "lf_ms2", "LF power (0.04-0.15 Hz)", "ms^2"),
+    ("frequency", "hf_ms2", "HF power (0.15-0.4 Hz)", "ms^2"),
+    ("frequency", "total_ms2", "Total power", "ms^2"),
+    ("frequency", "lf_hf", "LF/HF", ""),
+    ("frequency", "lf_nu", "LF", "n.u."),
+    ("frequency", "hf_nu", "HF", "n.u."),
+    ("frequency", "vlf_peak_hz", "VLF peak", "Hz"),
+    ("frequency", "lf_peak_hz", "LF peak", "Hz"),
+    ("frequency", "hf_peak_hz", "HF peak", "Hz"),
+    ("nonlinear", "sd1_ms", "Poincare SD1", "ms"),
+    ("nonlinear", "sd2_ms", "Poincare SD2", "ms"),
+    ("nonlinear", "sd2_sd1", "SD2/SD1", ""),
+    ("nonlinear", "sampen", "Sample entropy (m 2, r 0.2 SD)", ""),
+    ("nonlinear", "dfa_alpha1", "DFA alpha1 (4-16 beats)", ""),
+    ("nonlinear", "dfa_alpha2", "DFA alpha2 (17-64 beats)", ""),
+)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``analyze`` sub-command."""
+    p = sub.add_parser(
+        "analyze",
+        help="HRV metrics of a recorded RR file",
+        description="Compute time-domain, frequency-domain and nonlinear HRV metrics of a whole "
+        "RR recording (plain RR text, Kubios, Polar Sensor Logger, HRV Logger, Elite HRV or a "
+        "Sintonia beats file).",
+    )
+    p.add_argument("file", help="the RR file")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    p.add_argument(
+        "--correct",
+        choices=("auto", "none"),
+        default="auto",
+        help="artifact correction (Lipponen & Tarvainen 2019); default auto",
+    )
+    p.add_argument("--psd", choices=("welch", "lomb"), default="welch", help="spectral estimator")
+    p.add_argument(
+        "--detrend",
+        choices=("none", "smoothness-priors"),
+        default="none",
+        help="detrending before the spectrum (Tarvainen et al. 2002, lambda 500)",
+    )
+    p.add_argument(
+        "--participant",
+        default=None,
+        help="for a Sintonia beats file holding several people: whose beats to analyse",
+    )
+    p.set_defaults(func=run)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return "-"
+    return f"{v:.4g}" if abs(v) < 1 else f"{v:.2f}"
+
+
+def _table(result: Analysis, unit: str, fmt_name: str, path: str) -> str:
+    d = result.to_dict()
+    lines = [
+        f"File            {path}",
+        f"Format          {fmt_name} (RR unit detected: {unit})",
+        f"Beats           {d['n_beats']}",
+        f"Duration        {d['duration_s'] / 60:.1f} min",
+    ]
+    art = d["artifacts"]
+    kinds = ", ".join(f"{k} {v}" for k, v in art["by_type"].items() if v) or "none"
+    lines.append(
+        f"Artifacts       {art['n']} ({art['pct']:.2f} %): {kinds}; "
+        + ("corrected" if art["corrected"] else "not corrected")
+    )
+    section = ""
+    for sec, key, label, unit_ in _ROWS:
+        if sec != section:
+            title = {"time": "Time domain", "frequency": "Frequency domain", "nonlinear": "Nonlinear"}
+            extra = f" ({d['frequency']['method']})" if sec == "frequency" else ""
+            lines.append("")
+            lines.append(title[sec] + extra)
+            section = sec
+        lines.append(f"  {label:<32} {_fmt(d[sec][key]):>10} {unit_}")
+    if d["notes"]:
+        lines.append("")
+        lines.append("Not computed (too little data):")
+        lines.extend(f"  {n}" for n in d["notes"])
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sintonia analyze``; exit code 0, or 2 with a one-line message on unreadable input."""
+    try:
+        rec = read_rr_file(args.file, participant=args.participant)
+        result = analyze(
+            rec.rr_ms,
+            correct=args.correct,
+            psd=args.psd,
+            detrend="smoothness_priors" if args.detrend == "smoothness-priors" else "none",
+        )
+    except (OSError, SintoniaError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"sintonia analyze: error: {msg}", file=sys.stderr)
+        return 2
+    if args.json:
+        out = {"rr_unit_detected": rec.unit_detected, "format": rec.format, **result.to_dict()}
+        print(json.dumps(out, allow_nan=False))
+    else:
+        print(_table(result, rec.unit_detected, rec.format, args.file))
+    return 0

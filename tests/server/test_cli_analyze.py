@@ -1,0 +1,144 @@
+"""`sintonia analyze`: the table, the JSON contract and the exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.cli import main
+
+TIME_KEYS = {
+    "mean_rr_ms", "sdnn_ms", "mean_hr_bpm", "min_hr_bpm", "max_hr_bpm", "rmssd_ms", "sdsd_ms",
+    "nn50", "pnn50_pct", "ln_rmssd", "tri_index", "tinn_ms",
+}  # fmt: skip
+FREQ_KEYS = {
+    "method", "vlf_ms2", "lf_ms2", "hf_ms2", "total_ms2", "lf_hf", "lf_nu", "hf_nu",
+    "vlf_peak_hz", "lf_peak_hz", "hf_peak_hz",
+}  # fmt: skip
+NONLINEAR_KEYS = {"sd1_ms", "sd2_ms", "sd2_sd1", "sampen", "dfa_alpha1", "dfa_alpha2"}
+
+
+def _rr(n: int = 900, seed: int = 3) -> np.ndarray:
+    """A clean 12-minute series: 0.25 Hz respiratory modulation plus noise, around 75 bpm."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(n)
+    return 800.0 + 35.0 * np.sin(2 * np.pi * 0.25 * 0.8 * k) + rng.normal(0.0, 12.0, n)
+
+
+@pytest.fixture
+def rr_file(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    rr = np.round(_rr(), 1)
+    path = tmp_path / "rec.txt"
+    path.write_text("# a comment line\n" + "\n".join(f"{v:.1f}" for v in rr) + "\n")
+    return path, rr
+
+
+def test_json_contract_and_values(
+    rr_file: tuple[Path, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, rr = rr_file
+    assert main(["analyze", str(path), "--json", "--correct", "none"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1  # exactly one JSON object on one line
+    d = json.loads(out)
+    assert {"n_beats", "duration_s", "rr_unit_detected", "artifacts", "time", "frequency",
+            "nonlinear"} <= set(d)  # fmt: skip
+    assert set(d["time"]) == TIME_KEYS
+    assert set(d["frequency"]) == FREQ_KEYS
+    assert set(d["nonlinear"]) == NONLINEAR_KEYS
+    assert {"n", "pct", "by_type"} <= set(d["artifacts"])
+    assert d["rr_unit_detected"] == "ms"
+    assert d["n_beats"] == rr.size
+    assert d["duration_s"] == pytest.approx(rr.sum() / 1000.0)
+    # independent textbook values computed here (Task Force 1996), same data, no correction
+    diff = np.diff(rr)
+    assert d["time"]["rmssd_ms"] == pytest.approx(np.sqrt(np.mean(diff**2)), rel=1e-12)
+    assert d["time"]["sdnn_ms"] == pytest.approx(np.std(rr, ddof=1), rel=1e-12)
+    assert d["time"]["nn50"] == int(np.sum(np.abs(diff) > 50))
+    assert d["frequency"]["method"] == "welch"
+    # respiration: 0.2 cycles per beat at 0.8 s per beat = 0.25 Hz: HF must dominate
+    assert d["frequency"]["hf_ms2"] > d["frequency"]["lf_ms2"]
+    assert d["frequency"]["hf_peak_hz"] == pytest.approx(0.25, abs=0.01)
+
+
+def test_seconds_are_detected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rr = _rr()
+    path = tmp_path / "rec_s.txt"
+    path.write_text("\n".join(f"{v / 1000:.4f}" for v in rr))
+    assert main(["analyze", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["rr_unit_detected"] == "s"
+    assert d["time"]["mean_rr_ms"] == pytest.approx(np.mean(np.round(rr / 1000, 4) * 1000), rel=1e-9)
+
+
+def test_artifacts_are_counted_and_corrected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rr = _rr()
+    rr[300] = 4000.0  # a dropout gap: implausible, not an error
+    path = tmp_path / "gap.txt"
+    path.write_text("\n".join(f"{v:.1f}" for v in rr))
+    assert main(["analyze", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["artifacts"]["n"] >= 1
+    assert d["artifacts"]["corrected"] is True
+    # after correction the gap no longer dominates the variability
+    assert d["time"]["max_hr_bpm"] < 100 and d["time"]["min_hr_bpm"] > 40
+
+
+def test_table_output(rr_file: tuple[Path, np.ndarray], capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = rr_file
+    assert main(["analyze", str(path), "--psd", "lomb"]) == 0
+    out = capsys.readouterr().out
+    assert "RMSSD" in out and "Frequency domain (lomb)" in out and "DFA alpha1" in out
+
+
+def test_short_recording_reports_missing_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "short.txt"
+    path.write_text("\n".join(f"{v:.1f}" for v in _rr(40)))
+    assert main(["analyze", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["time"]["rmssd_ms"] is not None
+    assert d["frequency"]["lf_ms2"] is None  # 30 s is too short for LF, never a made-up number
+    assert any("frequency" in n for n in d["notes"])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("800\n810\nabc\n790\n", ":3"),  # the line number of the bad line
+        ("", "empty"),
+        ("800\n-5\n810\n", "index 1"),
+    ],
+)
+def test_unreadable_input_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text(content)
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert expected in err
+
+
+def test_missing_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(tmp_path / "nope.txt")]) == 2
+    assert "nope.txt" in capsys.readouterr().err
+
+
+def test_console_script_runs(rr_file: tuple[Path, np.ndarray]) -> None:
+    exe = shutil.which("sintonia") or str(Path(sys.executable).parent / "sintonia")
+    proc = subprocess.run(
+        [exe, "analyze", str(rr_file[0]), "--json"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["n_beats"] == rr_file[1].size
