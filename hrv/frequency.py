@@ -470,9 +470,9 @@ def integrate_psd(
     >>> integrate_psd(f, np.full(6, 100.0), np.array([0.04, 0.15]), np.array([0.15, 0.4])).round(6)
     array([11., 25.])
     """
-    lo_c = _cumulative_power(freqs_hz, psd_ms2_hz, lo_hz)
-    hi_c = _cumulative_power(freqs_hz, psd_ms2_hz, hi_hz)
-    powers: NDArray[np.float64] = hi_c - lo_c
+    n = lo_hz.shape[0]
+    cum = _cumulative_power(freqs_hz, psd_ms2_hz, np.concatenate((lo_hz, hi_hz)))
+    powers: NDArray[np.float64] = cum[n:] - cum[:n]
     return powers
 
 
