@@ -346,10 +346,15 @@ class CueEngine:
         self._t_last = t
 
     def mark(self, time_s: float, marker: str) -> None:
-        """Record a therapist marker (e.g. ``"silence"``); markers no rule uses are ignored."""
+        """Record a therapist marker (e.g. ``"silence"``); markers no rule uses are ignored.
+
+        The name is normalised (lower case; spaces and hyphens become underscores), so
+        ``"Sudden sleepiness"`` and ``"sudden_sleepiness"`` are the same marker.
+        """
         self._check_time(time_s)
-        if any(marker in r.markers for r in self.rules):
-            self._markers.append(_Marker(float(time_s), marker))
+        name = re.sub(r"[\s\-]+", "_", marker.strip().lower())
+        if any(name in r.markers for r in self.rules):
+            self._markers.append(_Marker(float(time_s), name))
 
     def acknowledge(self, time_s: float, cue_id: str) -> CueResolved:
         """The therapist took up the cue."""

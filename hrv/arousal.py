@@ -666,7 +666,9 @@ class ArousalTracker:
         """
         self._check_time(start_s)
         self._reset_baseline(start_s)
-        return self._set_state(start_s, "calibrating", start_s, "rebaseline")
+        change = self._set_state(start_s, "calibrating", start_s, "rebaseline")
+        self._state_since = float(start_s)
+        return change
 
     def update(
         self,

@@ -163,7 +163,7 @@ def test_grounding_only_from_a_therapist_marker() -> None:
         evs = run(CueEngine(), 0.0, 3000.0, phase, 0.0, low, low, step=10.0)
         assert all(c.rule_id == "rehearsal_breathing" for c in shown(evs))
     eng = CueEngine()
-    eng.mark(800.0, "looking_away")
+    eng.mark(800.0, "Looking away")  # normalised to "looking_away"
     cue = shown(run(eng, 801.0, 801.0, "map", MAP_START, CALM))[0]
     assert cue.rule_id == "grounding_checkin"
     assert cue.text == "Consider a grounding check-in (feet on the floor, name what you see)"
