@@ -1,0 +1,1 @@
+"""Alembic revisions, one file each, oldest first (``NNNN_description.py``)."""
