@@ -51,10 +51,12 @@ from hrv.errors import InsufficientDataError, SintoniaError
 __all__ = [
     "BASELINE_DURATION_S",
     "MAD_TO_SD",
+    "STATE_CODES",
     "STATE_LABELS",
     "ArousalConfig",
     "ArousalConfigError",
     "ArousalInputError",
+    "ArousalSeries",
     "ArousalState",
     "ArousalStateChange",
     "ArousalTracker",
@@ -65,6 +67,7 @@ __all__ = [
     "arousal_index",
     "baseline_stats",
     "blend_baselines",
+    "replay_arousal",
 ]
 
 ArousalState = Literal["calibrating", "uncertain", "above", "within", "below"]
@@ -565,7 +568,8 @@ class ArousalTracker:
       decay when no beat arrives.
 
     States. ``calibrating`` until the baseline is ready (at least ``baseline_s`` elapsed and
-    ``baseline_min_coverage`` of it covered by beats of quality >= ``baseline_quality_min``);
+    ``baseline_min_coverage`` of it covered by beats of quality >= ``baseline_quality_min``,
+    checked on usable beats, so that an index exists from the first non-calibrating update on);
     then the band starts at ``within`` (the rest is the usual range by definition). The band is
     hidden as ``uncertain`` while not confident (:math:`C` < ``confidence_low``, until
     :math:`C` >= ``confidence_high``); persistence only accumulates on confident beats.
@@ -723,7 +727,7 @@ class ArousalTracker:
         if self._baseline is None:
             if usable and t >= self._base_start:
                 self._collect(t, hr, ln, q, dt_beat)
-            if self._baseline_ready(t):
+            if usable and self._baseline_ready(t):
                 self._finish_baseline()
                 self._t_last_usable = -math.inf
             else:
@@ -924,3 +928,122 @@ class ArousalTracker:
             baseline_progress=self._baseline_progress(),
             change=change,
         )
+
+
+#: Integer codes of the states in :class:`ArousalSeries` (index into this tuple).
+STATE_CODES: Final[tuple[ArousalState, ...]] = (
+    "calibrating",
+    "uncertain",
+    "above",
+    "within",
+    "below",
+)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ArousalSeries:
+    """A whole recording's arousal output as arrays (one entry per beat), for review.
+
+    Attributes
+    ----------
+    time_s : numpy.ndarray
+        Beat times, s.
+    state : numpy.ndarray of int8
+        Index into :data:`STATE_CODES`.
+    index : numpy.ndarray
+        Smoothed index (NaN while calibrating).
+    confidence : numpy.ndarray
+        0-1.
+    trend_z_per_min : numpy.ndarray
+        Trend, per minute (NaN while calibrating).
+    changes : tuple of ArousalStateChange
+        Every state change, in order.
+    baseline : BaselineStats or None
+        The baseline in use at the end.
+    """
+
+    time_s: NDArray[np.float64]
+    state: NDArray[np.int8]
+    index: NDArray[np.float64]
+    confidence: NDArray[np.float64]
+    trend_z_per_min: NDArray[np.float64]
+    changes: tuple[ArousalStateChange, ...]
+    baseline: BaselineStats | None
+
+    def states(self) -> list[ArousalState]:
+        """The states as strings."""
+        return [STATE_CODES[int(c)] for c in self.state]
+
+
+def replay_arousal(
+    time_s: ArrayLike,
+    hr_bpm: ArrayLike,
+    ln_rmssd: ArrayLike,
+    quality: ArrayLike,
+    valid: ArrayLike | None = None,
+    *,
+    participant: str = "participant",
+    session_start_s: float = 0.0,
+    config: ArousalConfig | None = None,
+    prior: BaselineStats | None = None,
+) -> ArousalSeries:
+    """Run a recording through a fresh :class:`ArousalTracker` and return arrays (review).
+
+    Parameters
+    ----------
+    time_s, hr_bpm, ln_rmssd, quality : array_like
+        Per-beat streaming output (s, bpm, ln ms, 0-1), equal lengths, times non-decreasing.
+    valid : array_like of bool, optional
+        The engine's validity flags (default all True).
+    participant, session_start_s, config, prior
+        As for :class:`ArousalTracker`.
+
+    Returns
+    -------
+    ArousalSeries
+
+    Notes
+    -----
+    The live tracker is replayed beat by beat, so that what a reviewer sees is exactly what the
+    therapist saw (live equals batch by construction). The baseline, the z scores and the index
+    formula are vectorised elsewhere (:func:`baseline_stats`, :func:`arousal_index`); the
+    smoothing, hysteresis and persistence are a sequential state machine and are not.
+
+    Examples
+    --------
+    >>> t = [float(k) for k in range(1, 201)]
+    >>> s = replay_arousal(t, [60.0] * 200, [4.0] * 200, [1.0] * 200)
+    >>> s.states()[0], s.states()[-1]
+    ('calibrating', 'within')
+    """
+    t = np.asarray(time_s, dtype=np.float64)
+    hr = np.asarray(hr_bpm, dtype=np.float64)
+    ln = np.asarray(ln_rmssd, dtype=np.float64)
+    q = np.asarray(quality, dtype=np.float64)
+    ok = np.ones(t.shape, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if not (t.ndim == 1 and t.shape == hr.shape == ln.shape == q.shape == ok.shape):
+        raise ArousalInputError(
+            "time_s, hr_bpm, ln_rmssd, quality (and valid) must be 1-D of equal length, got "
+            f"shapes {t.shape}, {hr.shape}, {ln.shape}, {q.shape}, {ok.shape}"
+        )
+    tracker = ArousalTracker(participant, session_start_s, config=config, prior=prior)
+    n = t.shape[0]
+    state = np.empty(n, dtype=np.int8)
+    index = np.full(n, np.nan)
+    conf = np.empty(n, dtype=np.float64)
+    trend = np.full(n, np.nan)
+    changes: list[ArousalStateChange] = []
+    code = {name: i for i, name in enumerate(STATE_CODES)}
+    for k, (tk, hk, lk, qk, vk) in enumerate(
+        zip(t.tolist(), hr.tolist(), ln.tolist(), q.tolist(), ok.tolist(), strict=True)
+    ):
+        u = tracker.update(tk, hk, lk, qk, vk)
+        state[k] = code[u.state]
+        conf[k] = u.confidence
+        if u.index is not None:
+            index[k] = u.index
+        if u.trend_z_per_min is not None:
+            trend[k] = u.trend_z_per_min
+        if u.change is not None:
+            changes.append(u.change)
+    return ArousalSeries(t, state, index, conf, trend, tuple(changes), tracker.baseline)

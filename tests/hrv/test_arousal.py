@@ -14,6 +14,7 @@ from scipy import stats
 
 from hrv.arousal import (
     MAD_TO_SD,
+    STATE_CODES,
     STATE_LABELS,
     ArousalConfig,
     ArousalConfigError,
@@ -25,6 +26,7 @@ from hrv.arousal import (
     arousal_index,
     baseline_stats,
     blend_baselines,
+    replay_arousal,
 )
 from hrv.errors import InsufficientDataError, SintoniaError
 
@@ -329,6 +331,31 @@ def test_invalid_and_nan_beats_count_as_zero_quality() -> None:
     tr2 = _ready_tracker()
     ups2 = [tr2.update(180.0 + k, HR0, LN0, 1.0, valid=False) for k in range(1, 11)]
     assert [u.confidence for u in ups2] == pytest.approx([u.confidence for u in ups])
+
+
+def test_replay_equals_live_updates() -> None:
+    rng = np.random.default_rng(11)
+    n = 600
+    t = np.cumsum(rng.uniform(0.5, 1.3, n))
+    hr = 65.0 + 8.0 * np.sin(t / 60.0) + rng.normal(0, 1.5, n)
+    ln = 3.7 - 0.03 * (hr - 65.0) + rng.normal(0, 0.05, n)
+    q = np.where((t > 300) & (t < 330), 0.1, 0.97)
+    valid = rng.random(n) > 0.02
+    live = ArousalTracker("patient", 0.0)
+    ups = [
+        live.update(float(a), float(b), float(c), float(d), bool(e))
+        for a, b, c, d, e in zip(t, hr, ln, q, valid, strict=True)
+    ]
+    series = replay_arousal(t, hr, ln, q, valid, participant="patient")
+    assert series.states() == [u.state for u in ups]
+    np.testing.assert_array_equal(
+        series.index, [math.nan if u.index is None else u.index for u in ups]
+    )
+    np.testing.assert_array_equal(series.confidence, [u.confidence for u in ups])
+    assert list(series.changes) == [u.change for u in ups if u.change is not None]
+    assert {STATE_CODES[c] for c in series.state} >= {"calibrating", "uncertain", "within"}
+    with pytest.raises(ArousalInputError, match="equal length"):
+        replay_arousal(t, hr[:-1], ln, q)
 
 
 # -- errors and vocabulary -------------------------------------------------------------------
