@@ -93,6 +93,7 @@ _SPLIT: Final[re.Pattern[str]] = re.compile(r"[,;\t ]+")
 _ELITE_NAME: Final[re.Pattern[str]] = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[ _](\d{2})-(\d{2})-(\d{2})\.txt$", re.IGNORECASE
 )
+_HEADER_START: Final[re.Pattern[str]] = re.compile(r"^[\"']?[A-Za-z_]")
 _POLAR_HEADER: Final[str] = "phone timestamp;rr-interval [ms]"
 _HRV_LOGGER_COLUMNS: Final[tuple[str, ...]] = ("date", "rr", "since start")
 _MS_PER_S: Final[float] = 1000.0
@@ -228,7 +229,7 @@ def read_rr_file(path: str | os.PathLike[str], *, participant: str | None = None
         return _choose_participant(name, recordings, participant)
     if _looks_like_kubios(lines):
         return _parse_kubios(name, lines)
-    if stripped.lower().replace(" ", "") == _POLAR_HEADER.replace(" ", ""):
+    if stripped.lower().replace(" ", "").rstrip(";") == _POLAR_HEADER.replace(" ", ""):
         return _parse_polar(name, lines, first_idx)
     if tuple(c.strip().lower() for c in stripped.split(",")) == _HRV_LOGGER_COLUMNS:
         return _parse_hrv_logger(name, lines, first_idx)
@@ -314,6 +315,14 @@ def _first_content_line(lines: Sequence[str]) -> tuple[int, str] | None:
     return None
 
 
+def _is_header(tokens: Sequence[str]) -> bool:
+    """A header line: no number in it, and it starts with a word (``RR``, ``time``, ``"rr"``).
+
+    A mistyped first value such as ``8l0`` is therefore an error, not a header.
+    """
+    return all(_to_float(t) is None for t in tokens) and _HEADER_START.match(tokens[0]) is not None
+
+
 def _to_float(token: str) -> float | None:
     try:
         return float(token)
@@ -344,7 +353,7 @@ def _parse_plain(name: str, lines: Sequence[str]) -> RRRecording:
         if not content:
             continue
         tokens = [t for t in _SPLIT.split(content) if t]
-        if not rows and header is None and any(_to_float(t) is None for t in tokens):
+        if not rows and header is None and _is_header(tokens):
             # A header is informational; it only decides the column order (time, RR) or (RR, time).
             header = [t.strip().lower() for t in re.split(r"[,;\t]", content)]
             continue
@@ -486,7 +495,7 @@ def _parse_polar(name: str, lines: Sequence[str], header_idx: int) -> RRRecordin
         line = lines[i].strip()
         if not line:
             continue
-        cells = line.split(";")
+        cells = line.rstrip(";").split(";")
         if len(cells) != 2:
             raise MalformedFileError(
                 name,

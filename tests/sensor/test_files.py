@@ -103,6 +103,7 @@ def test_reader_does_not_validate_rr(tmp_path: Path) -> None:
         ("800\n1.6,800\n", 2, "found 2"),
         ("1 2 3\n", 1, "found 3"),
         ("time,rr\n0.8,800\n1.6,x\n", 3, "'x'"),
+        ("8l0\n800\n", 1, "'8l0'"),  # a typo in the first value is not taken for a header
     ],
 )
 def test_plain_malformed_names_file_and_line(
@@ -210,6 +211,13 @@ def test_polar_sensor_logger(tmp_path: Path) -> None:
     assert rec.start_time == datetime(2024, 3, 1, 10, 0, 0, 500000)
     assert rec.host_times_s is not None
     np.testing.assert_allclose(rec.host_times_s, [0.0, 0.92, 0.92])
+
+
+def test_polar_sensor_logger_trailing_semicolons(tmp_path: Path) -> None:
+    text = "Phone timestamp;RR-interval [ms];\n2024-03-01T10:00:00.500;812;\n"
+    rec = read_rr_file(_write(tmp_path, "p.txt", text))
+    assert rec.format == "polar-sensor-logger"
+    assert rec.rr_ms.tolist() == [812.0]
 
 
 def test_polar_bad_timestamp(tmp_path: Path) -> None:
