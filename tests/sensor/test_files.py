@@ -359,3 +359,33 @@ def test_beats_file_malformed_row(tmp_path: Path) -> None:
     with pytest.raises(MalformedFileError, match=r"'81O\.0'") as info:
         read_rr_file(p)
     assert info.value.line == 4
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rr=st.lists(st.floats(min_value=1e-3, max_value=1e5, allow_nan=False), min_size=1, max_size=20),
+    t0=st.floats(min_value=0.0, max_value=2e9),
+    contact=st.sampled_from([True, False, None]),
+)
+def test_beats_file_is_lossless_property(
+    tmp_path_factory: pytest.TempPathFactory, rr: list[float], t0: float, contact: bool | None
+) -> None:
+    # Any float64 RR and time survive the file bit for bit (repr is the shortest round-trip form)
+    p = tmp_path_factory.mktemp("lossless") / "b.csv"
+    rr_a = np.asarray(rr)
+    batch = BeatBatch("p", "d", rr_a, None, t0 + 1.0 / 3.0, t0 + np.cumsum(rr_a) / 7.0, contact)
+    with BeatFileWriter(p) as w:
+        w.append(batch)
+    rec = read_rr_file(p)
+    np.testing.assert_array_equal(rec.rr_ms, batch.rr_ms)
+    assert rec.times_s is not None
+    assert rec.host_times_s is not None
+    np.testing.assert_array_equal(rec.times_s, batch.beat_times_s)
+    assert rec.host_times_s.tolist() == [batch.host_time_s] * len(rr)
+    assert rec.contact is not None
+    assert set(rec.contact.tolist()) == {-1 if contact is None else int(contact)}
+
+
+def test_beats_writer_refuses_commas_in_labels(tmp_path: Path) -> None:
+    with BeatFileWriter(tmp_path / "b.csv") as w, pytest.raises(ValueError, match="commas"):
+        w.append(BeatBatch("a,b", "d", np.array([800.0]), None, 1.0, np.array([1.0])))
