@@ -125,6 +125,11 @@ class CueRule:
         After a cue of this rule ends, how long before it may fire again, s (default 120 s).
     once_per_phase : bool
         Fire at most once per phase occurrence.
+    once_per_episode : bool
+        Fire at most once per continuous run of the rule's conditions (same onset), instead of
+        again after every refractory period while the conditions still hold. Off in the default
+        table (the issue asks for a 2-minute refractory period); in a simulated first session a
+        12-minute stress episode repeats the pacing cue every ~2 minutes, which this flag stops.
     pacer_breaths_per_min : float or None
         Show a breathing pacer at this rate with the cue.
     requires_signal : bool
@@ -143,6 +148,7 @@ class CueRule:
     persistence_s: float = 0.0
     refractory_s: float = 120.0
     once_per_phase: bool = False
+    once_per_episode: bool = False
     pacer_breaths_per_min: float | None = None
     requires_signal: bool = True
 
@@ -246,6 +252,7 @@ DEFAULT_CUE_RULES: Final[tuple[CueRule, ...]] = (
 class _RuleState:
     last_end_s: float = -math.inf
     fired_phase: tuple[str | None, float] | None = None
+    fired_onset_s: float = math.nan
 
 
 @dataclass(slots=True)
@@ -443,6 +450,8 @@ class CueEngine:
             phase_key = (phase_id, phase_since_s)
             if rule.once_per_phase and st.fired_phase == phase_key:
                 continue
+            if rule.once_per_episode and st.fired_onset_s == ev.onset_s:
+                continue
             out.append(
                 self._fire(
                     rule, t, phase_id, phase_key, ev, held, coherence, breathing_rate_per_min
@@ -542,6 +551,7 @@ class CueEngine:
             ev.marker.used = True
         st = self._state[rule.id]
         st.fired_phase = phase_key
+        st.fired_onset_s = ev.onset_s
         self._active = cue
         self._events.append(cue)
         return cue

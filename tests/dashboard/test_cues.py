@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -130,6 +130,19 @@ def test_refractory_period_per_rule() -> None:
     again = shown(run(eng, 780.0, 781.0, "map", MAP_START, above))
     assert [c.time_s for c in again] == [780.0]  # 120 s after the dismissal
     assert again[0].cue_id != first.cue_id
+
+
+def test_once_per_episode_waits_for_a_new_onset() -> None:
+    rule = replace(DEFAULT_CUE_RULES[2], once_per_episode=True)
+    assert rule.id == "map_pacing"
+    eng = CueEngine(rules=(rule,))
+    above = P(state="above", state_since_s=600.0)
+    first = shown(run(eng, 600.0, 650.0, "map", MAP_START, above))[0]
+    eng.dismiss(660.0, first.cue_id)
+    assert shown(run(eng, 660.0, 1200.0, "map", MAP_START, above)) == []  # same episode
+    again = P(state="above", state_since_s=1300.0)  # the patient settled, then rose again
+    cues = shown(run(eng, 1300.0, 1400.0, "map", MAP_START, again))
+    assert [c.time_s for c in cues] == [1345.0]
 
 
 def test_unanswered_cue_expires() -> None:
