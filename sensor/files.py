@@ -609,23 +609,26 @@ def _parse_beats(name: str, lines: Sequence[str]) -> dict[str, RRRecording]:
     if not numeric:
         raise MalformedFileError(name, "beats file has a header but no beats")
     table = _numeric_table(name, numeric, numbers)
-    raw = np.full(len(raw_tokens), -1, dtype=np.int64)
-    contact = np.full(len(contact_tokens), -1, dtype=np.int8)
-    for k, (tok, ctok) in enumerate(zip(raw_tokens, contact_tokens, strict=True)):
-        if tok:
-            if not tok.isdigit():
-                raise MalformedFileError(
-                    name,
-                    f"expected a non-negative integer rr_raw or nothing, found {tok!r}",
-                    line=numbers[k],
-                )
-            raw[k] = int(tok)
-        if ctok:
-            if ctok not in ("0", "1"):
-                raise MalformedFileError(
-                    name, f"expected contact 1, 0 or nothing, found {ctok!r}", line=numbers[k]
-                )
-            contact[k] = int(ctok)
+    raw_str = np.array(raw_tokens, dtype=str)
+    raw_ok = (raw_str == "") | np.char.isdigit(raw_str)
+    if not raw_ok.all():
+        k = int(np.flatnonzero(~raw_ok)[0])
+        raise MalformedFileError(
+            name,
+            f"expected a non-negative integer rr_raw or nothing, found {raw_tokens[k]!r}",
+            line=numbers[k],
+        )
+    raw = np.where(raw_str == "", "-1", raw_str).astype(np.int64)
+    contact_str = np.array(contact_tokens, dtype=str)
+    contact_ok = np.isin(contact_str, ["", "0", "1"])
+    if not contact_ok.all():
+        k = int(np.flatnonzero(~contact_ok)[0])
+        raise MalformedFileError(
+            name,
+            f"expected contact 1, 0 or nothing, found {contact_tokens[k]!r}",
+            line=numbers[k],
+        )
+    contact = np.where(contact_str == "", "-1", contact_str).astype(np.int8)
     seq_f = table[:, 0]
     if not np.array_equal(seq_f, np.floor(seq_f)):
         bad = int(np.flatnonzero(seq_f != np.floor(seq_f))[0])

@@ -389,3 +389,20 @@ def test_beats_file_is_lossless_property(
 def test_beats_writer_refuses_commas_in_labels(tmp_path: Path) -> None:
     with BeatFileWriter(tmp_path / "b.csv") as w, pytest.raises(ValueError, match="commas"):
         w.append(BeatBatch("a,b", "d", np.array([800.0]), None, 1.0, np.array([1.0])))
+
+
+@pytest.mark.parametrize(
+    ("row", "fragment"),
+    [
+        ("p,d,1,1.8,800.0,x1,1.9,1", "rr_raw"),
+        ("p,d,1,1.8,800.0,819,1.9,yes", "contact"),
+        ("p,d,1.5,1.8,800.0,819,1.9,1", "integer seq"),
+        ("p,d,1,1.8,800.0,819,1.9", "8 fields"),
+    ],
+)
+def test_beats_file_bad_fields(tmp_path: Path, row: str, fragment: str) -> None:
+    header = "participant,device,seq,beat_time_s,rr_ms,rr_raw,host_time_s,contact"
+    text = f"{BEATS_FILE_MAGIC}\n{header}\np,d,0,1.0,800.0,819,1.0,1\n{row}\n"
+    with pytest.raises(MalformedFileError, match=fragment) as info:
+        read_rr_file(_write(tmp_path, "b.csv", text))
+    assert info.value.line == 4
