@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import server.storage as storage_pkg
 from hrv.errors import InvalidRRError
@@ -529,3 +532,44 @@ def test_audit_log(store: Store) -> None:
     everything = store.list_audit()
     assert [e.id for e in everything] == sorted(e.id for e in everything)
     assert store.list_audit(after_id=everything[-2].id) == [everything[-1]]
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # each example: its own session
+)
+@given(
+    spans=st.lists(
+        st.tuples(st.integers(0, 60), st.integers(1, 12), st.sampled_from(["d1", "d2"])),
+        min_size=1,
+        max_size=12,
+    ),
+    page_size=st.integers(1, 40),
+)
+def test_retried_appends_store_the_union_and_paging_sees_it_once(
+    store: Store, spans: list[tuple[int, int, str]], page_size: int
+) -> None:
+    # Property: any sequence of overlapping (retried) batches stores exactly the union of their
+    # beats, the counts add up, and keyset paging returns each stored beat once, in key order.
+    p = store.create_participant(f"P-{secrets.token_hex(4)}", "patient")
+    sid = store.create_session(TEMPLATE).id
+    store.grant_consent(p.id, "storage", "v1", session_id=sid)
+    union: set[tuple[str, int]] = set()
+    inserted = duplicates = 0
+    for seq, n, device in spans:
+        r = store.append_beats(sid, p.id, make_batch(seq, n, device=device))
+        inserted, duplicates = inserted + r.inserted, duplicates + r.duplicates
+        union |= {(device, s) for s in range(seq, seq + n)}
+    assert inserted == len(union) == store.count_beats(sid)
+    assert duplicates == sum(n for _, n, _ in spans) - len(union)
+    seen: list[tuple[float, str, int]] = []
+    cursor = None
+    while True:
+        page = store.read_beats(sid, after=cursor, limit=page_size)
+        seen += zip(page.beat_time_s.tolist(), page.device.tolist(), page.seq.tolist(), strict=True)
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == sorted(seen)
+    assert {(d, s) for _, d, s in seen} == union
+    assert len(seen) == len(union)
