@@ -38,7 +38,7 @@ __all__ = [
     "C2",
     "MEDIAN_BEATS",
     "MIN_ADAPTIVE_BEATS",
-    "MIN_THRESHOLD_MS",
+    "MIN_THRESHOLD_FRACTION",
     "WINDOW_BEATS",
     "ArtifactCorrection",
     "ArtifactDetection",
@@ -57,10 +57,13 @@ MEDIAN_BEATS: Final[int] = 11
 C1: Final[float] = 0.13
 #: Intercept of the ectopic decision boundary in the (S11, S12) plane (dimensionless) [1]_.
 C2: Final[float] = 0.17
-#: Floor of Th1 and Th2, ms: a perfectly regular stretch (quartile deviation 0, e.g. a paced
-#: rhythm or coarsely quantised RR) must not turn a difference of a few ms into an artifact nor
-#: divide by zero. 5 ms is five quantisation steps of the 1/1024 s BLE resolution.
-MIN_THRESHOLD_MS: Final[float] = 5.0
+#: Floor of Th1 and Th2 as a fraction of the local median RR (2 %, i.e. 16 ms at 75 bpm). Where
+#: the quartile deviation collapses (a perfectly regular stretch, a noiseless smooth curve whose
+#: mRR is exactly 0) a deviation of a few ms must not become an artifact, nor a division by 0.
+#: Beat-to-beat changes under 2 % of RR are within normal sinus rhythm at any heart rate.
+MIN_THRESHOLD_FRACTION: Final[float] = 0.02
+#: Th >= this factor times Q3(|x|): see :func:`_quartile_deviation_threshold`.
+_Q3_FLOOR_FACTOR: Final[float] = 1.5
 #: Below this many beats the adaptive (statistical) criteria are not applied; only the
 #: physiological-plausibility rules flag beats (see :func:`detect_artifacts`).
 MIN_ADAPTIVE_BEATS: Final[int] = 5
@@ -157,16 +160,28 @@ def _rolling_quantiles(
 
 
 def _quartile_deviation_threshold(
-    x: NDArray[np.float64], alpha: float, window: int, offset: int
+    x: NDArray[np.float64],
+    alpha: float,
+    window: int,
+    offset: int,
+    floor_ms: NDArray[np.float64] | float,
 ) -> NDArray[np.float64]:
     """Adaptive threshold Th = alpha * QD(|x|) over a sliding window, ms, floored.
 
     Contract: ``x`` is dRR (giving Th1) or mRR (giving Th2) in ms; QD = (Q3 - Q1) / 2 of ``|x|``
-    over the window described in :func:`_rolling_quantiles` (same ``window``/``offset``). The
-    result is at least :data:`MIN_THRESHOLD_MS`, so it is always finite and positive.
+    over the window described in :func:`_rolling_quantiles` (same ``window``/``offset``).
+
+    Two floors keep it meaningful where the quartile deviation collapses: at least
+    ``1.5 * Q3(|x|)`` (when |x| takes only one or two values, as in a strictly periodic or
+    coarsely quantised series, Q1 = Q3 and QD = 0 although every beat differs by Q3; for any
+    smooth spread, Gaussian, Laplacian or sinusoidal, alpha * QD is already larger, so the
+    paper's threshold is unchanged) and at least ``floor_ms`` (scalar or one value per
+    position; :func:`detect_artifacts` passes ``MIN_THRESHOLD_FRACTION * medRR``). With a
+    positive floor the result is always finite and positive.
     """
     q = _rolling_quantiles(np.abs(x), window, (0.25, 0.75), offset)
-    th: NDArray[np.float64] = np.maximum(alpha * 0.5 * (q[1] - q[0]), MIN_THRESHOLD_MS)
+    qd = 0.5 * (q[1] - q[0])
+    th: NDArray[np.float64] = np.maximum(np.maximum(alpha * qd, _Q3_FLOOR_FACTOR * q[1]), floor_ms)
     return th
 
 
@@ -174,6 +189,51 @@ def _rolling_median(rr: NDArray[np.float64], window: int, offset: int) -> NDArra
     """Sliding median medRR, ms, over the window described in :func:`_rolling_quantiles`."""
     med: NDArray[np.float64] = _rolling_quantiles(rr, window, (0.5,), offset)[0]
     return med
+
+
+def _theil_sen_slope(block: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Theil-Sen slope (median of all pairwise slopes) of each row of ``block``, ms/beat."""
+    w = block.shape[1]
+    i, j = np.triu_indices(w, 1)
+    slopes = (block[:, j] - block[:, i]) / (j - i).astype(np.float64)
+    out: NDArray[np.float64] = np.median(slopes, axis=1)
+    return out
+
+
+def _edge_detrended_median(rr: NDArray[np.float64], window: int) -> NDArray[np.float64]:
+    """Centred sliding median, ms, whose clamped edge windows follow the local trend.
+
+    Contract: as :func:`_rolling_median` with the centred window (``offset = window // 2``),
+    except at the ends where the window is shifted inwards: there a linear trend would bias
+    the median (beat 0 would be compared with beat 5), so the median of the clamped window is
+    moved along the window's Theil-Sen slope to the beat's position::
+
+        medRR(j) = median(window) + slope * (j - centre of window)
+
+    Exact for a linear trend; robust to artifacts inside the window (Theil-Sen breaks down
+    only above 29 % outliers); clipped to the range of the window, so always positive.
+    """
+    n = rr.shape[0]
+    w = min(window, n)
+    med = _rolling_median(rr, window, window // 2)
+    if w < 3:
+        return med
+    half = window // 2
+    ends: list[tuple[NDArray[np.intp], int]] = []
+    head = np.arange(0, min(half, n), dtype=np.intp)
+    tail = np.arange(max(n - (window - 1 - half), 0), n, dtype=np.intp)
+    if n <= w:
+        ends.append((np.arange(n, dtype=np.intp), 0))
+    else:
+        ends.extend(((head, 0), (tail, n - w)))
+    starts = np.array([s0 for _, s0 in ends], dtype=np.intp)
+    blocks = sliding_window_view(rr, w)[starts]
+    slopes = _theil_sen_slope(blocks)
+    out = med.copy()
+    for (pos, s0), slope, block in zip(ends, slopes, blocks, strict=True):  # two ends, not beats
+        moved = med[pos] + slope * (pos - (s0 + 0.5 * (w - 1)))
+        out[pos] = np.clip(moved, block.min(), block.max())
+    return out
 
 
 def _mrr(rr: NDArray[np.float64], medrr: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -522,10 +582,13 @@ def detect_artifacts(
     (S11, S22) or |mRRs| > 3, missed/extra from medRR and Th2).
 
     Edges: the 91- and 11-beat windows are shifted inwards near the ends so that they always hold
-    the full number of beats (all of them when the series is shorter); beats outside the record
-    are taken equal to the local median at that end (dRR(0) = RR(0) - medRR(0)), so the first
-    and last beats are classified like the others. Thresholds are floored at
-    :data:`MIN_THRESHOLD_MS`.
+    the full number of beats (all of them when the series is shorter); near the ends medRR is
+    moved along the Theil-Sen slope of its window, so that a heart rate rising or falling at
+    the start of a record is not mistaken for an artifact; beats outside the record are taken
+    equal to the local median at that end (dRR(0) = RR(0) - medRR(0)), so the first and last
+    beats are classified like the others. Thresholds are floored at
+    :data:`MIN_THRESHOLD_FRACTION` of medRR and 1.5 Q3 (see
+    :func:`_quartile_deviation_threshold`).
 
     Plausibility: whatever the adaptive thresholds say, RR > ``PLAUSIBLE_RR_MAX_MS`` is MISSED
     (a dropout gap) and RR < ``PLAUSIBLE_RR_MIN_MS`` is EXTRA (a double detection) or, inside an
@@ -566,16 +629,17 @@ def detect_artifacts(
                 f"{name} must be a positive integer number of beats, got {value!r}"
             )
 
-    medrr = _rolling_median(x, median_beats, median_beats // 2)
+    medrr = _edge_detrended_median(x, median_beats)
     rr_ext = _extend_with_median(x, medrr, before=2, after=2)
     drr_ext = _drr(rr_ext)  # beats -1 .. n+1
     drr = drr_ext[1 : n + 1]
-    th1 = _quartile_deviation_threshold(drr, alpha, window_beats, window_beats // 2)
+    floor = MIN_THRESHOLD_FRACTION * medrr
+    th1 = _quartile_deviation_threshold(drr, alpha, window_beats, window_beats // 2, floor)
     th1_ext = np.concatenate((th1[:1], th1, th1[-1:], th1[-1:]))
     drrs_ext = drr_ext / th1_ext
     s11, s12, s22 = _subspaces(drrs_ext)
     mrr = _mrr(x, medrr)
-    th2 = _quartile_deviation_threshold(mrr, alpha, window_beats, window_beats // 2)
+    th2 = _quartile_deviation_threshold(mrr, alpha, window_beats, window_beats // 2, floor)
     classes = _classify(
         x,
         rr_ext[3 : n + 3],
