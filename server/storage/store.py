@@ -552,8 +552,8 @@ class Store:
             If the session is live or stopped.
         """
         now = self._at(at_s)
-        current = self.get_session(session_id)
-        started = current.started_at_s if current.started_at_s is not None else now
+        # A resumed session keeps its first start time (in the same transaction as the check).
+        started = sa.func.coalesce(t.sessions.c.started_at_s, now)
         return self._transition(
             session_id,
             ("planned", "interrupted"),
@@ -1078,15 +1078,15 @@ class Store:
         found_s = set(
             conn.execute(sa.select(t.sessions.c.id).where(t.sessions.c.id.in_(sessions))).scalars()
         )
-        for s in sorted(sessions - found_s):
-            raise RecordNotFoundError("session", s)
+        if missing_s := sorted(sessions - found_s):
+            raise RecordNotFoundError("session", missing_s[0])
         found_p = set(
             conn.execute(
                 sa.select(t.participants.c.id).where(t.participants.c.id.in_(participants_))
             ).scalars()
         )
-        for p in sorted(participants_ - found_p):
-            raise RecordNotFoundError("participant", p)
+        if missing_p := sorted(participants_ - found_p):
+            raise RecordNotFoundError("participant", missing_p[0])
         c = t.consents
         query = (
             sa.select(c.c.participant_id, c.c.session_id)

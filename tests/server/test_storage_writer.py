@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,61 @@ def test_kill_9_loses_at_most_the_last_second(database_url: str, tmp_path: Path)
     # Group commits are FIFO: what survived is an unbroken prefix, with the values written.
     np.testing.assert_array_equal(stored.seq, np.arange(n))
     np.testing.assert_array_equal(stored.rr_ms, 600.0 + np.arange(n) % 401)
+
+
+def test_queued_items_are_committed_as_one_group(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid, a, _ = consenting_dyad(store)
+    real = store.append_live
+    entered, release = threading.Event(), threading.Event()
+    groups: list[int] = []
+
+    def gated(beat_items: Any, events: Any, **kw: Any) -> tuple[AppendResult, int]:
+        entered.set()
+        release.wait(30.0)  # the first write blocks until everything else is queued
+        groups.append(len(beat_items))
+        return real(beat_items, events, **kw)
+
+    monkeypatch.setattr(store, "append_live", gated)
+    writer = BeatWriter(store, linger_s=0.01)
+    writer.submit(sid, a, beats(0, 1))
+    assert entered.wait(30.0)  # the writer has taken the first item and is writing it
+    for i in range(1, 60):
+        writer.submit(sid, a, beats(i, 1))
+    release.set()
+    writer.close()
+    # Group commit: everything queued behind a slow write goes in the next transaction.
+    assert groups == [1, 59]
+    assert store.count_beats(sid) == 60
+
+
+def test_revoking_storage_mid_stream_stores_nothing_more(store: Store) -> None:
+    sid, a, b = consenting_dyad(store)
+    with BeatWriter(store) as writer:
+        for i in range(20):
+            writer.submit(sid, a, beats(2 * i, 2))
+            writer.submit(sid, b, beats(2 * i, 2, device="sim:1"))
+        assert writer.wait_durable(timeout=30.0)
+        revocation = store.revoke_consent(a, "storage")  # on_revoke="delete" by default
+        for i in range(20, 40):
+            writer.submit(sid, a, beats(2 * i, 2))
+            writer.submit(sid, b, beats(2 * i, 2, device="sim:1"))
+    assert revocation.erasure is not None
+    assert revocation.erasure.rows["beats"] == 40
+    assert store.count_beats(sid, participant_id=a) == 0
+    assert store.count_beats(sid, participant_id=b) == 80
+    assert writer.stats.refused_beats == 40
+
+
+def test_api_writes_and_the_writer_share_the_database(store: Store) -> None:
+    # SQLite allows one writer at a time: BEGIN IMMEDIATE + busy timeout make them queue.
+    sid, a, _ = consenting_dyad(store)
+    with BeatWriter(store, linger_s=0.01) as writer:
+        for i in range(100):
+            writer.submit(sid, a, beats(i, 1))
+            if i % 4 == 0:
+                store.add_marker(sid, "note", note=str(i))
+    assert writer.stats.transient_errors == 0
+    assert store.count_beats(sid) == 100
+    assert len(store.list_markers(sid)) == 25
