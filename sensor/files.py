@@ -41,6 +41,7 @@ import logging
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,6 +90,7 @@ BEATS_FILE_HEADER: Final[tuple[str, ...]] = (
     "contact",
 )
 
+_SEPARATORS_TO_SPACE: Final[dict[int, int]] = str.maketrans(",;\t", "   ")
 _SPLIT: Final[re.Pattern[str]] = re.compile(r"[,;\t ]+")
 _ELITE_NAME: Final[re.Pattern[str]] = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[ _](\d{2})-(\d{2})-(\d{2})\.txt$", re.IGNORECASE
@@ -233,7 +235,7 @@ def read_rr_file(path: str | os.PathLike[str], *, participant: str | None = None
         return _parse_polar(name, lines, first_idx)
     if tuple(c.strip().lower() for c in stripped.split(",")) == _HRV_LOGGER_COLUMNS:
         return _parse_hrv_logger(name, lines, first_idx)
-    rec = _parse_plain(name, lines)
+    rec = _parse_plain(name, lines, text)
     match = _ELITE_NAME.search(p.name)
     if match is not None and rec.times_s is None:
         y, mo, d, h, mi, s = (int(g) for g in match.groups())
@@ -343,8 +345,40 @@ def _detect_unit(
     return values, "ms"
 
 
-def _parse_plain(name: str, lines: Sequence[str]) -> RRRecording:
+def _fast_plain_table(text: str, skip_rows: int = 0) -> NDArray[np.float64] | None:
+    """The numbers of a plain file without header or comments, parsed by numpy's C reader.
+
+    None when the file has anything else (header, comments, a bad value, ragged lines): the
+    line-by-line parser then reads it and names the offending line.
+    """
+    if "#" in text:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            table = np.loadtxt(
+                io.StringIO(text.translate(_SEPARATORS_TO_SPACE)),
+                dtype=np.float64,
+                ndmin=2,
+                skiprows=skip_rows,
+            )
+    except (ValueError, UserWarning):
+        return None
+    if table.shape[0] == 0 or table.shape[1] not in (1, 2):
+        return None
+    return np.ascontiguousarray(table)
+
+
+def _parse_plain(name: str, lines: Sequence[str], text: str = "") -> RRRecording:
     """One or two numeric columns, optional header, blank lines and # comments ignored."""
+    first = _first_content_line(lines)
+    if text and first is not None:
+        tokens = [t for t in _SPLIT.split(first[1].strip()) if t]
+        has_header = _is_header(tokens)
+        fast = _fast_plain_table(text, first[0] + 1 if has_header else 0)
+        if fast is not None:
+            head = [t.strip().lower() for t in re.split(r"[,;\t]", first[1].strip())]
+            return _plain_recording(name, fast, head if has_header else None)
     rows: list[list[str]] = []
     line_numbers: list[int] = []
     header: list[str] | None = None
@@ -377,8 +411,14 @@ def _parse_plain(name: str, lines: Sequence[str]) -> RRRecording:
         raise MalformedFileError(
             name, "no RR values found (only blank lines, comments or a header)"
         )
-    n_cols = len(rows[0])
-    table = _numeric_table(name, rows, line_numbers)
+    return _plain_recording(name, _numeric_table(name, rows, line_numbers), header)
+
+
+def _plain_recording(
+    name: str, table: NDArray[np.float64], header: Sequence[str] | None
+) -> RRRecording:
+    """RR (and times) from the numeric table of a plain file: units detected, columns ordered."""
+    n_cols = table.shape[1]
     if n_cols == 1:
         rr_ms, unit = _detect_unit(name, table[:, 0])
         return RRRecording(rr_ms=rr_ms, times_s=None, unit_detected=unit, format="plain", path=name)

@@ -406,3 +406,40 @@ def test_beats_file_bad_fields(tmp_path: Path, row: str, fragment: str) -> None:
     with pytest.raises(MalformedFileError, match=fragment) as info:
         read_rr_file(_write(tmp_path, "b.csv", text))
     assert info.value.line == 4
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rr=st.lists(st.floats(min_value=250.0, max_value=2500.0), min_size=2, max_size=30),
+    sep=st.sampled_from([",", ";", "\t", " "]),
+    two_columns=st.booleans(),
+    header=st.booleans(),
+)
+def test_fast_and_line_by_line_parsers_agree(
+    tmp_path_factory: pytest.TempPathFactory,
+    rr: list[float],
+    sep: str,
+    two_columns: bool,
+    header: bool,
+) -> None:
+    # A comment line sends the file through the line-by-line parser; without it numpy's reader
+    # parses it. Both must give the same recording.
+    times = (np.cumsum(rr) / 1000.0).tolist()
+    body = [f"{t!r}{sep}{v!r}" if two_columns else repr(v) for t, v in zip(times, rr, strict=True)]
+    head = ([f"time{sep}rr"] if two_columns else ["rr"]) if header else []
+    d = tmp_path_factory.mktemp("agree")
+    fast = d / "fast.txt"
+    slow = d / "slow.txt"
+    fast.write_text("\n".join(head + body))
+    slow.write_text("\n".join([*head, "# forces the line-by-line parser", *body]))
+    a, b = read_rr_file(fast), read_rr_file(slow)
+    np.testing.assert_array_equal(a.rr_ms, b.rr_ms)
+    np.testing.assert_array_equal(a.rr_ms, rr)
+    assert a.unit_detected == b.unit_detected == "ms"
+    if two_columns:
+        assert a.times_s is not None
+        assert b.times_s is not None
+        np.testing.assert_array_equal(a.times_s, b.times_s)
+    else:
+        assert a.times_s is None
+        assert b.times_s is None
