@@ -427,6 +427,15 @@ def _plain_recording(
         time_col, rr_col = 1, 0
     rr_ms, unit = _detect_unit(name, table[:, rr_col])
     times = np.ascontiguousarray(table[:, time_col])
+    back = np.flatnonzero(np.diff(times) < 0)
+    if back.size:
+        k = int(back[0])
+        raise MalformedFileError(
+            name,
+            f"two columns read as (time, RR), but the time goes back at data row {k + 2} "
+            f"({times[k]!r} -> {times[k + 1]!r}); decimal commas ('0,812') are not supported, "
+            "write decimal points",
+        )
     if times.size > 1:
         span_s = float(times[-1] - times[0])
         rr_span_s = float(rr_ms[1:].sum()) / _MS_PER_S

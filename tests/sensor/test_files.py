@@ -83,6 +83,11 @@ def test_plain_header_naming_rr_first(tmp_path: Path) -> None:
     np.testing.assert_allclose(rec.times_s, [0.8, 1.7])
 
 
+def test_decimal_commas_are_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(MalformedFileError, match="decimal commas"):
+        read_rr_file(_write(tmp_path, "rr.txt", "0,812\n0,798\n1,012\n0,905\n"))
+
+
 def test_plain_one_column_with_header(tmp_path: Path) -> None:
     rec = read_rr_file(_write(tmp_path, "rr.txt", "RR (ms)\n800\n900\n"))
     np.testing.assert_array_equal(rec.rr_ms, [800.0, 900.0])
