@@ -78,3 +78,13 @@ def test_parse_artifacts() -> None:
     assert parse_artifacts("") == []
     with pytest.raises(ValueError, match="KIND@SECONDS"):
         parse_artifacts("ectopic120")
+
+
+def test_simulate_paced_shows_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "paced.csv"
+    # one minute at 600x real time: about 0.1 s of wall time
+    assert main(["simulate", "--out", str(out), "--minutes", "1", "--speed", "600"]) == 0
+    err = capsys.readouterr().err
+    assert "HR" in err
+    assert "beats" in err
+    assert len(read_rr_file(out)) == len(simulate_rr(Scenario.first_session(60.0), seed=0))
