@@ -307,7 +307,15 @@ class StreamUpdates:
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in UPDATE_FIELDS))
 
     def select(self, mask: NDArray[np.bool_] | NDArray[np.intp]) -> StreamUpdates:
-        """The updates picked by a boolean mask or an index array (e.g. one participant's)."""
+        """The updates picked by a boolean mask or an index array (e.g. one participant's).
+
+        Examples
+        --------
+        >>> eng = MultiStreamEngine(2)
+        >>> up = eng.push([0, 1] * 4, [800.0, 900.0] * 4, np.repeat([0.8, 1.6, 2.4, 3.2], 2))
+        >>> up.select(up.participant == 1).beat_index.tolist()
+        [0, 1]
+        """
         return StreamUpdates(*(getattr(self, f)[mask] for f in UPDATE_FIELDS))
 
     def to_records(self) -> NDArray[np.void]:
@@ -342,12 +350,21 @@ _UPDATE_DTYPES: Final[dict[str, type[np.generic]]] = {
     "valid": np.bool_,
     "coherence_fresh": np.bool_,
 }
-_EMPTY: Final[StreamUpdates] = StreamUpdates(
-    *(np.empty(0, dtype=_UPDATE_DTYPES.get(f, np.float64)) for f in UPDATE_FIELDS)
-)
 
 
-def _quartile_deviation(sorted_rows: NDArray[np.float64], count: NDArray[np.int64]) -> Any:
+def _empty_updates() -> StreamUpdates:
+    arrays = [np.empty(0, dtype=_UPDATE_DTYPES.get(f, np.float64)) for f in UPDATE_FIELDS]
+    for a in arrays:
+        a.flags.writeable = False  # shared by every empty result
+    return StreamUpdates(*arrays)
+
+
+_EMPTY: Final[StreamUpdates] = _empty_updates()
+
+
+def _quartile_deviation(
+    sorted_rows: NDArray[np.float64], count: NDArray[np.int64]
+) -> NDArray[np.float64]:
     """Quartile deviation ``(Q3 - Q1) / 2`` of the first ``count`` values of each sorted row.
 
     Quantiles by linear interpolation between order statistics (numpy's and pandas' default, as
@@ -502,6 +519,7 @@ class MultiStreamEngine:
         "_rm_bad": ("i8", 0, 0),
         "_rm_miss": ("i8", 0, 0),
         "_coh_due": ("f8", 0, -np.inf),
+        "_mark": ("i8", 0, 0),  # scratch: detects a participant repeated within a push
     }
 
     _arrived: NDArray[np.int64]
@@ -531,6 +549,7 @@ class MultiStreamEngine:
     _rm_bad: NDArray[np.int64]
     _rm_miss: NDArray[np.int64]
     _coh_due: NDArray[np.float64]
+    _mark: NDArray[np.int64]
 
     def _slots(self, code: int) -> int:
         return {-1: self._D, -2: self._W, -3: self._W, -4: self._C}[code]
@@ -550,6 +569,12 @@ class MultiStreamEngine:
         """Add one participant with an empty state and return its index.
 
         Arrays grow by doubling, so adding participants one by one is amortised O(1).
+
+        Examples
+        --------
+        >>> eng = MultiStreamEngine(0)
+        >>> eng.add_participant(), eng.add_participant(), eng.n_participants
+        (0, 1, 2)
         """
         index = self._n
         for name, (dtype, _code, init) in self._PER_ROW.items():
@@ -614,6 +639,14 @@ class MultiStreamEngine:
             For corrupt RR, mismatched lengths or beat times going back.
         StreamConfigError
             For a participant index out of range.
+
+        Examples
+        --------
+        >>> eng = MultiStreamEngine(3)
+        >>> for i in range(3):  # beats of participants 0 and 2 arrive together
+        ...     up = eng.push([0, 2], [1000.0, 750.0], [i + 1.0, 0.75 * (i + 1)])
+        >>> up.participant.tolist(), up.beat_index.tolist(), up.hr_bpm.tolist()
+        ([0, 2], [0, 0], [60.0, 80.0])
         """
         rr = validate_rr(rr_ms)
         rows = np.asarray(participant, dtype=np.int64).reshape(-1)
@@ -630,7 +663,9 @@ class MultiStreamEngine:
         n = rows.shape[0]
         if n == 0:
             return _EMPTY
-        if n == 1 or (n > 1 and np.unique(rows).shape[0] == n):
+        order_n = np.arange(n)
+        self._mark[rows] = order_n  # a repeated participant keeps only its last position
+        if n == 1 or bool((self._mark[rows] == order_n).all()):
             return self._arrive(rows, rr, t, cont)
         # several beats per participant: round r takes each participant's r-th beat of the push
         order = np.argsort(rows, kind="stable")
@@ -662,6 +697,14 @@ class MultiStreamEngine:
         Returns
         -------
         StreamUpdates
+
+        Examples
+        --------
+        >>> eng = MultiStreamEngine(1)
+        >>> len(eng.push([0, 0, 0], [800.0, 810.0, 790.0], [0.8, 1.61, 2.4]))
+        1
+        >>> eng.flush().lookahead_beats.tolist()  # beat 1 saw one later beat, beat 2 none
+        [1, 0]
         """
         if participants is None:
             rows = np.arange(self._n, dtype=np.int64)
@@ -774,8 +817,10 @@ class MultiStreamEngine:
 
         # thresholds: alpha * quartile deviation over the trailing windows
         n_d = np.minimum(arrived, self._W)
+        abs_drr = self._abs_drr[rows]  # a copy, sorted in place
+        abs_drr.sort(axis=1)
         th1 = np.maximum(
-            cfg.alpha * _quartile_deviation(np.sort(self._abs_drr[rows], axis=1), n_d),
+            cfg.alpha * _quartile_deviation(abs_drr, n_d),
             cfg.threshold_floor_fraction * med,
         )
         mrr = rr_k - med
@@ -783,11 +828,10 @@ class MultiStreamEngine:
         n_mrr = self._n_mrr[rows]
         self._abs_mrr[rows, n_mrr % self._W] = np.abs(mrr)
         self._n_mrr[rows] = n_mrr + 1
+        abs_mrr = self._abs_mrr[rows]
+        abs_mrr.sort(axis=1)
         th2 = np.maximum(
-            cfg.alpha
-            * _quartile_deviation(
-                np.sort(self._abs_mrr[rows], axis=1), np.minimum(n_mrr + 1, self._W)
-            ),
+            cfg.alpha * _quartile_deviation(abs_mrr, np.minimum(n_mrr + 1, self._W)),
             cfg.threshold_floor_fraction * med,
         )
 
@@ -1294,7 +1338,14 @@ class MultiStreamEngine:
         """Corrected RR of the classified beats of the last ``window_s`` seconds, ms (a copy).
 
         The window ends at the newest classified beat: beats with ``t > t_newest - window_s``
-        (at most ``ring_capacity`` beats).
+        (at most ``ring_capacity`` beats). The coherence refresh uses exactly this window.
+
+        Examples
+        --------
+        >>> s = HRVStream()
+        >>> _ = s.push([800.0, 900.0, 1000.0, 1100.0], [0.8, 1.7, 2.7, 3.8])
+        >>> s.engine.window_rr(0, 2.0).tolist()  # beats 0 and 1 are classified so far
+        [800.0, 900.0]
         """
         self._check_rows(np.array([participant]))
         return self._window_rr(participant, window_s, int(self._final[participant]))
@@ -1367,7 +1418,7 @@ class HRVStream:
         -------
         StreamUpdates
         """
-        rr = validate_rr(np.atleast_1d(np.asarray(rr_ms, dtype=np.float64)))
+        rr = np.atleast_1d(rr_ms)  # validated by the engine
         n = rr.shape[0]
         if n > self._rows.shape[0]:
             self._rows = np.zeros(2 * n, dtype=np.int64)
