@@ -151,6 +151,16 @@ def _check_choice(kind: str, value: str, allowed: tuple[str, ...]) -> None:
         raise InvalidRecordError(f"{kind} must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def _check_text(name: str, value: str | None, max_len: int, *, optional: bool = False) -> None:
+    """Strings must fit their column (PostgreSQL enforces VARCHAR lengths, SQLite does not)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not 1 <= len(value) <= max_len:
+        raise InvalidRecordError(
+            f"{name} must be a string of 1-{max_len} characters, got {value!r}"
+        )
+
+
 def _check_time(name: str, value: float) -> float:
     if not math.isfinite(value):
         raise InvalidRecordError(f"{name} must be a finite time in seconds, got {value!r}")
@@ -278,6 +288,10 @@ class Store:
         object_id: object,
         detail: Mapping[str, Any] | None = None,
     ) -> int:
+        _check_text("actor", actor, 64)
+        _check_text("action", action, 64)
+        _check_text("object_type", object_type, 32)
+        _check_text("object_id", None if object_id is None else str(object_id), 64, optional=True)
         result = conn.execute(
             sa.insert(t.audit_log).values(
                 time_s=at_s,
@@ -302,13 +316,16 @@ class Store:
         DuplicateRecordError
             If the username is taken.
         """
+        _check_text("username", username, 64)
+        _check_text("password_hash", password_hash, 255, optional=True)
         now = self._at(at_s)
-        with self._write() as conn:
+        taken_msg = f"clinician username {username!r} is already taken"
+        with _unique_violation_as(taken_msg), self._write() as conn:
             taken = conn.execute(
                 sa.select(t.clinicians.c.id).where(t.clinicians.c.username == username)
             ).first()
             if taken is not None:
-                raise DuplicateRecordError(f"clinician username {username!r} is already taken")
+                raise DuplicateRecordError(taken_msg)
             result = conn.execute(
                 sa.insert(t.clinicians).values(
                     username=username, password_hash=password_hash, created_at_s=now
@@ -349,17 +366,17 @@ class Store:
             For an empty code or an unknown role.
         """
         _check_choice("role", role, ROLES)
-        if not code or len(code) > 64:
-            raise InvalidRecordError(f"participant code must be 1-64 characters, got {code!r}")
+        _check_text("participant code", code, 64)
         now = self._at(at_s)
-        with self._write() as conn:
+        taken_msg = f"participant code {code!r} is already taken"
+        with _unique_violation_as(taken_msg), self._write() as conn:
             if clinician_id is not None:
                 self._require(conn, t.clinicians, "clinician", clinician_id)
             taken = conn.execute(
                 sa.select(t.participants.c.id).where(t.participants.c.code == code)
             ).first()
             if taken is not None:
-                raise DuplicateRecordError(f"participant code {code!r} is already taken")
+                raise DuplicateRecordError(taken_msg)
             result = conn.execute(
                 sa.insert(t.participants).values(
                     code=code, role=role, clinician_id=clinician_id, created_at_s=now
@@ -426,6 +443,7 @@ class Store:
         RecordNotFoundError
             If the clinician or a participant does not exist (nothing is created).
         """
+        _check_text("label", label, 200, optional=True)
         now = self._at(at_s)
         for a in participants:
             _check_choice("source_kind", a.source_kind, SOURCE_KINDS)
@@ -655,8 +673,8 @@ class Store:
         """
         _check_choice("purpose", purpose, CONSENT_PURPOSES)
         _check_choice("on_revoke", on_revoke, ON_REVOKE_ACTIONS)
-        if not version:
-            raise InvalidRecordError("consent version must be a non-empty string, got ''")
+        _check_text("consent version", version, 32)
+        _check_text("recorded_by", recorded_by, 64, optional=True)
         now = self._at(at_s)
         with self._write() as conn:
             self._require(conn, t.participants, "participant", participant_id)
@@ -1033,6 +1051,7 @@ class Store:
         prepared = [(s, p, self._beat_rows(s, p, b)) for s, p, b in beats]
         for *_, e in events:
             _check_time("host_time_s", e.host_time_s)
+            _check_text("device event kind", e.kind, 32)
         if not events and not any(r for *_, r in prepared):
             return AppendResult(), 0
         with self._write() as conn:
@@ -1331,6 +1350,8 @@ class Store:
     ) -> PhaseEvent:
         """Record entering a phase, extending it by ``extend_s`` seconds, or ending the session."""
         _check_choice("action", action, PHASE_ACTIONS)
+        _check_text("phase_name", phase_name, 64)
+        _check_text("actor", actor, 64, optional=True)
         if action == "extend" and (extend_s is None or not extend_s > 0):
             raise InvalidRecordError(f"an extension needs extend_s > 0 seconds, got {extend_s!r}")
         now = self._at(at_s)
@@ -1371,8 +1392,8 @@ class Store:
         at_s: float | None = None,
     ) -> Marker:
         """Record an observation (``marker_type`` e.g. ``"rupture"``, ``"silence"``, ``"note"``)."""
-        if not marker_type or len(marker_type) > 32:
-            raise InvalidRecordError(f"marker type must be 1-32 characters, got {marker_type!r}")
+        _check_text("marker type", marker_type, 32)
+        _check_text("actor", actor, 64, optional=True)
         now = self._at(at_s)
         with self._write() as conn:
             self._require(conn, t.sessions, "session", session_id)
@@ -1412,6 +1433,8 @@ class Store:
         at_s: float | None = None,
     ) -> Cue:
         """Record a cue shown to the therapist, with the rule and the reason (JSON) behind it."""
+        _check_text("rule", rule, 64)
+        _check_text("text", text, 10_000)
         now = self._at(at_s)
         with self._write() as conn:
             self._require(conn, t.sessions, "session", session_id)
@@ -1502,6 +1525,7 @@ class Store:
            short version of the Working Alliance Inventory. Psychotherapy Research, 16(1), 12-25.
         """
         _check_choice("instrument", instrument, INSTRUMENTS)
+        _check_text("version", version, 32)
         n_items, lo, hi = ALLIANCE_ITEM_RANGES[instrument]
         if not scores:
             raise InvalidRecordError("scores must hold at least one item, got none")
@@ -1612,6 +1636,19 @@ class Store:
             query = query.where(a.c.object_id == str(object_id))
         with self._read() as conn:
             return [AuditEntry(**r._mapping) for r in conn.execute(query)]
+
+
+@contextmanager
+def _unique_violation_as(message: str) -> Iterator[None]:
+    """Turn the unique-constraint violation of a concurrent insert into DuplicateRecordError.
+
+    The check before the insert covers the common case; on PostgreSQL two transactions can both
+    pass it, and then the constraint decides.
+    """
+    try:
+        yield
+    except sa.exc.IntegrityError as exc:
+        raise DuplicateRecordError(message) from exc
 
 
 def _new_id(result: sa.CursorResult[Any]) -> int:

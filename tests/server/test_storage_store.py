@@ -573,3 +573,18 @@ def test_retried_appends_store_the_union_and_paging_sees_it_once(
     assert seen == sorted(seen)
     assert {(d, s) for _, d, s in seen} == union
     assert len(seen) == len(union)
+
+
+def test_strings_must_fit_their_columns(store: Store) -> None:
+    # PostgreSQL enforces VARCHAR lengths and SQLite does not: the store checks for both.
+    sid, patient, _ = dyad(store)
+    with pytest.raises(InvalidRecordError, match="phase_name must be a string of 1-64"):
+        store.record_phase_event(sid, 0, "x" * 65, "enter")
+    with pytest.raises(InvalidRecordError, match="consent version"):
+        store.grant_consent(patient, "review", "v" * 33)
+    with pytest.raises(InvalidRecordError, match="label"):
+        store.create_session(TEMPLATE, label="")
+    long_device = "file:" + "/very/long/path" * 40  # devices and addresses are unbounded text
+    assert store.append_beats(sid, patient, make_batch(0, 3, device=long_device)).inserted == 3
+    store.assign_device(sid, DeviceAssignment(patient, "file", long_device))
+    assert store.session_participants(sid)[0].address == long_device
