@@ -373,7 +373,8 @@ class BleSource:
     ``malformed_packet`` events (:mod:`sensor.decoder`), the stream carries these
     :class:`~sensor.types.DeviceEvent` kinds (``value``; ``detail``):
 
-    - ``connecting`` / ``reconnecting``: before each attempt (attempt number; ``target``).
+    - ``connecting`` / ``reconnecting``: before each attempt (attempt number; ``target``, and
+      ``last_error`` from the second attempt on).
     - ``connected``: (RSSI, dBm; ``address``, ``name``, ``attempt``, ``body_sensor_location``
       when offered, ``offline_s`` after a reconnect).
     - ``disconnected``: an unsolicited loss of the link (-; ``reason``).
@@ -561,14 +562,13 @@ class BleSource:
         started = self._clock()
         delays = backoff_delays(policy)
         attempt = 0
+        last_error = ""
         while not self._closing.is_set():
             attempt += 1
-            self._event(
-                strap,
-                "reconnecting" if reconnect else "connecting",
-                float(attempt),
-                target=strap.spec.address_or_name,
-            )
+            detail = {"target": strap.spec.address_or_name}
+            if last_error:
+                detail["last_error"] = last_error
+            self._event(strap, "reconnecting" if reconnect else "connecting", attempt, **detail)
             try:
                 async with self._connect_lock:
                     if self._closing.is_set():

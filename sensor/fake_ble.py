@@ -164,6 +164,12 @@ class FakeStrap:
         Value of 0x2A38 (1 = chest); None if not offered.
     advertises_hr : bool
         Whether the advertisement lists the Heart Rate Service.
+    delivered, lost : int
+        Notifications delivered to a subscribed client, and sent while nobody listened.
+    delivered_log : list of (float, bytes)
+        Every delivered notification with its simulated delivery time.
+    connects : int
+        Successful connections.
     """
 
     address: str
@@ -178,6 +184,7 @@ class FakeStrap:
     body_sensor_location: int | None = 1
     advertises_hr: bool = True
     delivered: int = field(default=0, init=False)
+    delivered_log: list[tuple[float, bytes]] = field(default_factory=list, init=False)
     lost: int = field(default=0, init=False)
     connects: int = field(default=0, init=False)
     _available: bool = field(default=True, init=False, repr=False)
@@ -431,6 +438,10 @@ class FakeBleWorld:
         """A ``BleakClient``-like client of this world (the client factory)."""
         return FakeBleakClient(self, address_or_ble_device, disconnected_callback, timeout=timeout)
 
+    def call_at(self, t: float, action: Callable[[], None]) -> None:
+        """Run ``action`` when the simulated clock reaches ``t`` (s)."""
+        self._at(t, action)
+
     # ------------------------------------------------------------- lifecycle
     async def __aenter__(self) -> FakeBleWorld:
         self._task = asyncio.create_task(self._run(), name="fake-ble-world")
@@ -469,6 +480,7 @@ class FakeBleWorld:
             strap.lost += 1
             return
         strap.delivered += 1
+        strap.delivered_log.append((self.now, payload))
         client._hr_callback(HEART_RATE_MEASUREMENT_UUID, bytearray(payload))
 
     def _battery(self, strap: FakeStrap, pct: int) -> None:
