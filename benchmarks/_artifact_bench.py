@@ -111,7 +111,13 @@ def _windows_with_artifacts(
     return hit
 
 
-def run(n_beats: int = 100_000, seed: int = 0, *, verbose: bool = True) -> dict[str, Any]:
+def run(
+    n_beats: int = 100_000,
+    seed: int = 0,
+    *,
+    clean: NDArray[np.float64] | None = None,
+    verbose: bool = True,
+) -> dict[str, Any]:
     """Measure detection + correction speed and quality against NeuroKit2.
 
     Parameters
@@ -120,6 +126,9 @@ def run(n_beats: int = 100_000, seed: int = 0, *, verbose: bool = True) -> dict[
         Beats of the synthetic series (100,000 is ~24 h at 70 bpm).
     seed : int
         Seed of the series and of the artifact positions and magnitudes.
+    clean : numpy.ndarray, optional
+        A clean RR series (ms) to use instead of ``synthetic_rr(n_beats, seed=seed)`` (e.g. the
+        series another benchmark already uses); ``n_beats`` is then ignored.
     verbose : bool
         Print a readable table (no JSON line: the caller prints that).
 
@@ -129,8 +138,9 @@ def run(n_beats: int = 100_000, seed: int = 0, *, verbose: bool = True) -> dict[
         Timings (s), speed-up ratios, per-type sensitivity and type agreement, false-positive %,
         5-minute RMSSD error summaries (%), for this project, NeuroKit2 and uncorrected data.
     """
-    clean = synthetic_rr(n_beats, seed=seed)
-    n_per_type = max(1, n_beats // BEATS_PER_EVENT_PER_TYPE)
+    if clean is None:
+        clean = synthetic_rr(n_beats, seed=seed)
+    n_per_type = max(1, clean.shape[0] // BEATS_PER_EVENT_PER_TYPE)
     bad, truth = inject_artifacts(clean, seed=seed, n_per_type=n_per_type)
 
     def ours() -> Any:

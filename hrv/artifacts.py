@@ -642,6 +642,7 @@ def detect_artifacts(
             raise InvalidRRError(
                 f"{name} must be a positive integer number of beats, got {value!r}"
             )
+    window_beats, median_beats = int(window_beats), int(median_beats)
 
     medrr = _edge_detrended_median(x, median_beats)
     rr_ext = _extend_with_median(x, medrr, before=2, after=2)
