@@ -59,6 +59,7 @@ __all__ = [
     "SqliteSynchronous",
     "StorageSettings",
     "make_engine",
+    "normalize_url",
 ]
 
 _log = logging.getLogger(__name__)
