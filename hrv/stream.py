@@ -41,6 +41,7 @@ References
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Final
@@ -350,6 +351,21 @@ _UPDATE_DTYPES: Final[dict[str, type[np.generic]]] = {
     "valid": np.bool_,
     "coherence_fresh": np.bool_,
 }
+
+#: One update as a tuple in the order of :data:`UPDATE_FIELDS` (the scalar path's output).
+_Record = tuple[Any, ...]
+_RECORD_DTYPE: Final[np.dtype[np.void]] = np.dtype(
+    [(f, _UPDATE_DTYPES.get(f, np.float64)) for f in UPDATE_FIELDS]
+)
+
+
+def _build(records: list[_Record]) -> StreamUpdates:
+    """Updates from the scalar path's tuples: one structured array, fields as views."""
+    if not records:
+        return _EMPTY
+    rec = np.array(records, dtype=_RECORD_DTYPE)
+    rec["ln_rmssd"] = np.log(np.ascontiguousarray(rec["rmssd_ms"]))  # NaN stays NaN
+    return StreamUpdates(*(rec[f] for f in UPDATE_FIELDS))
 
 
 def _empty_updates() -> StreamUpdates:
@@ -663,6 +679,13 @@ class MultiStreamEngine:
         n = rows.shape[0]
         if n == 0:
             return _EMPTY
+        if n > 1 and rows.min() == rows.max():  # one participant's beats (a replay, a batch)
+            row = int(rows[0])
+            records = [
+                self._arrive_one(row, *args)
+                for args in zip(rr.tolist(), t.tolist(), cont.tolist(), strict=True)
+            ]
+            return _build([r for r in records if r is not None])
         order_n = np.arange(n)
         self._mark[rows] = order_n  # a repeated participant keeps only its last position
         if n == 1 or bool((self._mark[rows] == order_n).all()):
@@ -674,9 +697,11 @@ class MultiStreamEngine:
         group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
         rank = np.empty(n, dtype=np.int64)
         rank[order] = np.arange(n) - group_start
+        by_round = np.argsort(rank, kind="stable")  # round r: beats by_round[bounds[r]:bounds[r+1]]
+        bounds = np.r_[0, np.cumsum(np.bincount(rank))].tolist()
         parts = []
-        for r in range(int(rank.max()) + 1):
-            sel = np.flatnonzero(rank == r)
+        for a, b in itertools.pairwise(bounds):
+            sel = by_round[a:b]
             parts.append(self._arrive(rows[sel], rr[sel], t[sel], cont[sel]))
         return StreamUpdates.concatenate(parts)
 
@@ -743,13 +768,13 @@ class MultiStreamEngine:
     ) -> StreamUpdates:
         """One beat for each of ``rows`` (distinct participants)."""
         if rows.shape[0] <= self._scalar_max_rows:
-            parts = [
+            records = [
                 self._arrive_one(*args)
                 for args in zip(
                     rows.tolist(), rr.tolist(), t.tolist(), contact.tolist(), strict=True
                 )
             ]
-            return StreamUpdates.concatenate([p for p in parts if p is not None])
+            return _build([r for r in records if r is not None])
         if np.any(t < self._last_t[rows]):
             bad = int(np.argmax(t < self._last_t[rows]))
             raise InvalidRRError(
@@ -787,7 +812,7 @@ class MultiStreamEngine:
         ``ahead`` is the number of later beats available (``lookahead_beats`` in steady state).
         """
         if rows.shape[0] <= self._scalar_max_rows:
-            return StreamUpdates.concatenate(
+            return _build(
                 [
                     self._finalize_one(r, a)
                     for r, a in zip(rows.tolist(), ahead.tolist(), strict=True)
@@ -997,7 +1022,7 @@ class MultiStreamEngine:
     # ------------------------------------------------------- scalar path (one participant)
     # The same arithmetic as _arrive/_finalize/_measure, operation for operation, on Python floats,
     # for rounds with few participants (live use: one beat per notification). Tested equal.
-    def _arrive_one(self, row: int, rr: float, t: float, contact: int) -> StreamUpdates | None:
+    def _arrive_one(self, row: int, rr: float, t: float, contact: int) -> _Record | None:
         last_t = float(self._last_t[row])
         if t < last_t:
             raise InvalidRRError(
@@ -1023,7 +1048,7 @@ class MultiStreamEngine:
             return self._finalize_one(row, self._L)
         return None
 
-    def _finalize_one(self, row: int, ahead: int) -> StreamUpdates:
+    def _finalize_one(self, row: int, ahead: int) -> _Record:
         cfg = self.config
         D = self._D
         arrived = int(self._arrived[row])
@@ -1131,7 +1156,7 @@ class MultiStreamEngine:
         contact: int,
         ahead: int,
         delay: float,
-    ) -> StreamUpdates:
+    ) -> _Record:
         cfg = self.config
         C = self._C
         m_rr = self._m_rr[row]
@@ -1214,48 +1239,15 @@ class MultiStreamEngine:
         art_frac = rm_art / n_rm
         quality = min(max((n_rm - rm_bad) / (n_rm + rm_miss), 0.0), 1.0)
         valid = valid_hr and valid_rm and art_frac <= cfg.max_artifact_fraction
-        floats = np.array(
-            [t_k, rr_k, rr_c, _MS_PER_MIN / rr_c, delay, mean_hr, rmssd, math.nan, art_frac,
-             quality, math.nan, math.nan]
-        )  # fmt: skip
-        floats[7] = np.log(floats[6])
-        flags = np.array([valid_hr, valid_rm, valid, False])
-        ints = np.array([n_hr, n_rm, rm_miss], dtype=np.int32)
+        coh, breath, fresh = math.nan, math.nan, False
         if cfg.coherence_every_s is not None:
-            self._coherence(
-                np.array([row]),
-                np.array([final]),
-                floats[0:1],
-                floats[10:11],
-                floats[11:12],
-                flags[3:4],
-            )
-        return StreamUpdates(
-            participant=np.array([row], dtype=np.int64),
-            beat_index=np.array([k], dtype=np.int64),
-            time_s=floats[0:1],
-            rr_ms=floats[1:2],
-            rr_corrected_ms=floats[2:3],
-            hr_bpm=floats[3:4],
-            artifact=np.array([cls], dtype=np.uint8),
-            lookahead_beats=np.array([ahead], dtype=np.uint8),
-            delay_s=floats[4:5],
-            contact=np.array([contact], dtype=np.int8),
-            mean_hr_bpm=floats[5:6],
-            n_hr=ints[0:1],
-            valid_hr=flags[0:1],
-            rmssd_ms=floats[6:7],
-            ln_rmssd=floats[7:8],
-            n_rmssd=ints[1:2],
-            valid_rmssd=flags[1:2],
-            artifact_fraction=floats[8:9],
-            missing_beats=ints[2:3],
-            quality=floats[9:10],
-            valid=flags[2:3],
-            coherence_ratio=floats[10:11],
-            breathing_rate_bpm=floats[11:12],
-            coherence_fresh=flags[3:4],
-        )
+            coh, breath, fresh = self._coherence_one(row, final, t_k)
+        # in the order of UPDATE_FIELDS; ln_rmssd is filled in by _build (np.log, as the array path)
+        return (
+            row, k, t_k, rr_k, rr_c, _MS_PER_MIN / rr_c, cls, ahead, delay, contact, mean_hr, n_hr,
+            valid_hr, rmssd, math.nan, n_rm, valid_rm, art_frac, rm_miss, quality, valid, coh,
+            breath, fresh,
+        )  # fmt: skip
 
     def _add(self, sum_name: str, cmp_name: str, rows: NDArray[np.int64], x: Any) -> None:
         """Neumaier-compensated ``sum += x`` for ``rows`` (Neumaier 1974)."""
@@ -1317,22 +1309,31 @@ class MultiStreamEngine:
         fresh: NDArray[np.bool_],
     ) -> None:
         """Refresh the coherence of the rows whose refresh time has come (one spectrum each)."""
-        cfg = self.config
-        assert cfg.coherence_every_s is not None
-        due_t = self._coh_due[rows]
-        first = np.isneginf(due_t)
-        self._coh_due[rows[first]] = t_k[first] + cfg.coherence_every_s
-        for i in np.flatnonzero(~first & (t_k >= due_t)):
-            row = int(rows[i])
-            self._coh_due[row] = t_k[i] + cfg.coherence_every_s
-            rr = self._window_rr(row, cfg.coherence_window_s, int(final[i]))
-            try:
-                result = coherence_ratio(rr, window_s=cfg.coherence_window_s)
-            except InsufficientDataError:
-                continue
-            coh[i] = result.ratio
-            breath[i] = result.breathing_rate_bpm
-            fresh[i] = True
+        due = self._coh_due[rows]
+        for i in np.flatnonzero(np.isneginf(due) | (t_k >= due)).tolist():
+            coh[i], breath[i], fresh[i] = self._coherence_one(int(rows[i]), int(final[i]), t_k[i])
+
+    def _coherence_one(self, row: int, final: int, t_k: float) -> tuple[float, float, bool]:
+        """Coherence ratio and breathing rate of one participant if due, else (NaN, NaN, False).
+
+        The first refresh is due ``coherence_every_s`` after the participant's first beat, then
+        every ``coherence_every_s`` of beat time (on the first beat at or after the due time).
+        """
+        every = self.config.coherence_every_s
+        assert every is not None
+        due = float(self._coh_due[row])
+        if due == -math.inf:
+            self._coh_due[row] = t_k + every
+            return math.nan, math.nan, False
+        if t_k < due:
+            return math.nan, math.nan, False
+        self._coh_due[row] = t_k + every
+        window_s = self.config.coherence_window_s
+        try:
+            result = coherence_ratio(self._window_rr(row, window_s, final), window_s=window_s)
+        except InsufficientDataError:
+            return math.nan, math.nan, False
+        return result.ratio, result.breathing_rate_bpm, True
 
     def window_rr(self, participant: int, window_s: float) -> NDArray[np.float64]:
         """Corrected RR of the classified beats of the last ``window_s`` seconds, ms (a copy).

@@ -160,7 +160,6 @@ def test_stream_equals_vectorized_trailing_trace() -> None:
     np.testing.assert_allclose(u.mean_hr_bpm, hr.mean_hr_bpm, rtol=TOL, atol=TOL)
 
 
-@pytest.mark.slow
 def test_running_sums_do_not_drift_over_100k_beats() -> None:
     """100,000 beats (about a day) with artifacts of large dynamic range: still equal to 1e-9.
 
