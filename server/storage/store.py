@@ -1258,6 +1258,44 @@ class Store:
             )
         return page
 
+    def read_all_beats(self, session_id: int, *, participant_id: int | None = None) -> BeatPage:
+        """Every stored beat of a session (of one participant), in beat-time order.
+
+        For review, reports and exports: :meth:`read_beats` pages of
+        :data:`MAX_BEAT_PAGE_SIZE` concatenated (one hour of a dyad is about 9,000 beats).
+        The result's ``next_cursor`` is None.
+        """
+        pages = [
+            self.read_beats(session_id, participant_id=participant_id, limit=MAX_BEAT_PAGE_SIZE)
+        ]
+        while (cursor := pages[-1].next_cursor) is not None:
+            pages.append(
+                self.read_beats(
+                    session_id,
+                    participant_id=participant_id,
+                    after=cursor,
+                    limit=MAX_BEAT_PAGE_SIZE,
+                )
+            )
+        if len(pages) == 1:
+            return pages[0]
+
+        def cat(field: str) -> Any:
+            return np.concatenate([getattr(pg, field) for pg in pages])
+
+        return BeatPage(
+            participant_id=cat("participant_id"),
+            device=cat("device"),
+            seq=cat("seq"),
+            rr_ms=cat("rr_ms"),
+            rr_raw=cat("rr_raw"),
+            host_time_s=cat("host_time_s"),
+            beat_time_s=cat("beat_time_s"),
+            contact=cat("contact"),
+            gap_before=cat("gap_before"),
+            next_cursor=None,
+        )
+
     def count_beats(self, session_id: int, *, participant_id: int | None = None) -> int:
         """Number of stored beats of a session (of one participant)."""
         b = t.beats

@@ -429,6 +429,19 @@ def test_beat_paging_visits_every_beat_once_in_time_order(store: Store) -> None:
     assert isinstance(pages[0].next_cursor, BeatCursor)
 
 
+def test_read_all_beats_joins_the_pages(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    sid, patient, therapist = dyad(store)
+    store.append_beats(sid, patient, make_batch(0, 25))
+    store.append_beats(sid, therapist, make_batch(0, 20, device="sim:1", t0_s=1_700_000_000.4))
+    one_page = store.read_beats(sid)
+    monkeypatch.setattr("server.storage.store.MAX_BEAT_PAGE_SIZE", 7)  # force several pages
+    joined = store.read_all_beats(sid)
+    assert joined.next_cursor is None
+    for field in ("participant_id", "device", "seq", "rr_ms", "rr_raw", "beat_time_s", "contact"):
+        np.testing.assert_array_equal(getattr(joined, field), getattr(one_page, field))
+    assert len(store.read_all_beats(sid, participant_id=therapist)) == 20
+
+
 def test_beat_paging_by_participant_and_time(store: Store) -> None:
     sid, patient, therapist = dyad(store)
     batch = make_batch(0, 100)
