@@ -616,6 +616,33 @@ class MultiStreamEngine:
         self._check_rows(np.array([participant]))
         return int(self._pending[participant])
 
+    def time_since_last_beat(self, now_s: float) -> NDArray[np.float64]:
+        """Seconds from each participant's newest beat to ``now_s`` (inf before the first beat).
+
+        A dropout produces no beats and so no updates; the caller (which owns the clock) polls
+        this, and past a limit (e.g. 2.5 s, the longest plausible RR) shows the participant as
+        missing and calls :meth:`flush` for them.
+
+        Parameters
+        ----------
+        now_s : float
+            Current time on the clock of the beat times, s.
+
+        Returns
+        -------
+        numpy.ndarray of float64
+            One value per participant, s.
+
+        Examples
+        --------
+        >>> eng = MultiStreamEngine(2)
+        >>> _ = eng.push([0], [800.0], [10.0])
+        >>> eng.time_since_last_beat(12.5).tolist()
+        [2.5, inf]
+        """
+        out: NDArray[np.float64] = now_s - self._last_t[: self._n]
+        return out
+
     def _check_rows(self, rows: NDArray[np.int64]) -> None:
         if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= self._n):
             raise StreamConfigError(

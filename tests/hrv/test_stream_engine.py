@@ -143,6 +143,12 @@ def test_add_participant_and_reset() -> None:
         eng.push([5], [800.0], [1.0])
 
 
+def test_time_since_last_beat_shows_a_silent_dropout() -> None:
+    eng = MultiStreamEngine(3)
+    eng.push([0, 1, 0], [800.0, 900.0, 800.0], [0.8, 0.9, 1.6])
+    assert eng.time_since_last_beat(5.0).tolist() == pytest.approx([3.4, 4.1, np.inf])
+
+
 def test_memory_is_bounded_by_the_windows_not_the_session() -> None:
     eng = MultiStreamEngine(3)
 
