@@ -537,3 +537,18 @@ def test_clean_smooth_series_has_no_artifacts(
     assert np.count_nonzero(flagged >= n - 2) <= 1
     if flagged.size == 0:
         np.testing.assert_array_equal(correct_artifacts(rr, det).rr, rr)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.7, 1.4))
+def test_classes_do_not_depend_on_the_heart_rate_scale(seed: int, scale: float) -> None:
+    """Every threshold scales with RR (quartile deviations, medRR, the 2 % floor), so
+    multiplying a series by a constant leaves the classes unchanged, as long as no value crosses
+    a plausibility limit: hence only ectopic, long and short artifacts here (the synthetic
+    series stays within ~700-1050 ms, so every scaled value stays within 250-2500 ms).
+    """
+    clean = synthetic_rr(1500, seed=seed)
+    bad, _ = inject_artifacts(clean, seed=seed, n_per_type=3, types=("ectopic", "long", "short"))
+    np.testing.assert_array_equal(
+        detect_artifacts(bad * scale).classes, detect_artifacts(bad).classes
+    )
