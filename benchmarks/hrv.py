@@ -16,6 +16,7 @@ in the same run on the same data:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -29,12 +30,25 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _artifact_bench  # noqa: E402
+# Run as a script, this file's folder comes first on sys.path and its name would shadow the
+# `hrv` package: drop that entry, import the package, then load the sibling helper by path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 from hrv.synthetic import inject_artifacts, synthetic_rr  # noqa: E402
 from hrv.windows import beat_times, trailing_window_trace  # noqa: E402
+
+
+def _load_sibling(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, _HERE / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load benchmarks/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_artifact_bench = _load_sibling("_artifact_bench")
 
 WINDOW_S = 60.0
 
