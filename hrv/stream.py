@@ -135,8 +135,9 @@ class StreamConfig:
     resync_every_beats : int
         Running sums are recomputed exactly from the ring every this many beats per participant.
     coherence_every_s : float or None
-        Refresh period of the paced-breathing coherence, s of beat time; None (default) turns it
-        off (it costs a spectrum per refresh, so the server enables it only while pacing).
+        Refresh period of the paced-breathing coherence, s of beat time, for every participant;
+        None (default) turns it off (it costs a spectrum per refresh: the server turns it on per
+        participant while pacing, with :meth:`MultiStreamEngine.set_coherence`).
     coherence_window_s : float
         Window of the coherence ratio, s (default 64).
     """
@@ -194,10 +195,12 @@ class StreamConfig:
 
     @property
     def ring_capacity(self) -> int:
-        """Slots of the corrected-beat ring: beats of the longest window at 240 bpm, plus one."""
-        longest = max(self.hr_window_s, self.rmssd_window_s)
-        if self.coherence_every_s is not None:
-            longest = max(longest, self.coherence_window_s)
+        """Slots of the corrected-beat ring: beats of the longest window at 240 bpm, plus one.
+
+        The windows are the HR, RMSSD and coherence windows (coherence can be turned on per
+        participant at any time).
+        """
+        longest = max(self.hr_window_s, self.rmssd_window_s, self.coherence_window_s)
         return math.ceil(longest * _MS_PER_S / PLAUSIBLE_RR_MIN_MS) + 1
 
 
@@ -499,6 +502,8 @@ class MultiStreamEngine:
         self._W = c.threshold_window_beats
         self._C = c.ring_capacity
         self._n = 0
+        c_every = self.config.coherence_every_s
+        self._coh_default = math.nan if c_every is None else float(c_every)
         self._alloc(n_participants)
         #: Rounds with at most this many participants take the scalar path (same arithmetic, in
         #: the same order, as the array path; a round of one beat costs tens of microseconds
@@ -535,6 +540,7 @@ class MultiStreamEngine:
         "_rm_bad": ("i8", 0, 0),
         "_rm_miss": ("i8", 0, 0),
         "_coh_due": ("f8", 0, -np.inf),
+        "_coh_every": ("f8", 0, np.nan),  # coherence period, s; NaN = off (default from config)
         "_mark": ("i8", 0, 0),  # scratch: detects a participant repeated within a push
     }
 
@@ -565,6 +571,7 @@ class MultiStreamEngine:
     _rm_bad: NDArray[np.int64]
     _rm_miss: NDArray[np.int64]
     _coh_due: NDArray[np.float64]
+    _coh_every: NDArray[np.float64]
     _mark: NDArray[np.int64]
 
     def _slots(self, code: int) -> int:
@@ -575,6 +582,7 @@ class MultiStreamEngine:
             shape = (n,) if code == 0 else (n, self._slots(code))
             setattr(self, name, np.full(shape, init, dtype=dtype))
         self._n = n
+        self._coh_every[:] = self._coh_default
 
     @property
     def n_participants(self) -> int:
@@ -602,6 +610,7 @@ class MultiStreamEngine:
                 setattr(self, name, new)
             else:
                 getattr(self, name)[index] = init
+        self._coh_every[index] = self._coh_default
         self._n = index + 1
         return index
 
@@ -610,6 +619,39 @@ class MultiStreamEngine:
         self._check_rows(np.array([participant]))
         for name, (_dtype, _code, init) in self._PER_ROW.items():
             getattr(self, name)[participant] = init
+        self._coh_every[participant] = self._coh_default
+
+    def set_coherence(self, participant: int, every_s: float | None = 5.0) -> None:
+        """Turn the paced-breathing coherence of one participant on (every ``every_s``) or off.
+
+        The first value comes ``every_s`` seconds of beat time after the next beat, then one
+        every ``every_s`` (see :class:`StreamUpdates` ``coherence_fresh``).
+
+        Parameters
+        ----------
+        participant : int
+            Participant index.
+        every_s : float or None
+            Refresh period, s of beat time (default 5); None turns it off.
+
+        Examples
+        --------
+        >>> eng = MultiStreamEngine(2)
+        >>> eng.set_coherence(1, 5.0)
+        >>> eng.coherence_period(1), eng.coherence_period(0)
+        (5.0, None)
+        """
+        self._check_rows(np.array([participant]))
+        if every_s is not None and not (math.isfinite(every_s) and every_s > 0):
+            raise StreamConfigError(f"every_s must be a positive number or None, got {every_s!r}")
+        self._coh_every[participant] = np.nan if every_s is None else every_s
+        self._coh_due[participant] = -np.inf
+
+    def coherence_period(self, participant: int) -> float | None:
+        """The coherence refresh period of a participant, s, or None when it is off."""
+        self._check_rows(np.array([participant]))
+        every = float(self._coh_every[participant])
+        return None if math.isnan(every) else every
 
     def pending(self, participant: int) -> int:
         """Beats of ``participant`` received, not yet classified (at most ``lookahead_beats``)."""
@@ -1017,8 +1059,7 @@ class MultiStreamEngine:
         coh = np.full(n, nan)
         breath = np.full(n, nan)
         fresh = np.zeros(n, dtype=np.bool_)
-        if cfg.coherence_every_s is not None:
-            self._coherence(rows, final, t_k, coh, breath, fresh)
+        self._coherence(rows, final, t_k, coh, breath, fresh)
         return StreamUpdates(
             participant=rows,
             beat_index=k,
@@ -1266,9 +1307,7 @@ class MultiStreamEngine:
         art_frac = rm_art / n_rm
         quality = min(max((n_rm - rm_bad) / (n_rm + rm_miss), 0.0), 1.0)
         valid = valid_hr and valid_rm and art_frac <= cfg.max_artifact_fraction
-        coh, breath, fresh = math.nan, math.nan, False
-        if cfg.coherence_every_s is not None:
-            coh, breath, fresh = self._coherence_one(row, final, t_k)
+        coh, breath, fresh = self._coherence_one(row, final, t_k)
         # in the order of UPDATE_FIELDS; ln_rmssd is filled in by _build (np.log, as the array path)
         return (
             row, k, t_k, rr_k, rr_c, _MS_PER_MIN / rr_c, cls, ahead, delay, contact, mean_hr, n_hr,
@@ -1336,8 +1375,12 @@ class MultiStreamEngine:
         fresh: NDArray[np.bool_],
     ) -> None:
         """Refresh the coherence of the rows whose refresh time has come (one spectrum each)."""
+        every = self._coh_every[rows]
+        on = ~np.isnan(every)
+        if not on.any():
+            return
         due = self._coh_due[rows]
-        for i in np.flatnonzero(np.isneginf(due) | (t_k >= due)).tolist():
+        for i in np.flatnonzero(on & (np.isneginf(due) | (t_k >= due))).tolist():
             coh[i], breath[i], fresh[i] = self._coherence_one(int(rows[i]), int(final[i]), t_k[i])
 
     def _coherence_one(self, row: int, final: int, t_k: float) -> tuple[float, float, bool]:
@@ -1346,8 +1389,9 @@ class MultiStreamEngine:
         The first refresh is due ``coherence_every_s`` after the participant's first beat, then
         every ``coherence_every_s`` of beat time (on the first beat at or after the due time).
         """
-        every = self.config.coherence_every_s
-        assert every is not None
+        every = float(self._coh_every[row])
+        if math.isnan(every):
+            return math.nan, math.nan, False
         due = float(self._coh_due[row])
         if due == -math.inf:
             self._coh_due[row] = t_k + every

@@ -160,8 +160,8 @@ def test_memory_is_bounded_by_the_windows_not_the_session() -> None:
     for p in range(3):
         eng.push(np.full(3000, p), rr, t)
     assert nbytes() == before
-    # the ring holds the longest window at 240 bpm: 60 s / 250 ms + 1
-    assert StreamConfig().ring_capacity == 241
+    # the ring holds the longest window (64 s of coherence) at 240 bpm: 64 s / 250 ms + 1
+    assert StreamConfig().ring_capacity == 257
 
 
 # ------------------------------------------------------------------ detector, quality
@@ -270,6 +270,29 @@ def test_paced_breathing_coherence_every_5_s_equals_batch() -> None:
     late = fresh[u.time_s[fresh] > 70.0]
     assert np.median(u.breathing_rate_bpm[late]) == pytest.approx(6.0, abs=0.5)
     assert np.median(u.coherence_ratio[late]) > 1.0  # a coherent rhythm
+
+
+@pytest.mark.parametrize("array_path", [False, True])
+def test_coherence_turned_on_for_one_participant(array_path: bool) -> None:
+    rr = synthetic_rr(duration_s=100.0, seed=8, breathing_rate_hz=0.1, rsa_amplitude_ms=60.0)
+    t = np.cumsum(rr) / 1000.0
+    eng = MultiStreamEngine(3)
+    if array_path:
+        eng._scalar_max_rows = 0
+    eng.set_coherence(1, 5.0)
+    n = rr.size
+    u = StreamUpdates.concatenate(
+        [eng.push(np.tile([0, 1, 2], n), np.repeat(rr, 3), np.repeat(t, 3)), eng.flush()]
+    )
+    assert set(u.participant[u.coherence_fresh].tolist()) == {1}
+    one = u.select(np.flatnonzero(u.participant == 1))
+    ref = _run(HRVStream(StreamConfig(coherence_every_s=5.0)), rr, t)
+    np.testing.assert_array_equal(one.coherence_fresh, ref.coherence_fresh)
+    np.testing.assert_array_equal(one.coherence_ratio, ref.coherence_ratio)
+    eng.set_coherence(1, None)
+    assert eng.coherence_period(1) is None
+    with pytest.raises(StreamConfigError, match="every_s must be a positive number"):
+        eng.set_coherence(0, -1.0)
 
 
 def test_coherence_is_off_by_default() -> None:
