@@ -17,11 +17,10 @@ Per beat, in order of arrival:
    trailing median RR of the detector; the raw RR is never changed and is reported next to it.
 3. **Trailing-window metrics** on the corrected beats, time-based windows on beat times: mean HR
    over 10 s, RMSSD and ln RMSSD over 60 s, the artifact fraction, the beats estimated missing,
-   a signal quality 0-1, sensor contact; running sums updated in O(1) per beat and re-synchronised
-   exactly from the ring every ``resync_every_beats`` beats, so they do not drift.
-4. Optionally (paced breathing), every ``coherence_every_s`` seconds of beat time the coherence
-   ratio and breathing rate over the last 64 s of corrected beats
-   (:func:`hrv.coherence.coherence_ratio`).
+   a signal quality 0-1, sensor contact; compensated running sums updated in O(1) per beat and
+   re-synchronised exactly from the ring every ``resync_every_beats`` beats, so they do not drift.
+4. Optionally, per participant (paced breathing), every 5 s of beat time the coherence ratio and
+   breathing rate over the last 64 s of corrected beats (:func:`hrv.coherence.coherence_ratio`).
 
 Live equals batch: for every beat, ``rmssd_ms``, ``ln_rmssd`` and ``mean_hr_bpm`` equal
 :func:`hrv.time_domain.rmssd`, :func:`hrv.time_domain.ln_rmssd` and
@@ -37,6 +36,8 @@ References
    physiological interpretation and clinical use. Circulation 93(5), 1043-1065.
 .. [3] Munoz ML, et al. (2015). Validity of (ultra-)short recordings for heart rate variability
    measurements. PLoS ONE 10(9), e0138921 (RMSSD from 10 s onwards).
+.. [4] Neumaier A (1974). Rundungsfehleranalyse einiger Verfahren zur Summation endlicher Summen.
+   ZAMM 54(1), 39-51 (compensated summation).
 """
 
 from __future__ import annotations
@@ -458,7 +459,8 @@ class MultiStreamEngine:
     * missed: long with ``n = round(RR_k / medRR) >= 2`` and ``|RR_k / n - medRR| < Th2``, or
       ``RR_k > 2500 ms``; extra: short with ``|RR_k + RR_{k+1} - medRR| < Th2``, or
       ``RR_k < 250 ms`` (not ectopic);
-    * adaptive rules only from the 5th beat on (as :func:`hrv.artifacts.detect_artifacts`).
+    * adaptive rules only once 5 beats have been received (as
+      :func:`hrv.artifacts.detect_artifacts`); RR outside 250-2500 ms is always an artifact.
 
     Deliberate differences from the batch detector :func:`hrv.artifacts.detect_artifacts`
     (centred windows, pair and merge resolution, spline correction): windows trail (they end at
@@ -472,9 +474,15 @@ class MultiStreamEngine:
     **Metrics.** On the corrected beats, for the window ``(t_k - W, t_k]`` (at most
     ``ring_capacity`` beats): running sums of ``60000 / RR``, of squared successive differences
     inside the window, and of artifact, bad and missing counts are updated when a beat enters or
-    leaves. They are recomputed exactly from the ring every ``resync_every_beats`` beats (bounded
-    rounding, no drift). Missing beats of beat k: ``max(0, round(gap / medRR))`` with
-    ``gap = 1000 (t_k - t_{k-1}) - RR_k`` (ms).
+    leaves (the float sums compensated, Neumaier 1974, so that a large term leaving the window
+    leaves no rounding residue), and recomputed exactly from the ring every
+    ``resync_every_beats`` beats: bounded rounding, no drift (tested over 100,000 beats).
+    Missing beats of beat k: ``max(0, round(gap / medRR))`` with
+    ``gap = 1000 (t_k - t_{k-1}) - RR_k`` (ms); quality ``(n - n_bad) / (n + n_missing)``.
+
+    **Two code paths, one arithmetic.** Rounds with at most a few participants run a scalar
+    twin of the array code (the same operations in the same order, tested bit for bit equal);
+    a single beat then costs tens of microseconds instead of ~150 small numpy calls.
 
     **Steps.** A push is processed in rounds: round r takes the r-th beat of every participant
     that has one; a round is a handful of array operations over those participants (the update
