@@ -49,6 +49,7 @@ __all__ = [
     "register",
     "run_record",
     "run_scan",
+    "scan",
 ]
 
 #: Default participant codes when --participant is not given, in --device order.
