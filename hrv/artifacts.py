@@ -326,7 +326,7 @@ def _classify(
     c2: float,
     mrrs_confirm: float = MRRS_CONFIRM,
     adaptive: bool = True,
-) -> NDArray[np.int8]:
+) -> tuple[NDArray[np.int8], NDArray[np.bool_]]:
     """Classify beats given the subspaces, mRR and thresholds (decision rules of [1]_).
 
     Contract: every argument has one value per beat to classify. ``rr_next``/``rr_prev`` are
@@ -348,13 +348,18 @@ def _classify(
        tests k = 2; k > 2 covers a dropout of several beats).
     4. extra: a short beat j with |RR(j) + RR(j+1) - medRR(j)| < Th2(j) (the paper's test) or
        |RR(j-1) + RR(j) - medRR(j)| < Th2(j) (spurious detection just before a true beat);
-       overlapping merges are resolved by :func:`_resolve_merges`; both beats of a merge are EXTRA.
+       overlapping merges are resolved by :func:`_resolve_merges`; a run of >= 3 short beats
+       whose sum is within Th2 of medRR (several spurious detections in one beat) merges as a
+       whole. Every beat of a merge is EXTRA.
     5. Plausibility, always applied: RR > PLAUSIBLE_RR_MAX_MS is MISSED (split into
        max(2, k) parts); RR < PLAUSIBLE_RR_MIN_MS that is not already EXTRA becomes EXTRA,
        merged with the neighbour giving the interval closest to medRR, unless it belongs to an
        ectopic pair, in which case it is SHORT (interpolated with its partner).
 
     With ``adaptive=False`` only rule 5 is applied.
+
+    Returns the classes and ``merge_next``: True where beat j is to be merged with beat j+1
+    (chains of True merge three or more beats).
 
     Unlike NeuroKit2 (which skips every beat with |dRRs| <= 1) every beat is tested against every
     rule, so an outlier visible only in mRR is found; unlike systole the next-beat check runs.
@@ -408,41 +413,60 @@ def _classify(
     missed = long_ & (k >= 2.0) & (np.abs(rr / np.maximum(k, 1.0) - medrr) < th2)
     missed |= rr > PLAUSIBLE_RR_MAX_MS
 
-    # Merge candidates: pair p merges beats p and p+1 (length n - 1).
     too_short = rr < PLAUSIBLE_RR_MIN_MS
+    shortish = short | too_short
+    merge_next = np.zeros(n, dtype=np.bool_)
+
+    # Runs of >= 3 consecutive short beats that together make one interval (a burst of
+    # spurious detections inside one beat) merge as a whole.
+    run_start = shortish & ~np.concatenate(([False], shortish[:-1]))
+    run_id = np.cumsum(run_start) * shortish  # 1, 2, ... per run; 0 outside runs
+    in_run = np.zeros(n, dtype=np.bool_)
+    if run_start.any():
+        first = np.flatnonzero(run_start)
+        length = np.bincount(run_id, minlength=first.shape[0] + 1)[1:]
+        total = np.bincount(run_id, weights=rr, minlength=first.shape[0] + 1)[1:]
+        whole = (length >= 3) & (np.abs(total - medrr[first]) < th2[first])
+        in_run = shortish & whole[np.maximum(run_id - 1, 0)]
+        merge_next[:-1] |= in_run[:-1] & in_run[1:] & (run_id[:-1] == run_id[1:])
+
+    # Pair candidates: pair p merges beats p and p+1 (length n - 1).
     err_next = np.abs(rr + rr_next - medrr)
     err_prev = np.abs(rr_prev + rr - medrr)
     fit_next = short & (err_next < th2)
     fit_prev = short & (err_prev < th2)
     cand = fit_next[:-1] | fit_prev[1:]
     pair_err = np.minimum(err_next[:-1], err_prev[1:])
-    chosen = _resolve_merges(cand & ~missed[:-1] & ~missed[1:], pair_err)
-    in_pair = np.zeros(n, dtype=np.bool_)
-    in_pair[:-1] |= chosen
-    in_pair[1:] |= chosen
-    # Forced merges of implausibly short beats that are neither merged nor in an ectopic pair.
-    forced = too_short & ~in_pair & ~ectopic & ~missed
+    blocked = missed | in_run
+    chosen = _resolve_merges(cand & ~blocked[:-1] & ~blocked[1:], pair_err)
+    merge_next[:-1] |= chosen
+    in_merge = merge_next | np.concatenate(([False], merge_next[:-1]))
+    # Forced merges of implausibly short beats that are neither merged nor in an ectopic pair:
+    # with the neighbour that is itself short if only one is, else with the one giving the
+    # interval closest to medRR.
+    forced = too_short & ~in_merge & ~ectopic & ~missed
     if forced.any() and n >= 2:
-        go_next = err_next <= err_prev
+        prev_short = np.concatenate(([False], shortish[:-1]))
+        next_short = np.concatenate((shortish[1:], [False]))
+        go_next = np.where(prev_short != next_short, next_short, err_next <= err_prev)
         go_next[0] = True
         go_next[-1] = False
         fcand = np.zeros(n - 1, dtype=np.bool_)
         fcand |= (forced & go_next)[:-1]
         fcand |= (forced & ~go_next)[1:]
-        free = ~in_pair & ~missed
+        free = ~in_merge & ~missed
         fcand &= free[:-1] & free[1:]
-        fchosen = _resolve_merges(fcand, pair_err)
-        in_pair[:-1] |= fchosen
-        in_pair[1:] |= fchosen
+        merge_next[:-1] |= _resolve_merges(fcand, pair_err)
+        in_merge = merge_next | np.concatenate(([False], merge_next[:-1]))
 
     classes[long_] = BeatClass.LONG
     classes[short] = BeatClass.SHORT
     classes[ectopic] = BeatClass.ECTOPIC
     classes[missed] = BeatClass.MISSED
-    classes[in_pair] = BeatClass.EXTRA
+    classes[in_merge] = BeatClass.EXTRA
     # An implausibly short beat left over (ectopic pair, or a merge that could not be placed).
-    classes[too_short & ~in_pair] = BeatClass.SHORT
-    return classes
+    classes[too_short & ~in_merge] = BeatClass.SHORT
+    return classes, merge_next
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,6 +492,9 @@ class ArtifactDetection:
         Threshold Th2 = alpha * QD(|mRR|) over the 91-beat window, ms.
     medrr : numpy.ndarray
         11-beat median medRR, ms.
+    merge_next : numpy.ndarray of bool
+        True where beat j and beat j+1 are the two sides of a spurious detection and merge
+        (a chain of True merges three or more beats); every such beat is EXTRA.
     """
 
     classes: NDArray[np.int8]
@@ -476,6 +503,7 @@ class ArtifactDetection:
     mrr: NDArray[np.float64]
     th2: NDArray[np.float64]
     medrr: NDArray[np.float64]
+    merge_next: NDArray[np.bool_]
 
     @property
     def drrs(self) -> NDArray[np.float64]:
@@ -521,10 +549,10 @@ class ArtifactCorrection:
         :class:`BeatClass` of each *input* beat (as detected).
     source_index : numpy.ndarray of intp
         For each corrected beat, the index of the input beat it derives from; a merged beat maps
-        to the first of the two merged inputs; the first part of a split beat maps to the split
+        to the first of the merged inputs; the first part of a split beat maps to the split
         input and the inserted parts are -1.
     n_merged : int
-        Number of merges (each removes one spurious detection).
+        Number of spurious detections removed by merges (a merge of m beats counts m - 1).
     n_split : int
         Number of missed beats split.
     n_inserted : int
@@ -655,7 +683,7 @@ def detect_artifacts(
     s11, s12, s22 = _subspaces(drrs_ext)
     mrr = _mrr(x, medrr)
     th2 = _quartile_deviation_threshold(mrr, alpha, window_beats, window_beats // 2, floor)
-    classes = _classify(
+    classes, merge_next = _classify(
         x,
         rr_ext[3 : n + 3],
         rr_ext[1 : n + 1],
@@ -671,7 +699,15 @@ def detect_artifacts(
         c2=c2,
         adaptive=n >= MIN_ADAPTIVE_BEATS,
     )
-    return ArtifactDetection(classes=classes, drr=drr, th1=th1, mrr=mrr, th2=th2, medrr=medrr)
+    return ArtifactDetection(
+        classes=classes,
+        drr=drr,
+        th1=th1,
+        mrr=mrr,
+        th2=th2,
+        medrr=medrr,
+        merge_next=merge_next,
+    )
 
 
 def correct_artifacts(
@@ -699,7 +735,8 @@ def correct_artifacts(
 
     Notes
     -----
-    - EXTRA pair (j, j+1): one interval RR(j) + RR(j+1) (the spurious detection is dropped).
+    - EXTRA beats j .. j+m-1 joined by ``detection.merge_next``: one interval, their sum (the
+      spurious detections are dropped); usually m = 2.
     - MISSED beat j: k = max(2, round(RR(j) / medRR(j))) equal parts RR(j) / k.
     - ECTOPIC, LONG, SHORT beats: cubic spline (scipy ``CubicSpline``, not-a-knot) through the
       NORMAL beats of the merged/split series, with the beat number as abscissa, evaluated at
@@ -731,25 +768,17 @@ def correct_artifacts(
     cls = det.classes
     idx = np.arange(n, dtype=np.intp)
 
-    # EXTRA runs are made of consecutive pairs: even offsets in a run start a merge.
-    extra = cls == BeatClass.EXTRA
-    run_start = extra & ~np.concatenate(([False], extra[:-1]))
-    last_start = np.maximum.accumulate(np.where(run_start, idx, 0))
-    offset = idx - last_start
-    pair_first = extra & (offset % 2 == 0)
-    pair_first[-1] = False
-    pair_first &= np.concatenate((extra[1:], [False]))
-    pair_second = np.concatenate(([False], pair_first[:-1]))
-
+    # Merge groups: beat j joins beat j+1 where merge_next[j]; each group keeps its first beat.
+    merge_next = det.merge_next & np.concatenate((np.ones(n - 1, dtype=np.bool_), [False]))
+    group_start = ~np.concatenate(([False], merge_next[:-1]))
+    starts = np.flatnonzero(group_start)
     missed = cls == BeatClass.MISSED
     k = np.maximum(np.rint(x / det.medrr), 2.0).astype(np.intp)
-    counts = np.ones(n, dtype=np.intp)
-    counts[pair_second] = 0
+    counts = group_start.astype(np.intp)
     counts[missed] = k[missed]
     values = x.copy()
-    values[pair_first] = x[pair_first] + x[np.flatnonzero(pair_first) + 1]
+    values[starts] = np.add.reduceat(x, starts)
     values[missed] = x[missed] / k[missed]
-
     out = np.repeat(values, counts)
     src = np.repeat(idx, counts)
     inserted = np.zeros(out.shape[0], dtype=np.bool_)
@@ -758,9 +787,9 @@ def correct_artifacts(
 
     cls_out = cls[src]
     to_fix = np.isin(cls_out, _INTERPOLATED_CLASSES)
-    # A lone EXTRA beat without a partner (cannot come from detect_artifacts) is interpolated.
-    lone = extra & ~pair_first & ~pair_second
-    to_fix |= lone[src]
+    # An EXTRA beat outside any merge (cannot come from detect_artifacts) is interpolated.
+    merged = merge_next | ~group_start
+    to_fix |= ((cls == BeatClass.EXTRA) & ~merged)[src]
     if to_fix.any():
         knots = (cls_out == BeatClass.NORMAL) & ~inserted
         out[to_fix] = _interpolate(out, knots, to_fix, det.medrr[src])
@@ -769,7 +798,7 @@ def correct_artifacts(
         rr=out,
         classes=cls.copy(),
         source_index=source_index,
-        n_merged=int(np.count_nonzero(pair_first)),
+        n_merged=int(np.count_nonzero(merge_next)),
         n_split=int(np.count_nonzero(missed)),
         n_inserted=int(np.sum(counts[missed] - 1)),
         n_interpolated=int(np.count_nonzero(to_fix)),

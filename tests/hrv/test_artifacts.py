@@ -124,6 +124,36 @@ def test_correction_recovers_each_type_exactly_or_closely() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [0.3, 0.3, 0.4],  # two spurious detections in one beat
+        [0.1, 0.15, 0.75],  # ... two of them implausibly short
+        [0.2, 0.2, 0.2, 0.4],  # three
+    ],
+)
+def test_burst_of_spurious_detections_merges_back_exactly(parts: list[float]) -> None:
+    clean = synthetic_rr(300, seed=2)
+    j = 100
+    bad = np.concatenate((clean[:j], clean[j] * np.array(parts), clean[j + 1 :]))
+    det = detect_artifacts(bad)
+    m = len(parts)
+    np.testing.assert_array_equal(np.flatnonzero(det.classes), np.arange(j, j + m))
+    assert np.all(det.classes[j : j + m] == X)
+    out = correct_artifacts(bad, det)
+    assert out.n_merged == m - 1
+    np.testing.assert_allclose(out.rr, clean, rtol=1e-12)
+
+
+def test_two_consecutive_split_beats() -> None:
+    clean = synthetic_rr(300, seed=2)
+    bad = np.concatenate((clean[:100], np.repeat(clean[100:102] / 2, 2), clean[102:]))
+    out = correct_artifacts(bad)
+    np.testing.assert_array_equal(np.flatnonzero(out.classes), [100, 101, 102, 103])
+    assert out.n_merged == 2
+    np.testing.assert_allclose(out.rr, clean, rtol=1e-12)
+
+
 def test_correction_bookkeeping() -> None:
     rr = synthetic_rr(300, seed=4)
     rr[50] = rr[50] + rr[51]  # missed
@@ -457,11 +487,12 @@ def test_classify_kernel_decision_rules() -> None:
     s11 = np.array([0.0, -3.0, 6.0, -3.0, 0.0])  # premature beat: short, then long
     s12 = np.array([0.0, 6.0, -3.0, 0.0, 0.0])
     e = np.array([0.0, -200.0, 200.0, 0.0, 0.0])
-    cls = _classify(
+    cls, merge_next = _classify(
         rr + e, rr, rr, s11, s12, z, z, 2 * np.minimum(e, 0) + np.maximum(e, 0), e / 100, med,
         th2, c1=0.13, c2=0.17,
     )  # fmt: skip
     assert cls.tolist() == [N, E, E, N, N]
+    assert not merge_next.any()
 
 
 # --------------------------------------------------------------------------------------------
