@@ -7,8 +7,9 @@ merged with its neighbour, a missed beat is split into equal parts, and ectopic,
 beats are replaced by cubic-spline interpolation.
 
 The maths lives in small private kernels (``_drr``, ``_rolling_quantiles``,
-``_quartile_deviation_threshold``, ``_rolling_median``, ``_mrr``, ``_subspaces``, ``_classify``)
-whose contracts are written in their docstrings, so that a causal (streaming) variant can reuse
+``_quartile_deviation_threshold``, ``_rolling_median``, ``_edge_detrended_median``, ``_mrr``,
+``_subspaces``, ``_resolve_merges``, ``_classify``) whose contracts are written in their
+docstrings, so that a causal (streaming) variant can reuse
 them with trailing windows and a few beats of look-ahead. Nothing here loops over beats in Python.
 
 References
