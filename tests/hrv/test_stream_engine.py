@@ -49,6 +49,15 @@ def test_each_beat_leaves_after_its_lookahead_with_the_delay_on_the_update() -> 
     assert len(s.flush()) == 0  # nothing left
 
 
+def test_flush_of_some_participants_leaves_the_others_waiting() -> None:
+    eng = MultiStreamEngine(2)
+    eng.push([0, 1, 0, 1], [800.0, 700.0, 810.0, 710.0], [0.8, 0.7, 1.61, 1.41])
+    out = eng.flush([1])
+    assert out.participant.tolist() == [1, 1]
+    assert out.beat_index.tolist() == [0, 1]
+    assert (eng.pending(0), eng.pending(1)) == (2, 0)
+
+
 @pytest.mark.parametrize("lookahead", [1, 3])
 def test_lookahead_is_configurable(lookahead: int) -> None:
     rr, t = _clean(10)
