@@ -330,6 +330,9 @@ class _Lost:
     generation: int
 
 
+#: Real time (s) aclose() waits for a connection attempt in flight before cancelling it.
+_CLOSE_GRACE_S: Final[float] = 5.0
+
 _STOP: Final = object()
 _DONE: Final = object()
 
@@ -445,7 +448,7 @@ class BleSource:
 
     def start(self) -> None:
         """Start connecting (in order) and streaming; called by the first iteration."""
-        if self._started:
+        if self._started or self._closed:
             return
         self._started = True
         for strap in self._straps:
@@ -468,6 +471,12 @@ class BleSource:
             strap.raw.put_nowait(_STOP)
         tasks = [s.task for s in self._straps if s.task is not None]
         if tasks:
+            # A connection attempt in flight finishes (and is then disconnected) or, if the
+            # backend hangs, is cancelled after a grace period.
+            _, pending = await asyncio.wait(tasks, timeout=_CLOSE_GRACE_S)
+            for task in pending:
+                logger.warning("%s: still busy at close, cancelled", task.get_name())
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         if not self._started:
             for _ in self._straps:

@@ -248,7 +248,13 @@ class FakeBleakScanner:
     ) -> Any:
         """Scan for ``timeout`` simulated seconds; same return shapes as bleak."""
         self.scans += 1
-        await self._world.sleep(timeout)
+        world = self._world
+        world._setups += 1
+        world.max_parallel_setups = max(world.max_parallel_setups, world._setups)
+        try:
+            await world.sleep(timeout)
+        finally:
+            world._setups -= 1
         found: dict[str, tuple[FakeBLEDevice, FakeAdvertisementData]] = {}
         for strap in self._world.straps:
             uuids = [HEART_RATE_SERVICE_UUID] if strap.advertises_hr else []
@@ -302,12 +308,12 @@ class FakeBleakClient:
     async def connect(self, **kwargs: Any) -> None:
         """Connect after a simulated set-up time; fails if unreachable or refusing."""
         world = self._world
-        world._connecting += 1
-        world.max_parallel_connects = max(world.max_parallel_connects, world._connecting)
+        world._setups += 1
+        world.max_parallel_setups = max(world.max_parallel_setups, world._setups)
         try:
             await world.sleep(world.connect_s)
         finally:
-            world._connecting -= 1
+            world._setups -= 1
         strap = self._strap()
         ok = strap._available and strap._refusals_left == 0 and strap._client is None
         world.connect_log.append((world.now, strap.address, ok))
@@ -379,6 +385,13 @@ class FakeBleWorld:
 
     Use as ``async with FakeBleWorld(straps) as world:``; pass ``world.client``,
     ``world.scanner``, ``world.time`` and ``world.sleep`` to the code under test.
+
+    Attributes
+    ----------
+    connect_log : list of (float, str, bool)
+        Every connection attempt: simulated time it ended, address, success.
+    max_parallel_setups : int
+        Most scans and connection set-ups in progress at the same time.
     """
 
     def __init__(
@@ -393,8 +406,8 @@ class FakeBleWorld:
         self.connect_s = float(connect_s)
         self.scanner = FakeBleakScanner(self)
         self.connect_log: list[tuple[float, str, bool]] = []
-        self.max_parallel_connects = 0
-        self._connecting = 0
+        self.max_parallel_setups = 0
+        self._setups = 0
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._wake = asyncio.Event()

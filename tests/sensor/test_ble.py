@@ -246,7 +246,7 @@ def test_two_straps_connect_one_after_the_other_then_stream_together() -> None:
             return items, world
 
     items, world = run(main())
-    assert world.max_parallel_connects == 1
+    assert world.max_parallel_setups == 1
     # Patient's strap first (scan 1 s + connect 0.5 s), then the therapist's (another 1.5 s).
     assert world.connect_log == [(T0 + 1.5, ADDR_A, True), (T0 + 3.0, ADDR_B, True)]
     pa, pb = beats(items, "patient"), beats(items, "therapist")
@@ -392,6 +392,43 @@ def test_one_strap_giving_up_does_not_stop_the_other() -> None:
     assert events(items, "gave_up", "patient") == []
     late = [x for x in beats(items, "patient") if x.host_time_s > T0 + 25]
     assert sum(len(x) for x in late) > 20
+
+
+def test_two_straps_lost_together_reconnect_one_at_a_time() -> None:
+    outage = [(T0 + 20.0, T0 + 23.0)]
+    a = FakeStrap(
+        ADDR_A,
+        "A",
+        notifications=notifications_from_rr(rr_series(120, 6), start_s=T0),
+        outages=outage,
+    )
+    b = FakeStrap(
+        ADDR_B,
+        "B",
+        notifications=notifications_from_rr(rr_series(120, 7), start_s=T0),
+        outages=outage,
+    )
+
+    async def main() -> tuple[list[SourceItem], FakeBleWorld]:
+        async with FakeBleWorld([a, b]) as world:
+            items, _ = await collect(
+                world,
+                [DeviceSpec("p", ADDR_A), DeviceSpec("t", ADDR_B)],
+                lambda items: (
+                    len(events(items, "connected")) == 4 and n_beats_at_least(40, "t")(items)
+                ),
+            )
+            return items, world
+
+    items, world = run(main())
+    # Scans and connects of the two straps never overlapped: attempts are serialised.
+    assert world.max_parallel_setups == 1
+    assert len(events(items, "disconnected")) == 2
+    assert a.connects == 2
+    assert b.connects == 2
+    for participant in ("p", "t"):
+        got = beats(items, participant)
+        assert sum(x.gap_before for x in got) == 2
 
 
 def test_duplicate_notifications_are_dropped_once() -> None:
