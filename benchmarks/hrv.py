@@ -153,7 +153,10 @@ def main() -> None:
     args = ap.parse_args()
 
     clean = synthetic_rr(duration_s=args.hours * 3600.0, seed=args.seed)
-    rr, _truth = inject_artifacts(clean, seed=args.seed)
+    # the same artifact density as benchmarks/_artifact_bench.py (one event per type per
+    # BEATS_PER_EVENT_PER_TYPE beats), so every section measures the same corrupted series
+    n_per_type = max(1, clean.size // _artifact_bench.BEATS_PER_EVENT_PER_TYPE)
+    rr, _truth = inject_artifacts(clean, seed=args.seed, n_per_type=n_per_type)
     hour = rr[: int(np.searchsorted(beat_times(rr), 3600.0))]
     print(f"Series: {rr.size} beats, {rr.sum() / 3.6e6:.1f} h, seed {args.seed}")
 
@@ -175,7 +178,7 @@ def main() -> None:
     )
 
     print("\n2. Artifact detection + correction")
-    artifacts = _artifact_bench.run(n_beats=int(rr.size), seed=args.seed)
+    artifacts = _artifact_bench.run(clean=clean, seed=args.seed)
 
     print("\n3. Full `sintonia analyze` of the series in a fresh process")
     full = bench_analyze(rr)
