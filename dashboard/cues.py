@@ -127,9 +127,10 @@ class CueRule:
         Fire at most once per phase occurrence.
     once_per_episode : bool
         Fire at most once per continuous run of the rule's conditions (same onset), instead of
-        again after every refractory period while the conditions still hold. Off in the default
-        table (the issue asks for a 2-minute refractory period); in a simulated first session a
-        12-minute stress episode repeats the pacing cue every ~2 minutes, which this flag stops.
+        again after every refractory period while the conditions still hold. On for the pacing
+        and closing rules of the default table: without it a 12-minute stress episode repeats
+        the same pacing suggestion every refractory period (7 times in a simulated first
+        session), which is not quiet. The refractory period still applies between episodes.
     pacer_breaths_per_min : float or None
         Show a breathing pacer at this rate with the cue.
     requires_signal : bool
@@ -229,6 +230,7 @@ DEFAULT_CUE_RULES: Final[tuple[CueRule, ...]] = (
         phases=frozenset({"map"}),
         patient=frozenset({"above"}),
         persistence_s=45.0,
+        once_per_episode=True,
     ),
     CueRule(
         id="closing_settle",
@@ -236,6 +238,7 @@ DEFAULT_CUE_RULES: Final[tuple[CueRule, ...]] = (
         phases=frozenset({"closing"}),
         patient=frozenset({"above"}),
         persistence_s=30.0,
+        once_per_episode=True,
     ),
     CueRule(
         id="rehearsal_breathing",

@@ -1,9 +1,71 @@
 """Pure heart-rate-variability maths: RR intervals (float64 ms) in, numbers and arrays out.
 
-No I/O, no clock, no logging, no framework types (see DESIGN.md).
+No I/O, no clock, no logging, no framework types (see DESIGN.md). Modules:
+
+- :mod:`hrv.validate`: the one entry check, :func:`validate_rr`;
+- :mod:`hrv.artifacts`: Lipponen & Tarvainen (2019) detection and correction;
+- :mod:`hrv.time_domain`, :mod:`hrv.frequency`, :mod:`hrv.nonlinear`: the metrics;
+- :mod:`hrv.windows`: vectorized sliding and fixed-grid windows;
+- :mod:`hrv.analysis`: a whole recording in one call (what ``sintonia analyze`` prints);
+- :mod:`hrv.stream`: the per-beat streaming engine; :mod:`hrv.arousal`: the arousal index;
+- :mod:`hrv.coherence`: paced-breathing coherence ratio and breathing rate;
+- :mod:`hrv.synthetic`: deterministic synthetic RR with artifacts at known positions.
 """
 
+from hrv.analysis import Analysis, analyze
+from hrv.arousal import ArousalTracker, BaselineStats, replay_arousal
+from hrv.artifacts import (
+    ArtifactCorrection,
+    ArtifactDetection,
+    BeatClass,
+    correct_artifacts,
+    detect_artifacts,
+)
+from hrv.coherence import Coherence, coherence_ratio
 from hrv.errors import InsufficientDataError, InvalidRRError, SintoniaError
+from hrv.frequency import FrequencyDomain, frequency_domain
+from hrv.nonlinear import Nonlinear, Poincare, dfa_alpha1, dfa_alpha2, poincare, sample_entropy
+from hrv.stream import HRVStream, MultiStreamEngine, StreamConfig
+from hrv.time_domain import TimeDomain, ln_rmssd, mean_hr, pnn50, rmssd, sdnn, sdsd, time_domain
 from hrv.validate import validate_rr
+from hrv.windows import fixed_grid_windows, trailing_window_trace
 
-__all__ = ["InsufficientDataError", "InvalidRRError", "SintoniaError", "validate_rr"]
+__all__ = [
+    "Analysis",
+    "ArousalTracker",
+    "ArtifactCorrection",
+    "ArtifactDetection",
+    "BaselineStats",
+    "BeatClass",
+    "Coherence",
+    "FrequencyDomain",
+    "HRVStream",
+    "InsufficientDataError",
+    "InvalidRRError",
+    "MultiStreamEngine",
+    "Nonlinear",
+    "Poincare",
+    "SintoniaError",
+    "StreamConfig",
+    "TimeDomain",
+    "analyze",
+    "coherence_ratio",
+    "correct_artifacts",
+    "detect_artifacts",
+    "dfa_alpha1",
+    "dfa_alpha2",
+    "fixed_grid_windows",
+    "frequency_domain",
+    "ln_rmssd",
+    "mean_hr",
+    "pnn50",
+    "poincare",
+    "replay_arousal",
+    "rmssd",
+    "sample_entropy",
+    "sdnn",
+    "sdsd",
+    "time_domain",
+    "trailing_window_trace",
+    "validate_rr",
+]

@@ -121,7 +121,9 @@ def test_one_cue_at_a_time_then_the_next() -> None:
 
 
 def test_refractory_period_per_rule() -> None:
-    eng = CueEngine()
+    # a pacing rule that may repeat within one episode: only the refractory period holds it back
+    repeating = replace(DEFAULT_CUE_RULES[2], once_per_episode=False)
+    eng = CueEngine(rules=(repeating,))
     above = P(state="above", state_since_s=600.0)
     first = shown(run(eng, 600.0, 650.0, "map", MAP_START, above))[0]
     res = eng.dismiss(660.0, first.cue_id)
@@ -130,6 +132,13 @@ def test_refractory_period_per_rule() -> None:
     again = shown(run(eng, 780.0, 781.0, "map", MAP_START, above))
     assert [c.time_s for c in again] == [780.0]  # 120 s after the dismissal
     assert again[0].cue_id != first.cue_id
+
+
+def test_default_pacing_cue_is_not_repeated_within_one_episode() -> None:
+    eng = CueEngine()
+    above = P(state="above", state_since_s=600.0)
+    cues = shown(run(eng, 600.0, 1500.0, "map", MAP_START, above, step=5.0))
+    assert [c.rule_id for c in cues] == ["map_pacing"]
 
 
 def test_once_per_episode_waits_for_a_new_onset() -> None:
