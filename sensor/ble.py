@@ -127,6 +127,12 @@ def bleak_backend() -> tuple[ClientFactory, Scanner]:
 
     Imported here, on demand, so that the rest of the package (and its tests) never need a
     Bluetooth stack.
+
+    Examples
+    --------
+    >>> client_factory, scanner = bleak_backend()
+    >>> client_factory.__name__, scanner.__name__
+    ('BleakClient', 'BleakScanner')
     """
     from bleak import BleakClient, BleakScanner
 
@@ -138,6 +144,13 @@ def host_clock() -> Callable[[], float]:
 
     The epoch is read once; the monotonic clock measures from there, so an NTP step during a
     session cannot reorder beats.
+
+    Examples
+    --------
+    >>> now = host_clock()
+    >>> t1 = now(); t2 = now()
+    >>> t2 >= t1 > 1.6e9
+    True
     """
     epoch0 = time.time()
     mono0 = time.monotonic()
@@ -207,6 +220,18 @@ async def scan_heart_rate_straps(scanner: Scanner, timeout_s: float = 5.0) -> li
     -------
     list of FoundStrap
         Strongest signal first.
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> from sensor.fake_ble import FakeBleWorld, FakeStrap
+    >>> async def demo():
+    ...     straps = [FakeStrap("AA:00:00:00:00:01", "Far", rssi=-80),
+    ...               FakeStrap("AA:00:00:00:00:02", "Near", rssi=-45)]
+    ...     async with FakeBleWorld(straps) as world:
+    ...         return [s.name for s in await scan_heart_rate_straps(world.scanner, 1.0)]
+    >>> asyncio.run(demo())
+    ['Near', 'Far']
     """
     found = await scanner.discover(
         timeout=timeout_s, return_adv=True, service_uuids=[HEART_RATE_SERVICE_UUID]
@@ -230,6 +255,16 @@ async def find_strap(scanner: Scanner, address_or_name: str, timeout_s: float = 
     ------
     DeviceError
         If no heart-rate device with that address or name answered within ``timeout_s``.
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> from sensor.fake_ble import FakeBleWorld, FakeStrap
+    >>> async def demo():
+    ...     async with FakeBleWorld([FakeStrap("AA:00:00:00:00:01", "Polar H10 1A2B")]) as world:
+    ...         return (await find_strap(world.scanner, "polar h10 1a2b", 1.0)).address
+    >>> asyncio.run(demo())
+    'AA:00:00:00:00:01'
     """
     straps = await scan_heart_rate_straps(scanner, timeout_s)
     key = address_or_name.casefold()
