@@ -623,3 +623,50 @@ def test_any_outage_schedule_keeps_every_delivered_beat_once_in_order(
     times = np.concatenate([x.beat_times_s for x in got])
     assert np.all(np.diff(times) >= 0)
     assert all(x.beat_times_s[-1] <= x.host_time_s for x in got if len(x))
+
+
+def test_two_straps_on_the_same_heart_are_aligned_on_the_host_clock() -> None:
+    # Both straps see the same beats but notify at different phases of their 1 s cycle (and
+    # were connected 1.5 s apart). Each time line converges to its minimum packet latency
+    # (sensor.timing causality rule); with latencies spread over 0-1 s, after ~150 packets that
+    # minimum is a few ms for both, so the same beat gets the same host time within 50 ms.
+    rr = rr_series(200, 11)
+    raw = np.rint(rr * 1.024).astype(int)
+    ends = T0 + np.cumsum(raw) / 1024.0
+
+    def strap_script(phase_s: float) -> list[tuple[float, bytes]]:
+        sends = T0 + phase_s + np.arange(1.0, 205.0)
+        cuts = np.searchsorted(ends, sends, side="right")
+        starts = np.concatenate([[0], cuts[:-1]])
+        return [
+            (float(t), encode_heart_rate_measurement(70, raw[i:j].tolist()))
+            for t, i, j in zip(sends, starts, cuts, strict=True)
+        ]
+
+    a = FakeStrap(ADDR_A, "A", notifications=strap_script(0.0))
+    b = FakeStrap(ADDR_B, "B", notifications=strap_script(0.37))
+
+    async def main() -> list[SourceItem]:
+        async with FakeBleWorld([a, b]) as world:
+            items, _ = await collect(
+                world,
+                [DeviceSpec("p", ADDR_A), DeviceSpec("t", ADDR_B)],
+                lambda items: all(
+                    any(x.host_time_s > T0 + 170 for x in beats(items, who)) for who in "pt"
+                ),
+            )
+            return items
+
+    items = run(main())
+    by_raw: dict[str, dict[int, float]] = {}
+    for who in ("p", "t"):
+        got = beats(items, who)
+        seq_times = {x.seq + k: float(t) for x in got for k, t in enumerate(x.beat_times_s)}
+        # Index the beats by their position in the true series (first 6 values as the key).
+        head = raw_of(got)[:6]
+        offset = next(k for k in range(len(raw) - 6) if raw[k : k + 6].tolist() == head)
+        by_raw[who] = {offset + s: t for s, t in seq_times.items()}
+    common = sorted(set(by_raw["p"]) & set(by_raw["t"]))[-50:]
+    diff = np.array([by_raw["p"][k] - by_raw["t"][k] for k in common])
+    assert len(common) == 50
+    assert np.max(np.abs(diff)) < 0.05
