@@ -248,3 +248,14 @@ def test_policy_default_give_up_is_wired() -> None:
     args = build_parser().parse_args(["record", "--device", "x", "--out", "y"])
     assert args.give_up == ReconnectPolicy().give_up_after_s
     assert args.minutes is None
+
+
+def test_record_refuses_to_append_to_a_foreign_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "notes.txt"
+    out.write_text("my notes\n", encoding="utf-8")
+    args = build_parser().parse_args(["record", "--device", ADDR_A, "--out", str(out)])
+    assert run_record(args, backend=fake_backend([FakeStrap(ADDR_A)])) == 2
+    assert "refusing to append" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == "my notes\n"
