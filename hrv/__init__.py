@@ -10,6 +10,8 @@ No I/O, no clock, no logging, no framework types (see DESIGN.md). Modules:
 - :mod:`hrv.stream`: the per-beat streaming engine; :mod:`hrv.arousal`: the arousal index;
 - :mod:`hrv.coherence`: paced-breathing coherence ratio and breathing rate;
 - :mod:`hrv.synthetic`: deterministic synthetic RR with artifacts at known positions.
+
+No name exported here equals a sub-module's name (``hrv.time_domain`` stays the module).
 """
 
 from hrv.analysis import Analysis, analyze
@@ -26,7 +28,7 @@ from hrv.errors import InsufficientDataError, InvalidRRError, SintoniaError
 from hrv.frequency import FrequencyDomain, frequency_domain
 from hrv.nonlinear import Nonlinear, Poincare, dfa_alpha1, dfa_alpha2, poincare, sample_entropy
 from hrv.stream import HRVStream, MultiStreamEngine, StreamConfig
-from hrv.time_domain import TimeDomain, ln_rmssd, mean_hr, pnn50, rmssd, sdnn, sdsd, time_domain
+from hrv.time_domain import TimeDomain, ln_rmssd, mean_hr, pnn50, rmssd, sdnn, sdsd
 from hrv.validate import validate_rr
 from hrv.windows import fixed_grid_windows, trailing_window_trace
 
@@ -65,7 +67,6 @@ __all__ = [
     "sample_entropy",
     "sdnn",
     "sdsd",
-    "time_domain",
     "trailing_window_trace",
     "validate_rr",
 ]

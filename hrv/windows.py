@@ -24,7 +24,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from hrv.errors import InvalidRRError
 
-__all__ = ["GridWindows", "WindowTrace", "beat_times", "fixed_grid_windows", "trailing_window_trace"]
+__all__ = [
+    "GridWindows",
+    "WindowTrace",
+    "beat_times",
+    "fixed_grid_windows",
+    "trailing_rmssd",
+    "trailing_window_trace",
+]
 
 _MS_PER_MIN: Final[float] = 60_000.0
 
@@ -158,7 +165,8 @@ def trailing_window_trace(
     * RMSSD = sqrt(mean of (RR_i - RR_{i-1})^2 over the n - 1 successive pairs inside the window).
 
     These are the Task Force (1996) definitions, identical to :func:`hrv.time_domain.rmssd`,
-    :func:`hrv.time_domain.sdnn` and :func:`hrv.time_domain.mean_hr` applied to each window (tested).
+    :func:`hrv.time_domain.sdnn` and :func:`hrv.time_domain.mean_hr` applied to each window
+    (tested).
     Cost O(N log N) time, O(N) memory, no Python loop over windows.
 
     References
@@ -230,6 +238,64 @@ def trailing_window_trace(
         artifact_fraction=frac,
         valid=valid,
     )
+
+
+def trailing_rmssd(
+    rr: NDArray[np.float64],
+    *,
+    window_s: float = 60.0,
+    beat_times_s: ArrayLike | None = None,
+    min_beats: int = 2,
+) -> NDArray[np.float64]:
+    """RMSSD over a trailing time window at every beat (only RMSSD: the cheapest live trace).
+
+    Parameters
+    ----------
+    rr : numpy.ndarray
+        RR intervals, ms (validated float64).
+    window_s : float
+        Window length, s; the window of beat k holds beats j <= k with ``t_j > t_k - window_s``.
+    beat_times_s : array_like, optional
+        Beat times, s, non-decreasing; default ``cumsum(rr) / 1000``.
+    min_beats : int
+        Fewest beats a window needs (at least 2); fewer gives NaN at that beat, as in
+        :func:`trailing_window_trace`, whose ``rmssd_ms`` this equals exactly.
+
+    Returns
+    -------
+    numpy.ndarray
+        RMSSD per beat, ms.
+
+    Notes
+    -----
+    ``RMSSD_k = sqrt( sum_{i=s_k+1}^{k} (RR_i - RR_{i-1})^2 / (k - s_k) )`` with ``s_k`` the first
+    beat of the window, found by binary search; the sum is a difference of two prefix sums of
+    squared successive differences (Task Force 1996).
+
+    References
+    ----------
+    Task Force of the ESC and NASPE (1996). Circulation 93(5):1043-1065.
+
+    Examples
+    --------
+    >>> trailing_rmssd(np.array([1000.0, 1000, 1100, 1000]), window_s=2.5)[3]
+    np.float64(100.0)
+    """
+    if window_s <= 0:
+        raise ValueError(f"window_s must be positive, got {window_s}")
+    if min_beats < 2:
+        raise ValueError(f"min_beats must be at least 2, got {min_beats}")
+    rr = np.asarray(rr, dtype=np.float64)
+    t = _times(rr, beat_times_s)
+    idx = np.arange(rr.shape[0])
+    start = np.searchsorted(t, t - window_s, side="right")
+    d = np.diff(rr)
+    pd2 = _prefix(d * d)
+    n_diff = (idx - start).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.sqrt((pd2[idx] - pd2[np.minimum(start, idx)]) / n_diff)
+    out[n_diff < min_beats - 1] = np.nan
+    return out
 
 
 def fixed_grid_windows(

@@ -85,3 +85,11 @@ def test_only_sensor_ble_imports_bleak() -> None:
         if "bleak" in _imports(p) and p.relative_to(ROOT).as_posix() != "sensor/ble.py"
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("pkg_name", PACKAGES)
+def test_no_export_shadows_a_submodule(pkg_name: str) -> None:
+    """`from hrv import time_domain` must give the module, never a function of the same name."""
+    pkg = importlib.import_module(pkg_name)
+    submodules = {info.name for info in pkgutil.iter_modules(pkg.__path__)}
+    assert not submodules & set(pkg.__all__)
