@@ -1,0 +1,95 @@
+"""The composition root: ``create_app(settings, source_factory=...)`` wires everything.
+
+Store (SQLite or PostgreSQL), the durable beat writer, the live hub (sources -> storage -> engine
+-> subscribers) and the HTTP/WebSocket routes are built here and only here; request handlers get
+them from :class:`AppContext` (``request.app.state.ctx``), never build them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from server.settings import ServerSettings
+from server.storage import BeatWriter, Store
+
+if TYPE_CHECKING:
+    from server.live import LiveHub, SourceFactory
+
+__all__ = ["AppContext", "create_app"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class AppContext:
+    """What the routes use; one per app, built in the lifespan of :func:`create_app`."""
+
+    settings: ServerSettings
+    store: Store
+    writer: BeatWriter
+    token: str
+    hub: LiveHub
+
+
+def create_app(
+    settings: ServerSettings,
+    *,
+    source_factory: SourceFactory | None = None,
+    clock: Callable[[], float] | None = None,
+) -> FastAPI:
+    """Build the Sintonia ASGI app.
+
+    Parameters
+    ----------
+    settings : ServerSettings
+        Where the data is, how to listen, the simulated-clock speed.
+    source_factory : callable, optional
+        Builds the :class:`sensor.BeatSource` for a session's device assignments (BLE straps,
+        the simulator, a file); default :func:`server.live.sources.default_source_factory`.
+        Tests pass fakes here.
+    clock : callable, optional
+        Host clock in seconds (default ``time.time``).
+    """
+    from server.api import router as api_router
+    from server.auth import load_or_create_token
+    from server.live import LiveHub, default_source_factory
+    from server.live import router as ws_router
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store.open(settings.storage)
+        interrupted = store.mark_interrupted_sessions()
+        if interrupted:
+            _log.warning("sessions left live by an earlier run marked interrupted: %s", interrupted)
+        writer = BeatWriter(store)
+        hub = LiveHub(
+            store=store,
+            writer=writer,
+            settings=settings,
+            source_factory=source_factory or default_source_factory(settings),
+            clock=clock,
+        )
+        token = load_or_create_token(settings.data_dir)
+        app.state.ctx = AppContext(settings, store, writer, token, hub)
+        try:
+            yield
+        finally:
+            await hub.aclose()
+            writer.close()
+            store.close()
+
+    app = FastAPI(
+        title="Sintonia",
+        summary="Local-first monitor of autonomic regulation for psychotherapy",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(api_router)
+    app.include_router(ws_router)
+    return app
