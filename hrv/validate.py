@@ -51,9 +51,13 @@ def validate_rr(rr: ArrayLike) -> NDArray[np.float64]:
     try:
         arr = np.array(rr, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
-        raise InvalidRRError(f"RR intervals must be numbers in ms; could not convert: {exc}") from exc
+        raise InvalidRRError(
+            f"RR intervals must be numbers in ms; could not convert: {exc}"
+        ) from exc
     if arr.ndim != 1:
-        raise InvalidRRError(f"RR intervals must be a 1-D sequence, got an array of shape {arr.shape}")
+        raise InvalidRRError(
+            f"RR intervals must be a 1-D sequence, got an array of shape {arr.shape}"
+        )
     bad = ~np.isfinite(arr) | (arr <= 0.0)
     if bad.any():
         i = int(np.argmax(bad))

@@ -23,7 +23,9 @@ class MalformedPacketError(SensorError, ValueError):
     """
 
     def __init__(self, reason: str, payload: bytes):
-        super().__init__(f"malformed Heart Rate Measurement ({reason}): payload {payload.hex(' ')!r}")
+        super().__init__(
+            f"malformed Heart Rate Measurement ({reason}): payload {payload.hex(' ')!r}"
+        )
         self.payload = bytes(payload)
         self.reason = reason
 

@@ -58,8 +58,15 @@ class BeatBatch:
 
 
 DeviceEventKind = Literal[
-    "connecting", "connected", "disconnected", "reconnecting", "gave_up", "battery", "contact",
-    "malformed_packet", "info",
+    "connecting",
+    "connected",
+    "disconnected",
+    "reconnecting",
+    "gave_up",
+    "battery",
+    "contact",
+    "malformed_packet",
+    "info",
 ]
 
 

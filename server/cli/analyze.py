@@ -107,7 +107,11 @@ def _table(result: Analysis, unit: str, fmt_name: str, path: str) -> str:
     section = ""
     for sec, key, label, unit_ in _ROWS:
         if sec != section:
-            title = {"time": "Time domain", "frequency": "Frequency domain", "nonlinear": "Nonlinear"}
+            title = {
+                "time": "Time domain",
+                "frequency": "Frequency domain",
+                "nonlinear": "Nonlinear",
+            }
             extra = f" ({d['frequency']['method']})" if sec == "frequency" else ""
             lines.append("")
             lines.append(title[sec] + extra)

@@ -29,7 +29,9 @@ def test_returns_float64_copy_never_alias() -> None:
         ([-5, 800], 0, "-5.0"),
     ],
 )
-def test_corrupt_values_name_first_offending_index(values: list[float], index: int, bad: str) -> None:
+def test_corrupt_values_name_first_offending_index(
+    values: list[float], index: int, bad: str
+) -> None:
     with pytest.raises(InvalidRRError) as info:
         validate_rr(values)
     assert info.value.index == index
