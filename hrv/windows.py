@@ -16,19 +16,21 @@ where dropouts make the sum of RR differ from the clock).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hrv.errors import InvalidRRError
+from hrv.errors import InsufficientDataError, InvalidRRError
 
 __all__ = [
     "GridWindows",
     "WindowTrace",
     "beat_times",
     "fixed_grid_windows",
+    "grid_metric",
     "trailing_rmssd",
     "trailing_window_trace",
 ]
@@ -356,3 +358,59 @@ def fixed_grid_windows(
     start = np.searchsorted(t, t_start, side="right").astype(np.int64)
     stop = np.searchsorted(t, t_end, side="right").astype(np.int64)
     return GridWindows(t_start, t_end, start, stop)
+
+
+def grid_metric(
+    rr: NDArray[np.float64],
+    metric: Callable[[NDArray[np.float64]], float],
+    *,
+    window_s: float = 300.0,
+    step_s: float = 60.0,
+    beat_times_s: ArrayLike | None = None,
+) -> tuple[GridWindows, NDArray[np.float64], NDArray[np.bool_]]:
+    """Apply a slow metric (spectrum, DFA, entropy) to every fixed-grid window.
+
+    The windows come from :func:`fixed_grid_windows` (one binary search for all of them); the
+    metric itself runs once per window, which is the cost of any metric that is not a plain sum.
+
+    Parameters
+    ----------
+    rr : numpy.ndarray
+        RR intervals, ms (validated float64, normally corrected).
+    metric : callable
+        Maps the RR of one window (ms) to a number, e.g.
+        ``lambda w: hrv.frequency.frequency_domain(w).lf_hf``; it may raise
+        :class:`~hrv.errors.InsufficientDataError` for a window with too little data.
+    window_s, step_s : float
+        Window length and step, s.
+    beat_times_s : array_like, optional
+        Beat times, s; default ``cumsum(rr) / 1000``.
+
+    Returns
+    -------
+    windows : GridWindows
+        The windows.
+    values : numpy.ndarray
+        The metric per window; NaN where ``valid`` is False.
+    valid : numpy.ndarray of bool
+        False where the metric raised :class:`~hrv.errors.InsufficientDataError` (the window had
+        too little data for it): explicit, never a silent NaN.
+
+    Examples
+    --------
+    >>> from hrv.time_domain import rmssd
+    >>> rr = np.tile([1000.0, 1100.0], 5)
+    >>> _, values, valid = grid_metric(rr, rmssd, window_s=4.2, step_s=2.1)
+    >>> values.round(1).tolist(), valid.tolist()
+    ([100.0, 100.0, 100.0, 100.0], [True, True, True, True])
+    """
+    grid = fixed_grid_windows(rr, window_s=window_s, step_s=step_s, beat_times_s=beat_times_s)
+    values = np.full(len(grid), np.nan)
+    valid = np.zeros(len(grid), dtype=bool)
+    for i, (a, b) in enumerate(zip(grid.start.tolist(), grid.stop.tolist(), strict=True)):
+        try:
+            values[i] = metric(rr[a:b])
+        except InsufficientDataError:
+            continue
+        valid[i] = True
+    return grid, values, valid

@@ -9,8 +9,14 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from hrv import time_domain as td
-from hrv.errors import InvalidRRError
-from hrv.windows import beat_times, fixed_grid_windows, trailing_rmssd, trailing_window_trace
+from hrv.errors import InsufficientDataError, InvalidRRError
+from hrv.windows import (
+    beat_times,
+    fixed_grid_windows,
+    grid_metric,
+    trailing_rmssd,
+    trailing_window_trace,
+)
 
 rr_arrays = arrays(
     np.float64,
@@ -127,3 +133,24 @@ def test_trailing_rmssd_is_the_trace_rmssd(rr: np.ndarray, window_s: float, min_
     alone = trailing_rmssd(rr, window_s=window_s, min_beats=min_beats)
     trace = trailing_window_trace(rr, window_s=window_s, min_beats=min_beats).rmssd_ms
     np.testing.assert_array_equal(alone, trace)  # the same sums in the same order: bit-identical
+
+
+def test_grid_metric_applies_the_metric_to_each_window_and_flags_short_ones() -> None:
+    rng = np.random.default_rng(11)
+    rr = 900.0 + rng.normal(0.0, 30.0, 2000)  # about 30 minutes
+    grid, values, valid = grid_metric(rr, td.rmssd, window_s=300.0, step_s=60.0)
+    assert len(grid) == values.size == valid.size > 20
+    assert valid.all()
+    for i in (0, len(grid) // 2, len(grid) - 1):
+        np.testing.assert_equal(values[i], td.rmssd(rr[grid.start[i] : grid.stop[i]]))
+
+    def needs_400_beats(w: np.ndarray) -> float:
+        if w.size < 400:
+            raise InsufficientDataError("test metric", needed=400, got=w.size)
+        return float(w.size)
+
+    _, values2, valid2 = grid_metric(rr, needs_400_beats, window_s=300.0, step_s=60.0)
+    counts = grid.stop - grid.start
+    np.testing.assert_array_equal(valid2, counts >= 400)
+    assert np.isnan(values2[~valid2]).all()
+    np.testing.assert_array_equal(values2[valid2], counts[valid2])
