@@ -1,0 +1,214 @@
+"""Live control of a session: phases, markers, cue responses, the privacy pause."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, status
+
+from server.api._common import StorageErrorRoute, context, errors, visible_session
+from server.app import AppContext
+from server.auth import Principal, require_auth
+from server.models import (
+    CueOut,
+    CueResponseIn,
+    MarkerIn,
+    MarkerOut,
+    PhaseChangeOut,
+    PhaseExtendIn,
+    PrivacyPauseIn,
+    PrivacyPauseOut,
+)
+from server.storage import Cue, Marker, RecordNotFoundError, StateConflictError
+
+__all__ = [
+    "add_marker",
+    "advance_phase",
+    "extend_phase",
+    "list_cues",
+    "list_markers",
+    "privacy_pause",
+    "respond_to_cue",
+    "router",
+]
+
+router = APIRouter(route_class=StorageErrorRoute)
+Auth = Annotated[Principal, Depends(require_auth)]
+
+
+async def _live_session(
+    ctx: AppContext, principal: Principal, session_id: int, action: str
+) -> None:
+    """404 unless visible; 409 unless the live hub runs the session."""
+    session = await asyncio.to_thread(visible_session, ctx, principal, session_id)
+    if not ctx.hub.is_live(session_id):
+        raise StateConflictError(
+            f"cannot {action} session {session_id}", expected="live", actual=session.status
+        )
+
+
+def _require_member(ctx: AppContext, session_id: int, participant_id: int) -> None:
+    members = {a.participant_id for a in ctx.store.session_participants(session_id)}
+    if participant_id not in members:
+        raise RecordNotFoundError(f"participant of session {session_id}", participant_id)
+
+
+def _phase_out(session_id: int, change: dict[str, Any]) -> PhaseChangeOut:
+    return PhaseChangeOut.model_validate({**change, "session_id": session_id})
+
+
+@router.post(
+    "/api/sessions/{session_id}/phase/advance",
+    summary="End the current phase now and enter the next",
+    response_model=PhaseChangeOut,
+    responses=errors(404, 409),
+    tags=["live control"],
+)
+async def advance_phase(session_id: int, request: Request, principal: Auth) -> PhaseChangeOut:
+    """The hub's phase clock moves on and records the change. 409 unless the session is live
+    (or if it is already in its last phase and the hub refuses)."""
+    ctx = context(request)
+    await _live_session(ctx, principal, session_id, "advance the phase of")
+    return _phase_out(session_id, await ctx.hub.advance_phase(session_id, actor=principal.actor))
+
+
+@router.post(
+    "/api/sessions/{session_id}/phase/extend",
+    summary="Give the current phase more time",
+    response_model=PhaseChangeOut,
+    responses=errors(404, 409),
+    tags=["live control"],
+)
+async def extend_phase(
+    session_id: int, body: PhaseExtendIn, request: Request, principal: Auth
+) -> PhaseChangeOut:
+    """Later phases keep their planned durations; the projected end moves. 409 unless live."""
+    ctx = context(request)
+    await _live_session(ctx, principal, session_id, "extend the phase of")
+    return _phase_out(
+        session_id, await ctx.hub.extend_phase(session_id, body.by_s, actor=principal.actor)
+    )
+
+
+def _add_marker(ctx: AppContext, principal: Principal, session_id: int, body: MarkerIn) -> Marker:
+    if body.participant_id is not None:
+        _require_member(ctx, session_id, body.participant_id)
+    return ctx.store.add_marker(
+        session_id,
+        body.type,
+        note=body.note,
+        participant_id=body.participant_id,
+        actor=principal.actor,
+    )
+
+
+@router.post(
+    "/api/sessions/{session_id}/markers",
+    summary="Record an observation (rupture, silence, note, ...)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MarkerOut,
+    responses=errors(404, 409),
+    tags=["live control"],
+)
+async def add_marker(
+    session_id: int, body: MarkerIn, request: Request, principal: Auth
+) -> MarkerOut:
+    """Stored at once with the current time and shown on the live trace; silence, sudden
+    sleepiness and looking away offer a grounding cue. 409 unless the session is live; 404 if
+    ``participant_id`` is not in the session."""
+    ctx = context(request)
+    await _live_session(ctx, principal, session_id, "add a marker to")
+    marker = await asyncio.to_thread(_add_marker, ctx, principal, session_id, body)
+    await ctx.hub.marker_added(session_id, marker)
+    return MarkerOut.model_validate(marker)
+
+
+@router.get(
+    "/api/sessions/{session_id}/markers",
+    summary="A session's markers in time order",
+    response_model=list[MarkerOut],
+    responses=errors(404),
+    tags=["live control"],
+)
+def list_markers(session_id: int, request: Request, principal: Auth) -> list[MarkerOut]:
+    """Audited (``session.markers.view``)."""
+    ctx = context(request)
+    visible_session(ctx, principal, session_id)
+    ctx.store.audit(principal.actor, "session.markers.view", "session", session_id)
+    return [MarkerOut.model_validate(m) for m in ctx.store.list_markers(session_id)]
+
+
+@router.get(
+    "/api/sessions/{session_id}/cues",
+    summary="A session's cues, their reasons and responses",
+    response_model=list[CueOut],
+    responses=errors(404),
+    tags=["live control"],
+)
+def list_cues(session_id: int, request: Request, principal: Auth) -> list[CueOut]:
+    """Audited (``session.cues.view``)."""
+    ctx = context(request)
+    visible_session(ctx, principal, session_id)
+    ctx.store.audit(principal.actor, "session.cues.view", "session", session_id)
+    return [CueOut.model_validate(c) for c in ctx.store.list_cues(session_id)]
+
+
+def _respond(
+    ctx: AppContext, principal: Principal, session_id: int, cue_id: int, body: CueResponseIn
+) -> Cue:
+    visible_session(ctx, principal, session_id)
+    if cue_id not in {c.id for c in ctx.store.list_cues(session_id)}:
+        raise RecordNotFoundError(f"cue of session {session_id}", cue_id)
+    cue = ctx.store.respond_to_cue(cue_id, body.response)
+    ctx.store.audit(principal.actor, "cue.respond", "cue", cue_id, {"response": body.response})
+    return cue
+
+
+@router.post(
+    "/api/sessions/{session_id}/cues/{cue_id}/response",
+    summary="Acknowledge or dismiss a cue",
+    response_model=CueOut,
+    responses=errors(404, 409),
+    tags=["live control"],
+)
+async def respond_to_cue(
+    session_id: int, cue_id: int, body: CueResponseIn, request: Request, principal: Auth
+) -> CueOut:
+    """Recorded once (409 if the cue was already answered); a live dashboard hides the card."""
+    ctx = context(request)
+    cue = await asyncio.to_thread(_respond, ctx, principal, session_id, cue_id, body)
+    if ctx.hub.is_live(session_id):
+        await ctx.hub.cue_responded(session_id, cue_id, body.response)
+    return CueOut.model_validate(cue)
+
+
+@router.post(
+    "/api/sessions/{session_id}/privacy-pause",
+    summary="Hide and stop a participant's stream (or resume it)",
+    response_model=PrivacyPauseOut,
+    responses=errors(404, 409),
+    tags=["live control"],
+)
+async def privacy_pause(
+    session_id: int, body: PrivacyPauseIn, request: Request, principal: Auth
+) -> PrivacyPauseOut:
+    """As the patient may ask at any moment; recorded as an event by the hub. 409 unless the
+    session is live; 404 if the participant is not in it."""
+    ctx = context(request)
+    await _live_session(ctx, principal, session_id, "pause a stream of")
+    await asyncio.to_thread(_require_member, ctx, session_id, body.participant_id)
+    await ctx.hub.set_privacy_pause(
+        session_id, body.participant_id, body.paused, actor=principal.actor
+    )
+    await asyncio.to_thread(
+        ctx.store.audit,
+        principal.actor,
+        "session.privacy_pause",
+        "session",
+        session_id,
+        {"participant_id": body.participant_id, "paused": body.paused},
+    )
+    return PrivacyPauseOut(
+        session_id=session_id, participant_id=body.participant_id, paused=body.paused
+    )
