@@ -1,0 +1,252 @@
+"""Where a live session's beats come from: the source factory and its default.
+
+The hub asks a :data:`SourceFactory` for one :class:`sensor.types.BeatSource` per session, giving
+it a :class:`SourceSpec` (who takes part, which device each wears, when the session clock starts
+and how fast it runs). :func:`default_source_factory` builds the real ones: the simulator
+(:class:`sensor.simulator.SimulatedSource`, both roles in one source, seeded), BLE straps
+(:class:`sensor.ble.BleSource` with bleak) and file replays (:class:`sensor.replay.ReplaySource`);
+tests inject fakes. Items of a source carry a ``participant`` label that the hub maps back to a
+participant: the simulator labels by role, the others by the participant's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from sensor.types import BeatSource, SourceItem
+from server.settings import ServerSettings
+from server.storage import InvalidRecordError, Role, SourceKind
+
+__all__ = [
+    "MergedSource",
+    "SourceFactory",
+    "SourceParticipant",
+    "SourceSpec",
+    "default_source_factory",
+    "simulator_seed",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Source kinds whose clock may run faster than real time (``settings.speed``).
+ACCELERATED_KINDS: Final[frozenset[str]] = frozenset({"simulator", "file"})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceParticipant:
+    """One participant of a session and the device assigned to them.
+
+    Attributes
+    ----------
+    participant_id : int
+    code : str
+        Pseudonymous code (the label of BLE and file items).
+    role : {"patient", "therapist"}
+        The label of simulator items.
+    source_kind : {"ble", "simulator", "file", "lsl"}
+    address : str or None
+        BLE address or name, simulator seed, file path, LSL stream name.
+    """
+
+    participant_id: int
+    code: str
+    role: Role
+    source_kind: SourceKind
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """What a source factory is given to build one session's source.
+
+    Attributes
+    ----------
+    session_id : int
+    participants : tuple of SourceParticipant
+    start_time_s : float
+        Session-clock time of the start, s (host time when the session started).
+    speed : float
+        Session-clock speed (``settings.speed`` when every device is simulated or replayed, else
+        1); the source's host and beat times must follow ``start_time_s + speed * elapsed``.
+    duration_s : float
+        Planned duration of the session, s (the phase template's total).
+    clock : callable
+        The hub's host clock, s.
+    """
+
+    session_id: int
+    participants: tuple[SourceParticipant, ...]
+    start_time_s: float
+    speed: float = 1.0
+    duration_s: float = 3600.0
+    clock: Callable[[], float] = field(default=time.time)
+
+
+#: Builds the source of one session; may raise :class:`server.storage.InvalidRecordError`.
+SourceFactory = Callable[[SourceSpec], BeatSource]
+
+
+class MergedSource:
+    """Several sources as one (e.g. a simulated therapist and a patient's strap).
+
+    Items are yielded in the order they arrive; the stream ends when every source has ended.
+    ``aclose`` closes every source.
+    """
+
+    def __init__(self, sources: Sequence[BeatSource]) -> None:
+        if not sources:
+            raise ValueError("expected at least one source to merge, got none")
+        self.sources = tuple(sources)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def __aiter__(self) -> AsyncIterator[SourceItem]:
+        return self._run()
+
+    async def _pump(self, source: BeatSource, out: asyncio.Queue[SourceItem | None]) -> None:
+        try:
+            async for item in source:
+                await out.put(item)
+        finally:
+            await out.put(None)
+
+    async def _run(self) -> AsyncIterator[SourceItem]:
+        out: asyncio.Queue[SourceItem | None] = asyncio.Queue(maxsize=256)
+        self._tasks = [asyncio.create_task(self._pump(s, out)) for s in self.sources]
+        running = len(self._tasks)
+        try:
+            while running:
+                item = await out.get()
+                if item is None:
+                    running -= 1
+                else:
+                    yield item
+            for task in self._tasks:
+                await task  # re-raises a source's error
+        finally:
+            for task in self._tasks:
+                task.cancel()
+
+    async def aclose(self) -> None:
+        """Close every source."""
+        for source in self.sources:
+            await source.aclose()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def simulator_seed(address: str | None, session_id: int) -> int:
+    """The simulator seed of an assignment: ``"7"`` or ``"seed=7"``; default the session id.
+
+    Examples
+    --------
+    >>> simulator_seed("seed=7", 3), simulator_seed(None, 3), simulator_seed("42", 3)
+    (7, 3, 42)
+    """
+    if address is None or not address.strip():
+        return session_id
+    text = address.strip().removeprefix("seed=").removeprefix("seed:")
+    try:
+        return int(text)
+    except ValueError:
+        return zlib.crc32(text.encode()) & 0x7FFFFFFF  # a stable seed from any name
+
+
+def default_source_factory(settings: ServerSettings) -> SourceFactory:
+    """The factory of real sources (the server's default).
+
+    * ``simulator`` assignments: one :class:`sensor.simulator.SimulatedSource` streaming the roles
+      of those participants, :meth:`Scenario.first_session` scaled to the session's planned
+      duration, seeded by the first assignment's address (:func:`simulator_seed`), at
+      ``spec.speed``.
+    * ``ble``: one :class:`sensor.ble.BleSource` (bleak) for every strap, labelled by code.
+    * ``file``: a :class:`sensor.replay.ReplaySource` per participant: the address is the path
+      (a Sintonia beats file must hold the participant's code; any other RR file is that
+      participant's beats), shifted to start at the session start, at ``spec.speed``.
+    * ``lsl``: not served live yet (:class:`InvalidRecordError`).
+
+    Several kinds in one session are merged (:class:`MergedSource`).
+
+    Parameters
+    ----------
+    settings : ServerSettings
+
+    Returns
+    -------
+    SourceFactory
+    """
+
+    def build(spec: SourceSpec) -> BeatSource:
+        by_kind: dict[str, list[SourceParticipant]] = {}
+        for p in spec.participants:
+            by_kind.setdefault(p.source_kind, []).append(p)
+        sources: list[BeatSource] = []
+        if sims := by_kind.pop("simulator", []):
+            from sensor.simulator import Scenario, SimulatedSource
+
+            roles = [p.role for p in sims]
+            if len(set(roles)) != len(roles):
+                raise InvalidRecordError(
+                    f"the simulator plays one patient and one therapist, got roles {roles}"
+                )
+            sources.append(
+                SimulatedSource(
+                    Scenario.first_session(spec.duration_s),
+                    seed=simulator_seed(sims[0].address, spec.session_id),
+                    roles=roles,
+                    speed=spec.speed,
+                    start_time_s=spec.start_time_s,
+                    clock=spec.clock,
+                )
+            )
+        if straps := by_kind.pop("ble", []):
+            from sensor.ble import BleSource, DeviceSpec, bleak_backend
+
+            missing = [p.code for p in straps if not p.address]
+            if missing:
+                raise InvalidRecordError(f"BLE assignments need an address or name: {missing}")
+            client_factory, scanner = bleak_backend()
+            sources.append(
+                BleSource(
+                    [DeviceSpec(p.code, str(p.address)) for p in straps],
+                    client_factory=client_factory,
+                    scanner=scanner,
+                    clock=spec.clock,
+                )
+            )
+        for p in by_kind.pop("file", []):
+            from sensor.replay import ReplaySource
+
+            if not p.address:
+                raise InvalidRecordError(f"a file assignment needs a path: participant {p.code}")
+            sources.append(
+                ReplaySource(
+                    p.address,
+                    p.code,
+                    speed=spec.speed,
+                    start_time_s=spec.start_time_s,
+                    clock=spec.clock,
+                )
+            )
+        if by_kind:
+            raise InvalidRecordError(
+                f"device kinds {sorted(by_kind)} cannot be streamed live; "
+                "expected simulator, ble or file"
+            )
+        if not sources:
+            raise InvalidRecordError(
+                f"session {spec.session_id} has no device assignments; assign straps, the "
+                "simulator or a file first"
+            )
+        return sources[0] if len(sources) == 1 else MergedSource(sources)
+
+    return build

@@ -1,0 +1,165 @@
+"""The live WebSocket in-process: ``TestClient(create_app(...))`` with ``websocket_connect``.
+
+Sessions are created in the app's store and started on the app's hub (through the TestClient's
+event-loop portal), with scripted sources (:mod:`server.live.scripted`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from dashboard.phases import DEFAULT_FIRST_SESSION
+from server.app import create_app
+from server.live.scripted import ScriptedSources, scripted_source_factory
+from server.messages import BeatsMessage, HistoryMessage, SessionMessage, parse_message
+from server.settings import ServerSettings
+from server.storage import DeviceAssignment, StorageSettings
+
+
+@pytest.fixture
+def sources() -> ScriptedSources:
+    return scripted_source_factory(pause_s=0.002)
+
+
+@pytest.fixture
+def client(tmp_path: Path, sources: ScriptedSources) -> Iterator[TestClient]:
+    settings = ServerSettings(storage=StorageSettings(tmp_path), max_ws_messages_per_s=50.0)
+    with TestClient(create_app(settings, source_factory=sources)) as c:
+        yield c
+
+
+def ctx(client: TestClient) -> Any:
+    return client.app.state.ctx  # type: ignore[attr-defined]
+
+
+def new_session(client: TestClient, tag: str) -> tuple[int, int, int]:
+    store = ctx(client).store
+    patient = store.create_participant(f"P-{tag}", "patient")
+    therapist = store.create_participant(f"T-{tag}", "therapist")
+    for p in (patient, therapist):
+        for purpose in ("live_display", "storage"):
+            store.grant_consent(p.id, purpose, "v1", at_s=0.0)
+    session = store.create_session(
+        DEFAULT_FIRST_SESSION.to_dict(),
+        participants=[
+            DeviceAssignment(patient.id, "simulator"),
+            DeviceAssignment(therapist.id, "simulator"),
+        ],
+    )
+    return session.id, patient.id, therapist.id
+
+
+def read_until_closed(ws: Any) -> tuple[list[Any], int]:
+    """Every message until the server closes the socket, and the close code."""
+    out: list[Any] = []
+    while True:
+        try:
+            out.append(parse_message(ws.receive_text()))
+        except WebSocketDisconnect as closed:
+            return out, closed.code
+
+
+def url(client: TestClient, sid: int, token: str | None = None) -> str:
+    return f"/ws/sessions/{sid}?token={ctx(client).token if token is None else token}"
+
+
+@pytest.mark.parametrize("token", ["wrong-token", ""])
+def test_bad_or_missing_token_closes_with_4401(client: TestClient, token: str) -> None:
+    sid, _, _ = new_session(client, "a")
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        client.websocket_connect(url(client, sid, token)) as ws,
+    ):
+        ws.receive_text()
+    assert info.value.code == 4401
+
+
+def test_unknown_session_closes_with_4404(client: TestClient) -> None:
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        client.websocket_connect(url(client, 12345)) as ws,
+    ):
+        ws.receive_text()
+    assert info.value.code == 4404
+
+
+def test_stream_history_then_beats_then_stopped(
+    client: TestClient, sources: ScriptedSources
+) -> None:
+    sid, pat, ther = new_session(client, "b")
+    hub = ctx(client).hub
+    client.portal.call(hub.start_session, sid)  # type: ignore[union-attr]
+    with client.websocket_connect(url(client, sid)) as ws:
+        first = parse_message(ws.receive_text())
+        assert isinstance(first, HistoryMessage)
+        assert first.session.status == "live"
+        assert {p.participant_id for p in first.session.participants} == {pat, ther}
+        seen: dict[int, list[float]] = {pat: [], ther: []}
+        while len(seen[pat]) < 100:
+            msg = parse_message(ws.receive_text())
+            if isinstance(msg, BeatsMessage):
+                for p in msg.participants:
+                    seen[p.participant_id].extend(p.time_s)
+        client.portal.call(hub.stop_session, sid)  # type: ignore[union-attr]
+        rest, code = read_until_closed(ws)
+        assert code == 1000
+        last = rest[-1]
+        assert isinstance(last, SessionMessage)
+        assert last.status == "stopped"
+    assert ctx(client).store.count_beats(sid) == sources.built[sid].yielded_beats
+    audit = ctx(client).store.list_audit()
+    assert any(a.action == "session.watch_live" and a.object_id == str(sid) for a in audit)
+
+
+def test_two_clients_one_idle_both_served(client: TestClient, sources: ScriptedSources) -> None:
+    sid, pat, _ = new_session(client, "c")
+    hub = ctx(client).hub
+    with (
+        client.websocket_connect(url(client, sid)) as idle,
+        client.websocket_connect(url(client, sid)) as reader,
+    ):
+        client.portal.call(hub.start_session, sid)  # type: ignore[union-attr]
+        n = 0
+        while n < 200:
+            msg = parse_message(reader.receive_text())
+            if isinstance(msg, BeatsMessage):
+                n += sum(len(p.time_s) for p in msg.participants if p.participant_id == pat)
+        assert hub.subscribers(sid) == 2
+        client.portal.call(hub.stop_session, sid)  # type: ignore[union-attr]
+        assert isinstance(parse_message(idle.receive_text()), HistoryMessage)
+    assert ctx(client).store.count_beats(sid) == sources.built[sid].yielded_beats
+
+
+def test_disconnect_unsubscribes(client: TestClient) -> None:
+    sid, _, _ = new_session(client, "d")
+    hub = ctx(client).hub
+    client.portal.call(hub.start_session, sid)  # type: ignore[union-attr]
+    with client.websocket_connect(url(client, sid)) as ws:
+        ws.receive_text()
+        assert hub.subscribers(sid) == 1
+    for _ in range(200):  # the server notices the close on its next receive
+        if hub.subscribers(sid) == 0:
+            break
+        client.portal.call(asyncio.sleep, 0.01)  # type: ignore[union-attr]
+    assert hub.subscribers(sid) == 0
+    client.portal.call(hub.stop_session, sid)  # type: ignore[union-attr]
+
+
+def test_app_shutdown_stops_live_sessions(tmp_path: Path) -> None:
+    settings = ServerSettings(storage=StorageSettings(tmp_path))
+    with TestClient(create_app(settings, source_factory=scripted_source_factory())) as c:
+        sid, _, _ = new_session(c, "e")
+        c.portal.call(ctx(c).hub.start_session, sid)  # type: ignore[union-attr]
+        store = ctx(c).store
+        assert store.get_session(sid).status == "live"
+    from server.storage import Store
+
+    with Store.open(settings.storage) as reopened:
+        assert reopened.get_session(sid).status == "stopped"
