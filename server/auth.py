@@ -405,10 +405,9 @@ async def authenticate_websocket(websocket: WebSocket) -> Principal | None:
     header = websocket.headers.get("authorization")
     query = websocket.query_params.get("token")
     try:
-        if header and header.lower().startswith("basic "):
-            # argon2 takes tens of ms: keep it off the event loop.
-            return await asyncio.to_thread(authenticate, ctx, header, query)
-        return authenticate(ctx, header, query)
+        # A login token reads the clinician from the store and Basic runs argon2 (tens of ms):
+        # both off the event loop.
+        return await asyncio.to_thread(authenticate, ctx, header, query)
     except HTTPException:
         return None
 
