@@ -207,16 +207,32 @@ class _Ring:
 
 
 class _SessionClock:
-    """``start_s + speed * (clock() - wall0)``, never running backwards."""
+    """``start_s + speed * (clock() - wall0)``, never running backwards.
 
-    def __init__(self, start_s: float, speed: float, clock: Callable[[], float]) -> None:
+    A simulated or replayed source starts its own clock when it yields its first item (after
+    computing its schedule, which takes a moment that a high speed would multiply), so such a
+    session's clock stands at ``start_s`` until :meth:`anchor` is called at the first item; a
+    strap's session runs on the host clock from the start.
+    """
+
+    def __init__(
+        self, start_s: float, speed: float, clock: Callable[[], float], *, anchored: bool
+    ) -> None:
         self.start_s = start_s
         self.speed = speed
         self._clock = clock
         self._wall0 = clock()
+        self.anchored = anchored
         self._last = start_s
 
+    def anchor(self) -> None:
+        """Start the clock now (at ``start_s``)."""
+        self._wall0 = self._clock()
+        self.anchored = True
+
     def now(self) -> float:
+        if not self.anchored:
+            return self._last
         t = self.start_s + self.speed * (self._clock() - self._wall0)
         self._last = max(self._last, t)
         return self._last
@@ -491,7 +507,9 @@ class LiveHub:
             record = await asyncio.to_thread(
                 self.store.start_session, session_id, actor=actor, at_s=t0
             )
-            session = self._build_session(record, people, template, source, t0, speed)
+            session = self._build_session(
+                record, people, template, source, t0, speed, accelerated=accelerated
+            )
             self._sessions[session_id] = session
             self._ensure_compute()
             start = session.phases.events[0]
@@ -852,6 +870,8 @@ class LiveHub:
         source: BeatSource,
         t0: float,
         speed: float,
+        *,
+        accelerated: bool,
     ) -> _Session:
         participants: dict[int, _Participant] = {}
         labels: dict[str, _Participant] = {}
@@ -872,7 +892,7 @@ class LiveHub:
                 labels.setdefault(p.role, p)
         session = _Session(
             record=record,
-            clock=_SessionClock(t0, speed, self._clock),
+            clock=_SessionClock(t0, speed, self._clock, anchored=not accelerated),
             phases=PhaseClock(template, t0),
             cues=CueEngine(),
             participants=participants,
@@ -926,6 +946,8 @@ class LiveHub:
             await self.stop_session(session_id, reason=reason)
 
     def _ingest(self, session: _Session, item: SourceItem) -> None:
+        if not session.clock.anchored:
+            session.clock.anchor()
         p = session.labels.get(item.participant)
         if p is None and item.participant not in session.unknown_labels:
             session.unknown_labels.add(item.participant)

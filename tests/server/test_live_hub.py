@@ -559,11 +559,12 @@ def test_phases_follow_the_session_clock_and_are_stored(tmp_path: Path) -> None:
 
     async def main() -> None:
         async with rig(tmp_path, clock=clock) as r:
-            sid, _pat, _ = make_session(r.store, "q")
+            sid, pat, _ = make_session(r.store, "q")
             sub = r.hub.subscribe(sid)
             await r.hub.start_session(sid)
             t0 = r.store.get_session(sid).started_at_s
             assert t0 is not None
+            await collect(sub, n_beats(pat, 5))  # the source has started the session clock
             clock.advance(601.0)  # past the 10-minute welcome phase
             msgs = await collect(
                 sub, lambda m: any(isinstance(x, PhaseMessage) and x.phase_id == "map" for x in m)
@@ -696,5 +697,22 @@ def test_nan_free_json_for_calibrating_values(tmp_path: Path) -> None:
             states = {s for p in first_beats.participants for s in p.arousal_state}
             assert states == {"calibrating"}  # the first 3 minutes build the baseline
             assert all(math.isfinite(v) for p in first_beats.participants for v in p.rr_ms)
+
+    asyncio.run(main())
+
+
+def test_throttle_is_leading_edge(tmp_path: Path) -> None:
+    """A batch after a quiet tick goes out at once, not at the next tick (latency)."""
+
+    async def main() -> None:
+        async with rig(tmp_path, rate=1.0) as r:  # one tick = 1 s
+            sid, pat, _ = make_session(r.store, "v")
+            sub = r.hub.subscribe(sid)
+            await r.hub.start_session(sid)
+            # the ticker's first run is 1 s after the start: a message within 0.8 s can only
+            # come from the leading edge
+            msgs = await collect(sub, n_beats(pat, 1), timeout_s=0.8)
+            assert r.hub.stats.beats_messages == 1
+            assert isinstance(msgs[-1], BeatsMessage)
 
     asyncio.run(main())
