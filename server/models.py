@@ -47,6 +47,8 @@ __all__ = [
     "MarkerIn",
     "MarkerOut",
     "MarkerType",
+    "PacerIn",
+    "PacerOut",
     "ParticipantIn",
     "ParticipantOut",
     "PhaseChangeOut",
@@ -489,6 +491,19 @@ class PrivacyPauseOut(_Out):
     session_id: int
     participant_id: int
     paused: bool
+
+
+class PacerIn(_In):
+    """Show or hide the breathing pacer."""
+
+    on: bool
+
+
+class PacerOut(_Out):
+    """The pacer state now in force."""
+
+    session_id: int
+    on: bool
 
 
 class PhaseEventOut(_Out):

@@ -15,6 +15,8 @@ from server.models import (
     CueResponseIn,
     MarkerIn,
     MarkerOut,
+    PacerIn,
+    PacerOut,
     PhaseChangeOut,
     PhaseExtendIn,
     PrivacyPauseIn,
@@ -31,6 +33,7 @@ __all__ = [
     "privacy_pause",
     "respond_to_cue",
     "router",
+    "set_pacer",
 ]
 
 router = APIRouter(route_class=StorageErrorRoute)
@@ -100,6 +103,7 @@ def _add_marker(ctx: AppContext, principal: Principal, session_id: int, body: Ma
         note=body.note,
         participant_id=body.participant_id,
         actor=principal.actor,
+        at_s=ctx.hub.now(session_id),  # the session clock, so the marker sits on its trace
     )
 
 
@@ -160,7 +164,7 @@ def _respond(
     visible_session(ctx, principal, session_id)
     if cue_id not in {c.id for c in ctx.store.list_cues(session_id)}:
         raise RecordNotFoundError(f"cue of session {session_id}", cue_id)
-    cue = ctx.store.respond_to_cue(cue_id, body.response)
+    cue = ctx.store.respond_to_cue(cue_id, body.response, at_s=ctx.hub.now(session_id))
     ctx.store.audit(principal.actor, "cue.respond", "cue", cue_id, {"response": body.response})
     return cue
 
@@ -212,3 +216,19 @@ async def privacy_pause(
     return PrivacyPauseOut(
         session_id=session_id, participant_id=body.participant_id, paused=body.paused
     )
+
+
+@router.post(
+    "/api/sessions/{session_id}/pacer",
+    summary="Show or hide the paced-breathing pacer",
+    response_model=PacerOut,
+    responses=errors(404, 409),
+    tags=["live control"],
+)
+async def set_pacer(session_id: int, body: PacerIn, request: Request, principal: Auth) -> PacerOut:
+    """While the pacer shows, the hub reports the coherence ratio every 5 s. 409 unless the
+    session is live."""
+    ctx = context(request)
+    await _live_session(ctx, principal, session_id, "set the pacer of")
+    await ctx.hub.set_pacer(session_id, body.on)
+    return PacerOut(session_id=session_id, on=body.on)

@@ -36,6 +36,9 @@ class FakeHub:
         self.live: set[int] = set()
         self.clocks: dict[int, PhaseClock] = {}
         self.paused: dict[tuple[int, int], bool] = {}
+        self.pacer: dict[int, bool] = {}
+        #: How far the (simulated, accelerated) session clock runs ahead of the host clock, s.
+        self.clock_offset_s = 1000.0
         self.calls: list[tuple[Any, ...]] = []
 
     async def start_session(self, session_id: int, *, actor: str = "system") -> None:
@@ -52,6 +55,14 @@ class FakeHub:
 
     def is_live(self, session_id: int) -> bool:
         return session_id in self.live
+
+    def now(self, session_id: int) -> float:
+        """The session clock: here a fixed offset from the store's clock, so tests can see it."""
+        return self.store.now() + (self.clock_offset_s if session_id in self.live else 0.0)
+
+    async def set_pacer(self, session_id: int, on: bool) -> None:
+        self.pacer[session_id] = on
+        self.calls.append(("set_pacer", session_id, on))
 
     def _record(
         self, session_id: int, change: Any, action: str, extend_s: float | None, actor: str | None

@@ -177,16 +177,11 @@ def test_cue_responses(client: TestClient) -> None:
         ).status_code
         == 404
     )
-    sid2, _, _ = _setup_second(client)
+    sid2 = client.post("/api/sessions", json={}).json()["id"]
     cue2 = store.add_cue(sid2, "closing", "Leave time to settle.", {})
     r = client.post(f"/api/sessions/{sid}/cues/{cue2.id}/response", json={"response": "dismissed"})
     assert r.status_code == 404
     assert store.list_cues(sid2)[0].response is None
-
-
-def _setup_second(client: TestClient) -> tuple[int, int, int]:
-    r = client.post("/api/sessions", json={})
-    return r.json()["id"], 0, 0
 
 
 def test_cue_response_after_the_session_does_not_call_the_hub(client: TestClient) -> None:
@@ -232,3 +227,30 @@ def test_privacy_pause(client: TestClient) -> None:
     client.post(f"/api/sessions/{sid}/stop")
     r = client.post(f"/api/sessions/{sid}/privacy-pause", json={"participant_id": pid})
     assert r.status_code == 409
+
+
+def test_markers_and_cue_responses_are_timed_on_the_session_clock(client: TestClient) -> None:
+    sid, _, _ = _setup(client)
+    hub = ctx_of(client).hub
+    store = ctx_of(client).store
+    before = store.now()
+    m = client.post(f"/api/sessions/{sid}/markers", json={"type": "rupture"}).json()
+    # the fake session clock runs clock_offset_s ahead of the host clock
+    assert m["time_s"] >= before + hub.clock_offset_s
+    cue = store.add_cue(sid, "pacing", "Consider a pause.", {})
+    r = client.post(f"/api/sessions/{sid}/cues/{cue.id}/response", json={"response": "dismissed"})
+    assert r.json()["responded_at_s"] >= before + hub.clock_offset_s
+
+
+def test_pacer(client: TestClient) -> None:
+    sid, _, _ = _setup(client)
+    r = client.post(f"/api/sessions/{sid}/pacer", json={"on": True})
+    assert r.status_code == 200
+    assert r.json() == {"session_id": sid, "on": True}
+    assert ctx_of(client).hub.pacer[sid] is True
+    assert client.post(f"/api/sessions/{sid}/pacer", json={"on": "maybe"}).status_code == 422
+    assert client.post(f"/api/sessions/{sid}/pacer", json={}).status_code == 422
+    assert client.post("/api/sessions/99/pacer", json={"on": True}).status_code == 404
+    client.post(f"/api/sessions/{sid}/stop")
+    assert client.post(f"/api/sessions/{sid}/pacer", json={"on": False}).status_code == 409
+    assert ctx_of(client).hub.pacer[sid] is True

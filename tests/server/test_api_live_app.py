@@ -93,6 +93,7 @@ def test_live_session_flow(client: TestClient) -> None:
     assert r.status_code == 200
     assert r.json()["session_id"] == sid
     assert client.post(f"/api/sessions/{sid}/phase/extend", json={"by_s": 60}).status_code == 200
+    assert client.post(f"/api/sessions/{sid}/pacer", json={"on": True}).status_code == 200
     r = client.post(f"/api/sessions/{sid}/privacy-pause", json={"participant_id": pid})
     assert r.status_code == 200
     assert client.post(f"/api/sessions/{sid}/start").status_code == 409
@@ -106,7 +107,9 @@ def test_live_session_flow(client: TestClient) -> None:
     n_patient = len(by_code["P-1"]["beat_time_s"])
     assert n_patient == store.count_beats(sid, participant_id=pid) >= 20
     assert any(v is not None for v in by_code["P-1"]["derived"]["rmssd_ms"])
-    assert "silence" in [m["type"] for m in timeline["markers"]]
+    marker_types = [m["type"] for m in timeline["markers"]]
+    assert "silence" in marker_types
+    assert "privacy_pause" in marker_types  # the hub records the pause as a marker
     assert [e["action"] for e in timeline["phase_events"]].count("extend") == 1
     beats = client.get(f"/api/sessions/{sid}/beats", params={"participant": "T-1"}).json()
     assert beats["n"] == store.count_beats(sid, participant_id=tid)

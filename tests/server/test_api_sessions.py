@@ -255,6 +255,7 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         ("get", "/api/sessions/{session_id}/cues"),
         ("post", "/api/sessions/{session_id}/cues/{cue_id}/response"),
         ("post", "/api/sessions/{session_id}/privacy-pause"),
+        ("post", "/api/sessions/{session_id}/pacer"),
         ("get", "/api/sessions/{session_id}/beats"),
         ("get", "/api/sessions/{session_id}/timeline"),
     }
