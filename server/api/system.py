@@ -126,9 +126,12 @@ def read_audit(
     object_type: Annotated[str | None, Query(max_length=32)] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditEntryOut]:
-    """Entries in the order written: views, exports, deletions, consent changes, logins."""
+    """Entries in the order written: views, exports, deletions, consent changes, logins.
+    Reading the log is itself logged (``audit.view``)."""
     require_admin(principal)
-    entries = context(request).store.list_audit(
+    store = context(request).store
+    entries = store.list_audit(
         object_type=object_type, object_id=object_id, after_id=after_id, limit=limit
     )
+    store.audit(principal.actor, "audit.view", "audit", None, {"n": len(entries)})
     return [AuditEntryOut.model_validate(e) for e in entries]
