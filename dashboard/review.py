@@ -1,0 +1,956 @@
+"""Post-session review: what happened in one session, computed from stored beats and events.
+
+Pure: arrays and small dataclasses in (:class:`SessionInputs`, built from the store by
+:mod:`server.review_data`), one frozen :class:`SessionReview` out; no I/O, clock or plotting.
+The figures and the HTML report (:mod:`dashboard.figures`, :mod:`dashboard.report`) only present
+what is computed here.
+
+The same code paths as the live session are replayed, so that the review shows what the therapist
+saw: :class:`hrv.stream.HRVStream` turns each person's beats into per-beat mean HR, RMSSD and
+quality, and :func:`hrv.arousal.replay_arousal` replays the arousal tracker. Per-phase tables use
+the batch path of the design: Lipponen & Tarvainen (2019) artifact correction of the whole
+recording, then the metric functions of :mod:`hrv.time_domain` and :mod:`hrv.frequency` on each
+phase's beats.
+
+All times in a review are seconds from the session start (float64); RR in ms.
+
+References
+----------
+.. [1] Task Force of the ESC and NASPE (1996). Heart rate variability: standards of measurement,
+   physiological interpretation and clinical use. Circulation 93(5), 1043-1065 (short-term
+   spectral analysis needs at least 2 min of recording for LF).
+.. [2] Lipponen JA, Tarvainen MP (2019). A robust algorithm for heart rate variability time series
+   artefact correction using novel beat classification. J Med Eng Technol 43(3), 173-181.
+.. [3] McCraty R, Atkinson M, Tomasino D, Bradley RT (2009). The coherent heart. Integral Review
+   5(2), 10-115 (coherence ratio over 64 s windows).
+.. [4] Shaffer F, Ginsberg JP (2017). An overview of heart rate variability metrics and norms.
+   Frontiers in Public Health 5, 258.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate
+from hrv import time_domain as _td
+from hrv.arousal import STATE_CODES, ArousalConfig, ArousalSeries, replay_arousal
+from hrv.artifacts import BeatClass, correct_artifacts, detect_artifacts
+from hrv.coherence import COHERENCE_WINDOW_S, coherence_ratio
+from hrv.errors import InsufficientDataError, SintoniaError
+from hrv.frequency import frequency_domain
+from hrv.stream import HRVStream, StreamConfig, StreamUpdates
+
+__all__ = [
+    "LF_HF_MIN_DURATION_S",
+    "SYNCHRONY_HOOK_NOTE",
+    "ActivationEpisode",
+    "BreathingResponse",
+    "CoActivation",
+    "CuePoint",
+    "DeviceEventPoint",
+    "EpisodeEnd",
+    "MarkerPoint",
+    "ParticipantBeats",
+    "ParticipantReview",
+    "ParticipantTrace",
+    "PhaseEventPoint",
+    "PhaseRow",
+    "PhaseSpan",
+    "ReviewConfig",
+    "ReviewError",
+    "SessionInputs",
+    "SessionReview",
+    "SignalQuality",
+    "phase_spans",
+    "review_session",
+    "synchrony_section",
+]
+
+EpisodeEnd = Literal["recovered", "signal_lost", "session_end"]
+
+#: Shortest gap-free stretch of beats for LF/HF, s: the Task Force (1996) asks for at least 2 min
+#: for short-term spectral analysis (LF down to 0.04 Hz needs several of its 25 s cycles).
+LF_HF_MIN_DURATION_S: Final[float] = 120.0
+#: Longest time one beat's state is held when weighting time in band, s (as
+#: ``hrv.arousal._MAX_BEAT_INTERVAL_S``, 24 bpm): longer gaps count as no data.
+_MAX_HOLD_S: Final[float] = 2.5
+#: What the report says while :mod:`hrv.synchrony` is not part of the installed package.
+SYNCHRONY_HOOK_NOTE: Final[str] = (
+    "Therapist-patient synchrony is not included: the synchrony module (hrv.synchrony) is not "
+    "available in this installation. A synchrony value is only ever reported next to its "
+    "surrogate comparison."
+)
+_BAND_STATES: Final[frozenset[str]] = frozenset({"above", "within", "below"})
+_CODE: Final[dict[str, int]] = {name: i for i, name in enumerate(STATE_CODES)}
+
+
+class ReviewError(SintoniaError, ValueError):
+    """Inputs of a review that do not fit together (says what was expected)."""
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ParticipantBeats:
+    """One person's stored beats, times relative to the session start.
+
+    Attributes
+    ----------
+    participant_id : int
+        Store id.
+    code : str
+        Pseudonymous code.
+    role : str
+        ``"patient"`` or ``"therapist"``.
+    time_s : numpy.ndarray
+        Beat times, s from the session start, non-decreasing.
+    rr_ms : numpy.ndarray
+        RR intervals as recorded, ms.
+    gap_before : numpy.ndarray of bool
+        Beat times were re-anchored before this beat (first beat, dropout, reconnect).
+    contact : numpy.ndarray of int8, optional
+        1 contact, 0 none, -1 not reported (None: not reported at all).
+    """
+
+    participant_id: int
+    code: str
+    role: str
+    time_s: NDArray[np.float64]
+    rr_ms: NDArray[np.float64]
+    gap_before: NDArray[np.bool_]
+    contact: NDArray[np.int8] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEventPoint:
+    """A stored phase event: entering ``phase_id``, extending it, or the end of the session."""
+
+    time_s: float
+    phase_id: str
+    action: Literal["enter", "extend", "end"]
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSpan:
+    """One phase as it actually ran: ``[start_s, end_s)`` from the session start."""
+
+    phase_id: str
+    label: str
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the phase, s."""
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerPoint:
+    """A marker the therapist set (``type`` as stored, e.g. ``"breathing_exercise"``)."""
+
+    time_s: float
+    type: str
+    note: str | None = None
+    participant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CuePoint:
+    """A cue shown to the therapist, its reason and what the therapist did with it."""
+
+    time_s: float
+    rule: str
+    text: str
+    reason: str
+    response: str | None = None
+    responded_at_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEventPoint:
+    """A device event (``kind`` as :data:`sensor.types.DeviceEventKind`)."""
+
+    time_s: float
+    participant: str | None
+    device: str
+    kind: str
+    value: float | None = None
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class SessionInputs:
+    """Everything a review needs about one session (built by :mod:`server.review_data`).
+
+    Attributes
+    ----------
+    session_id : int
+    label : str or None
+    started_at_s : float or None
+        Session start on the store's clock (Unix epoch for live sessions), s; used for the date.
+    duration_s : float
+        Length of the session, s.
+    template : PhaseTemplate
+        The phase plan.
+    participants : tuple of ParticipantBeats
+    phase_events, markers, cues, device_events : tuples
+        Times relative to the session start, in time order.
+    notes : tuple of str
+        Anything the loader left out and why (e.g. a participant without a review consent).
+    """
+
+    session_id: int
+    label: str | None
+    started_at_s: float | None
+    duration_s: float
+    template: PhaseTemplate = DEFAULT_FIRST_SESSION
+    participants: tuple[ParticipantBeats, ...] = ()
+    phase_events: tuple[PhaseEventPoint, ...] = ()
+    markers: tuple[MarkerPoint, ...] = ()
+    cues: tuple[CuePoint, ...] = ()
+    device_events: tuple[DeviceEventPoint, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewConfig:
+    """Parameters of a review.
+
+    Attributes
+    ----------
+    stream : StreamConfig
+        The streaming engine's configuration (as live).
+    arousal : ArousalConfig
+        The arousal tracker's configuration (as live).
+    breathing_window_s : float
+        Length of the windows before and after a ``breathing_exercise`` marker, s (default 120:
+        enough for RMSSD and for a 64 s coherence window once the breathing has settled).
+    co_activation_window_s : float
+        Window before a patient's episode onset and after its end in which the therapist's index is
+        averaged, s (default 60).
+    lf_hf_min_s : float
+        Shortest gap-free stretch for LF/HF, s (default :data:`LF_HF_MIN_DURATION_S`).
+    """
+
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    arousal: ArousalConfig = field(default_factory=ArousalConfig)
+    breathing_window_s: float = 120.0
+    co_activation_window_s: float = 60.0
+    lf_hf_min_s: float = LF_HF_MIN_DURATION_S
+
+
+# ------------------------------------------------------------------------------------ outputs
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ParticipantTrace:
+    """Per-beat traces of one person for the figures (what the live page showed).
+
+    Attributes
+    ----------
+    code, role : str
+    time_s : numpy.ndarray
+        Beat times, s from the session start.
+    arousal_index : numpy.ndarray
+        Smoothed arousal index (baseline-SD units), NaN while calibrating.
+    state : numpy.ndarray of int8
+        Index into :data:`hrv.arousal.STATE_CODES`.
+    confidence : numpy.ndarray
+        0-1.
+    mean_hr_bpm : numpy.ndarray
+        Trailing 10 s mean HR, bpm (NaN where not valid).
+    rmssd_ms : numpy.ndarray
+        Trailing 60 s RMSSD, ms (NaN where not valid).
+    """
+
+    code: str
+    role: str
+    time_s: NDArray[np.float64]
+    arousal_index: NDArray[np.float64]
+    state: NDArray[np.int8]
+    confidence: NDArray[np.float64]
+    mean_hr_bpm: NDArray[np.float64]
+    rmssd_ms: NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseRow:
+    """One person's metrics over one phase. ``None``: not enough data (shown as a dash).
+
+    Attributes
+    ----------
+    phase_id, label : str
+    start_s, end_s : float
+    n_beats : int
+    mean_hr_bpm, rmssd_ms, ln_rmssd : float or None
+        On the artifact-corrected beats of the phase (bpm, ms, ln ms).
+    artifact_pct : float or None
+        Beats of the phase classified as artifacts, percent.
+    within_s, above_s, below_s : float
+        Time in each arousal band, s.
+    no_band_s : float
+        Time calibrating, uncertain or without beats, s.
+    lf_hf : float or None
+        LF/HF (Welch) of the longest gap-free stretch, if it lasts at least ``lf_hf_min_s``.
+    """
+
+    phase_id: str
+    label: str
+    start_s: float
+    end_s: float
+    n_beats: int
+    mean_hr_bpm: float | None
+    rmssd_ms: float | None
+    ln_rmssd: float | None
+    artifact_pct: float | None
+    within_s: float
+    above_s: float
+    below_s: float
+    no_band_s: float
+    lf_hf: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationEpisode:
+    """A stretch of ``above usual activation`` of one person.
+
+    Attributes
+    ----------
+    participant : str
+        Code.
+    onset_s : float
+        When the index first crossed the entry threshold (the band change's onset).
+    detected_s : float
+        When the band changed (onset plus the persistence time).
+    peak_s, peak_index : float
+        Time and value of the highest smoothed index in the episode.
+    end_s : float
+        When the episode ended: the onset of the return to the usual range, the loss of signal,
+        or the end of the session.
+    duration_s : float
+        ``end_s - onset_s``.
+    recovery_s : float or None
+        From the peak back to the usual range (``end_s - peak_s`` when recovered), s; None when
+        the signal was lost or the session ended first.
+    end_reason : str
+        ``"recovered"``, ``"signal_lost"`` or ``"session_end"``.
+    phase_id : str or None
+        Phase at the onset.
+    """
+
+    participant: str
+    onset_s: float
+    detected_s: float
+    peak_s: float
+    peak_index: float
+    end_s: float
+    duration_s: float
+    recovery_s: float | None
+    end_reason: EpisodeEnd
+    phase_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CoActivation:
+    """How the therapist's activation moved around one of the patient's episodes.
+
+    Attributes
+    ----------
+    episode : ActivationEpisode
+        The patient's episode.
+    therapist : str
+        The therapist's code.
+    before_index, during_index, after_index : float or None
+        Therapist's mean smoothed index in the window before the onset, during the episode and
+        in the window after its end (only where the therapist's band was known).
+    therapist_above_s : float
+        Time the therapist was above usual activation during the episode, s.
+    peak_lag_s : float or None
+        Therapist's peak time minus the patient's peak time, s (within the episode and the
+        window after it; positive: the therapist peaked later).
+    """
+
+    episode: ActivationEpisode
+    therapist: str
+    before_index: float | None
+    during_index: float | None
+    after_index: float | None
+    therapist_above_s: float
+    peak_lag_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BreathingResponse:
+    """RMSSD and coherence before and during a breathing exercise (from its marker).
+
+    Attributes
+    ----------
+    marker_s : float
+        Time of the ``breathing_exercise`` marker.
+    participant : str
+    window_s : float
+        Length of the before and during windows, s.
+    rmssd_before_ms, rmssd_during_ms : float or None
+        RMSSD of the corrected beats in ``[m - w, m)`` and ``[m, m + w)``, ms.
+    coherence_before, coherence_during : float or None
+        Coherence ratio over the last 64 s of each window (McCraty et al. 2009).
+    breathing_rate_during_bpm : float or None
+        Breathing rate estimated from the RR spectrum during the exercise, breaths/min.
+    """
+
+    marker_s: float
+    participant: str
+    window_s: float
+    rmssd_before_ms: float | None
+    rmssd_during_ms: float | None
+    coherence_before: float | None
+    coherence_during: float | None
+    breathing_rate_during_bpm: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalQuality:
+    """Signal quality of one person's recording.
+
+    Attributes
+    ----------
+    n_beats : int
+    artifact_pct : float
+        Beats classified as artifacts (and corrected), percent.
+    artifacts_by_type : dict
+        Count per class (ectopic, long, short, missed, extra).
+    dropouts : int
+        Re-anchors of the beat times after the first beat (dropouts and reconnects in the beats).
+    dropout_s : float
+        Time without beats at those re-anchors, s.
+    disconnects, reconnects : int
+        From the device events (``disconnected``; ``connected`` after the first).
+    no_band_pct : float
+        Share of the recorded time without a band (calibrating or uncertain), percent.
+    """
+
+    n_beats: int
+    artifact_pct: float
+    artifacts_by_type: dict[str, int]
+    dropouts: int
+    dropout_s: float
+    disconnects: int
+    reconnects: int
+    no_band_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantReview:
+    """One person's part of a review."""
+
+    code: str
+    role: str
+    trace: ParticipantTrace
+    phases: tuple[PhaseRow, ...]
+    episodes: tuple[ActivationEpisode, ...]
+    quality: SignalQuality
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReview:
+    """The review of one session: what :mod:`dashboard.report` renders.
+
+    ``synchrony`` is None while :mod:`hrv.synchrony` is not available; ``synchrony_note`` then says
+    so (the report omits the section with that note; see :func:`synchrony_section`).
+    """
+
+    session_id: int
+    label: str | None
+    started_at_s: float | None
+    duration_s: float
+    phases: tuple[PhaseSpan, ...]
+    markers: tuple[MarkerPoint, ...]
+    cues: tuple[CuePoint, ...]
+    participants: tuple[ParticipantReview, ...]
+    co_activation: tuple[CoActivation, ...]
+    breathing: tuple[BreathingResponse, ...]
+    usual_band: tuple[float, float]
+    synchrony: Any = None
+    synchrony_note: str = SYNCHRONY_HOOK_NOTE
+    notes: tuple[str, ...] = ()
+
+
+# ------------------------------------------------------------------------------------ phases
+
+
+def phase_spans(
+    events: Sequence[PhaseEventPoint], template: PhaseTemplate, end_s: float
+) -> tuple[PhaseSpan, ...]:
+    """The phases as they actually ran, from the stored phase events.
+
+    Parameters
+    ----------
+    events : sequence of PhaseEventPoint
+        In time order; ``enter`` starts a phase (and ends the previous one), ``end`` ends the
+        session, ``extend`` changes nothing that already happened.
+    template : PhaseTemplate
+        For the labels, and for the plan when no event was recorded.
+    end_s : float
+        End of the session, s (closes a phase still open).
+
+    Returns
+    -------
+    tuple of PhaseSpan
+        Without events, the planned schedule from 0 cut at ``end_s``.
+
+    Examples
+    --------
+    >>> ev = [PhaseEventPoint(0.0, "welcome", "enter"), PhaseEventPoint(500.0, "map", "enter")]
+    >>> [(p.phase_id, p.start_s, p.end_s) for p in phase_spans(ev, DEFAULT_FIRST_SESSION, 900.0)]
+    [('welcome', 0.0, 500.0), ('map', 500.0, 900.0)]
+    """
+    labels = {p.id: p.label for p in template.phases}
+    spans: list[PhaseSpan] = []
+    if not any(e.action == "enter" for e in events):
+        starts = template.planned_starts_s()
+        for spec, start in zip(template.phases, starts, strict=True):
+            if start >= end_s:
+                break
+            spans.append(PhaseSpan(spec.id, spec.label, start, min(start + spec.duration_s, end_s)))
+        return tuple(spans)
+    current: tuple[str, float] | None = None
+    for e in events:
+        if e.action == "extend":
+            continue
+        if current is not None and e.time_s >= current[1]:
+            spans.append(
+                PhaseSpan(current[0], labels.get(current[0], current[0]), current[1], e.time_s)
+            )
+        current = (e.phase_id, e.time_s) if e.action == "enter" else None
+    if current is not None and end_s > current[1]:
+        spans.append(PhaseSpan(current[0], labels.get(current[0], current[0]), current[1], end_s))
+    return tuple(s for s in spans if s.end_s > s.start_s)
+
+
+# ------------------------------------------------------------------------------------ kernels
+
+
+def _opt(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _stream(p: ParticipantBeats, config: StreamConfig) -> StreamUpdates:
+    """Replay the live engine over one person's beats, flushing at each re-anchor (dropout)."""
+    n = p.time_s.shape[0]
+    if n == 0:
+        return StreamUpdates.concatenate([])
+    contact = None if p.contact is None else np.asarray(p.contact, dtype=np.int8)
+    cuts = np.flatnonzero(p.gap_before)
+    bounds = np.unique(np.r_[0, cuts[cuts > 0], n])
+    st = HRVStream(config)
+    parts: list[StreamUpdates] = []
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        parts.append(
+            st.push(
+                p.rr_ms[a:b],
+                p.time_s[a:b],
+                None if contact is None else contact[a:b],
+                gap_before=a > 0,
+            )
+        )
+    parts.append(st.flush())
+    return StreamUpdates.concatenate(parts)
+
+
+def _hold_durations(t: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Time each beat's state is held: until the next beat, at most :data:`_MAX_HOLD_S`."""
+    if t.shape[0] == 0:
+        return np.zeros(0)
+    return np.minimum(np.diff(t, append=t[-1]), _MAX_HOLD_S)
+
+
+def _pooled_rmssd(rr: NDArray[np.float64], pair_ok: NDArray[np.bool_]) -> float | None:
+    """RMSSD over the successive differences that do not span a re-anchor (dropout).
+
+    Equals :func:`hrv.time_domain.rmssd` when no pair is excluded.
+    """
+    d = np.diff(rr)[pair_ok[1:]]
+    if d.shape[0] < 2:
+        return None
+    return float(np.sqrt(np.mean(d * d)))
+
+
+def _longest_run(gap_before: NDArray[np.bool_]) -> tuple[int, int]:
+    """``[a, b)`` of the longest stretch without a re-anchor inside it."""
+    n = gap_before.shape[0]
+    starts = np.r_[0, np.flatnonzero(gap_before[1:]) + 1]
+    ends = np.r_[starts[1:], n]
+    k = int(np.argmax(ends - starts))
+    return int(starts[k]), int(ends[k])
+
+
+def _lf_hf(rr: NDArray[np.float64], gap_before: NDArray[np.bool_], min_s: float) -> float | None:
+    if rr.shape[0] == 0:
+        return None
+    a, b = _longest_run(gap_before)
+    run = rr[a:b]
+    if float(run.sum()) / 1000.0 < min_s:
+        return None
+    try:
+        return _opt(float(frequency_domain(run).lf_hf))
+    except InsufficientDataError:
+        return None
+
+
+def _metric(fn: Any, rr: NDArray[np.float64]) -> float | None:
+    try:
+        return _opt(float(fn(rr)))
+    except InsufficientDataError:
+        return None
+
+
+def _phase_rows(
+    p: ParticipantBeats,
+    rr_corr: NDArray[np.float64],
+    is_artifact: NDArray[np.bool_],
+    series: ArousalSeries,
+    spans: Sequence[PhaseSpan],
+    cfg: ReviewConfig,
+) -> tuple[PhaseRow, ...]:
+    t = p.time_s
+    hold = _hold_durations(series.time_s)
+    rows: list[PhaseRow] = []
+    for span in spans:  # a handful of phases; the beats inside are sliced, not looped over
+        a, b = np.searchsorted(t, [span.start_s, span.end_s], side="left").tolist()
+        rr = rr_corr[a:b]
+        pair_ok = ~p.gap_before[a:b]
+        rmssd = _pooled_rmssd(rr, pair_ok)
+        sa_, sb = np.searchsorted(series.time_s, [span.start_s, span.end_s]).tolist()
+        secs = np.bincount(
+            series.state[sa_:sb].astype(np.intp), weights=hold[sa_:sb], minlength=len(STATE_CODES)
+        )
+        within = float(secs[_CODE["within"]])
+        above = float(secs[_CODE["above"]])
+        below = float(secs[_CODE["below"]])
+        rows.append(
+            PhaseRow(
+                phase_id=span.phase_id,
+                label=span.label,
+                start_s=span.start_s,
+                end_s=span.end_s,
+                n_beats=b - a,
+                mean_hr_bpm=_metric(_td.mean_hr, rr) if b - a >= 2 else None,
+                rmssd_ms=rmssd,
+                ln_rmssd=None if rmssd is None or rmssd <= 0 else math.log(rmssd),
+                artifact_pct=(
+                    100.0 * float(np.count_nonzero(is_artifact[a:b])) / (b - a) if b > a else None
+                ),
+                within_s=within,
+                above_s=above,
+                below_s=below,
+                no_band_s=max(span.duration_s - within - above - below, 0.0),
+                lf_hf=_lf_hf(rr, p.gap_before[a:b], cfg.lf_hf_min_s),
+            )
+        )
+    return tuple(rows)
+
+
+def _phase_at(spans: Sequence[PhaseSpan], t: float) -> str | None:
+    for s in spans:
+        if s.start_s <= t < s.end_s:
+            return s.phase_id
+    return None
+
+
+def _episodes(
+    code: str, series: ArousalSeries, spans: Sequence[PhaseSpan], end_s: float
+) -> tuple[ActivationEpisode, ...]:
+    out: list[ActivationEpisode] = []
+    changes = series.changes
+    for i, ch in enumerate(changes):  # state changes (events), not beats
+        if ch.to_state != "above":
+            continue
+        nxt = changes[i + 1] if i + 1 < len(changes) else None
+        if nxt is None:
+            end, reason = end_s, "session_end"
+        elif nxt.to_state in _BAND_STATES:
+            end, reason = nxt.onset_s, "recovered"
+        else:
+            end, reason = nxt.time_s, "signal_lost"
+        onset = ch.onset_s
+        sel = (series.time_s >= onset) & (series.time_s <= end) & np.isfinite(series.index)
+        if not sel.any():
+            continue
+        k = int(np.argmax(np.where(sel, series.index, -np.inf)))
+        peak_s = float(series.time_s[k])
+        out.append(
+            ActivationEpisode(
+                participant=code,
+                onset_s=onset,
+                detected_s=ch.time_s,
+                peak_s=peak_s,
+                peak_index=float(series.index[k]),
+                end_s=end,
+                duration_s=end - onset,
+                recovery_s=end - peak_s if reason == "recovered" else None,
+                end_reason=reason,  # type: ignore[arg-type]
+                phase_id=_phase_at(spans, onset),
+            )
+        )
+    return tuple(out)
+
+
+def _known_mean(series: ArousalSeries, lo: float, hi: float) -> float | None:
+    known = np.isin(series.state, [_CODE[s] for s in _BAND_STATES])
+    sel = (series.time_s >= lo) & (series.time_s < hi) & known & np.isfinite(series.index)
+    return float(series.index[sel].mean()) if sel.any() else None
+
+
+def _co_activation(
+    episodes: Sequence[ActivationEpisode], code: str, series: ArousalSeries, window_s: float
+) -> tuple[CoActivation, ...]:
+    hold = _hold_durations(series.time_s)
+    above = series.state == _CODE["above"]
+    out: list[CoActivation] = []
+    for ep in episodes:
+        during = (series.time_s >= ep.onset_s) & (series.time_s < ep.end_s)
+        around = (
+            (series.time_s >= ep.onset_s)
+            & (series.time_s < ep.end_s + window_s)
+            & np.isfinite(series.index)
+        )
+        lag: float | None = None
+        if around.any():
+            k = int(np.argmax(np.where(around, series.index, -np.inf)))
+            lag = float(series.time_s[k]) - ep.peak_s
+        out.append(
+            CoActivation(
+                episode=ep,
+                therapist=code,
+                before_index=_known_mean(series, ep.onset_s - window_s, ep.onset_s),
+                during_index=_known_mean(series, ep.onset_s, ep.end_s),
+                after_index=_known_mean(series, ep.end_s, ep.end_s + window_s),
+                therapist_above_s=float(hold[during & above].sum()),
+                peak_lag_s=lag,
+            )
+        )
+    return tuple(out)
+
+
+def _window_rr(
+    p: ParticipantBeats, rr_corr: NDArray[np.float64], lo: float, hi: float
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    a, b = np.searchsorted(p.time_s, [lo, hi]).tolist()
+    return rr_corr[a:b], ~p.gap_before[a:b]
+
+
+def _coherence(rr: NDArray[np.float64]) -> tuple[float | None, float | None]:
+    try:
+        c = coherence_ratio(rr, window_s=COHERENCE_WINDOW_S)
+    except InsufficientDataError:
+        return None, None
+    return _opt(c.ratio), _opt(c.breathing_rate_bpm)
+
+
+def _breathing(
+    marker_s: float, p: ParticipantBeats, rr_corr: NDArray[np.float64], w: float
+) -> BreathingResponse:
+    rr_b, ok_b = _window_rr(p, rr_corr, marker_s - w, marker_s)
+    rr_d, ok_d = _window_rr(p, rr_corr, marker_s, marker_s + w)
+    coh_b, _ = _coherence(rr_b)
+    coh_d, rate_d = _coherence(rr_d)
+    return BreathingResponse(
+        marker_s=marker_s,
+        participant=p.code,
+        window_s=w,
+        rmssd_before_ms=_pooled_rmssd(rr_b, ok_b),
+        rmssd_during_ms=_pooled_rmssd(rr_d, ok_d),
+        coherence_before=coh_b,
+        coherence_during=coh_d,
+        breathing_rate_during_bpm=rate_d,
+    )
+
+
+def _quality(
+    p: ParticipantBeats,
+    by_type: dict[str, int],
+    n_art: int,
+    series: ArousalSeries,
+    events: Sequence[DeviceEventPoint],
+) -> SignalQuality:
+    n = p.time_s.shape[0]
+    gaps = np.flatnonzero(p.gap_before[1:]) + 1
+    lost = p.time_s[gaps] - p.time_s[gaps - 1] - p.rr_ms[gaps] / 1000.0
+    hold = _hold_durations(series.time_s)
+    no_band = np.isin(series.state, [_CODE["calibrating"], _CODE["uncertain"]])
+    total = float(hold.sum())
+    mine = [e for e in events if e.participant in (p.code, str(p.participant_id))]
+    n_connected = sum(e.kind == "connected" for e in mine)
+    return SignalQuality(
+        n_beats=n,
+        artifact_pct=100.0 * n_art / n if n else 0.0,
+        artifacts_by_type={k: v for k, v in by_type.items() if k != "normal"},
+        dropouts=int(gaps.shape[0]),
+        dropout_s=float(np.clip(lost, 0.0, None).sum()),
+        disconnects=sum(e.kind == "disconnected" for e in mine),
+        reconnects=max(n_connected - 1, 0),
+        no_band_pct=100.0 * float(hold[no_band].sum()) / total if total > 0 else 100.0,
+    )
+
+
+def synchrony_section(inputs: SessionInputs, spans: Sequence[PhaseSpan]) -> tuple[Any, str]:
+    """Hook for therapist-patient synchrony per phase (issue 7): ``(section, note)``.
+
+    While :mod:`hrv.synchrony` is not installed the section is None and the note is
+    :data:`SYNCHRONY_HOOK_NOTE`; the report then omits the section and prints the note. A
+    synchrony value is never to be shown without its surrogate comparison.
+    """
+    try:
+        import hrv.synchrony  # noqa: F401
+    except ImportError:
+        return None, SYNCHRONY_HOOK_NOTE
+    return None, (
+        "Therapist-patient synchrony per phase is not yet part of this report (hrv.synchrony is "
+        "installed; the per-phase table with its surrogate comparison is still to be wired in)."
+    )
+
+
+# ------------------------------------------------------------------------------------ review
+
+
+def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) -> SessionReview:
+    """Compute the review of one session.
+
+    Parameters
+    ----------
+    inputs : SessionInputs
+        Beats and events, times from the session start.
+    config : ReviewConfig, optional
+
+    Returns
+    -------
+    SessionReview
+
+    Raises
+    ------
+    ReviewError
+        If a participant's arrays do not have matching lengths or times go back.
+
+    Notes
+    -----
+    * Traces and bands: the live engine and the arousal tracker replayed beat by beat (live
+      equals batch).
+    * Per phase (beats with ``start <= t < end``): mean HR :math:`\\overline{60000/RR}`, RMSSD
+      :math:`\\sqrt{\\overline{(RR_{k+1}-RR_k)^2}}` over successive pairs that do not span a
+      dropout, ln RMSSD, on the Lipponen-Tarvainen corrected beats; LF/HF (Welch) on the longest
+      gap-free stretch when it lasts at least 2 min (Task Force 1996), else None.
+    * Time in band: each beat's state held until the next beat (at most 2.5 s).
+    * Activation episodes: the tracker's ``above`` band, from the onset of the band change
+      (threshold crossing) to the onset of the return to the usual range; recovery time is the
+      time from the episode's peak index to that return.
+
+    Examples
+    --------
+    >>> r = review_session(SessionInputs(session_id=1, label=None, started_at_s=None,
+    ...                                  duration_s=60.0))
+    >>> r.participants, [p.phase_id for p in r.phases]
+    ((), ['welcome'])
+    """
+    cfg = config if config is not None else ReviewConfig()
+    spans = phase_spans(inputs.phase_events, inputs.template, inputs.duration_s)
+    reviews: list[ParticipantReview] = []
+    series_by: dict[str, ArousalSeries] = {}
+    corrected: dict[str, NDArray[np.float64]] = {}
+    for p in inputs.participants:
+        n = p.time_s.shape[0]
+        if not (p.rr_ms.shape == (n,) and p.gap_before.shape == (n,)):
+            raise ReviewError(
+                f"participant {p.code}: time_s, rr_ms and gap_before must have one value per "
+                f"beat, got {n}, {p.rr_ms.shape[0]} and {p.gap_before.shape[0]}"
+            )
+        if n > 1 and bool(np.any(np.diff(p.time_s) < 0)):
+            raise ReviewError(f"participant {p.code}: beat times must be non-decreasing")
+        up = _stream(p, cfg.stream)
+        series = replay_arousal(
+            up.time_s,
+            up.mean_hr_bpm,
+            up.ln_rmssd,
+            up.quality,
+            up.valid,
+            participant=p.code,
+            session_start_s=0.0,
+            config=cfg.arousal,
+        )
+        if n >= 3:
+            det = detect_artifacts(p.rr_ms)
+            rr_corr = correct_artifacts(p.rr_ms, det).rr
+            is_art = det.is_artifact
+            by_type = det.by_type()
+        else:
+            rr_corr = p.rr_ms.copy()
+            is_art = np.zeros(n, dtype=bool)
+            by_type = {c.name.lower(): 0 for c in BeatClass}
+        series_by[p.code] = series
+        corrected[p.code] = rr_corr
+        trace = ParticipantTrace(
+            code=p.code,
+            role=p.role,
+            time_s=series.time_s,
+            arousal_index=series.index,
+            state=series.state,
+            confidence=series.confidence,
+            mean_hr_bpm=np.where(up.valid_hr, up.mean_hr_bpm, np.nan),
+            rmssd_ms=np.where(up.valid_rmssd, up.rmssd_ms, np.nan),
+        )
+        reviews.append(
+            ParticipantReview(
+                code=p.code,
+                role=p.role,
+                trace=trace,
+                phases=_phase_rows(p, rr_corr, is_art, series, spans, cfg),
+                episodes=_episodes(p.code, series, spans, inputs.duration_s),
+                quality=_quality(
+                    p, by_type, int(np.count_nonzero(is_art)), series, inputs.device_events
+                ),
+            )
+        )
+    patients = [r for r in reviews if r.role == "patient"]
+    therapists = [r for r in reviews if r.role == "therapist"]
+    co: list[CoActivation] = []
+    for pat in patients:
+        for th in therapists:
+            co.extend(
+                _co_activation(
+                    pat.episodes, th.code, series_by[th.code], cfg.co_activation_window_s
+                )
+            )
+    breathing: list[BreathingResponse] = []
+    by_code = {p.code: p for p in inputs.participants}
+    default_who = [p for p in inputs.participants if p.role == "patient"] or list(
+        inputs.participants
+    )
+    for m in inputs.markers:
+        if m.type != "breathing_exercise":
+            continue
+        who = [by_code[m.participant]] if m.participant in by_code else default_who
+        for p in who:
+            breathing.append(_breathing(m.time_s, p, corrected[p.code], cfg.breathing_window_s))
+    sync, note = synchrony_section(inputs, spans)
+    return SessionReview(
+        session_id=inputs.session_id,
+        label=inputs.label,
+        started_at_s=inputs.started_at_s,
+        duration_s=inputs.duration_s,
+        phases=spans,
+        markers=inputs.markers,
+        cues=inputs.cues,
+        participants=tuple(reviews),
+        co_activation=tuple(co),
+        breathing=tuple(breathing),
+        usual_band=(cfg.arousal.enter_below, cfg.arousal.enter_above),
+        synchrony=sync,
+        synchrony_note=note,
+        notes=inputs.notes,
+    )
