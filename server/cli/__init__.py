@@ -17,7 +17,7 @@ from typing import Final
 __all__ = ["build_parser", "main"]
 
 #: Modules under ``server.cli`` that register sub-commands, in the order they appear in --help.
-_COMMAND_MODULES: Final[tuple[str, ...]] = ("analyze", "simulate", "devices", "serve")
+_COMMAND_MODULES: Final[tuple[str, ...]] = ("analyze", "simulate", "devices", "serve", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
