@@ -63,6 +63,7 @@ MAX_SPAN_S: Final[float] = 3600.0
 DEFAULT_WINDOW_S: Final[float] = 60.0
 MAX_WINDOW_S: Final[float] = 600.0
 _MS_PER_S: Final[float] = 1000.0
+_INT64_END: Final[int] = 2**63
 
 
 # ---------------------------------------------------------------------------- cursors
@@ -81,8 +82,10 @@ def _decode_cursor(text: str) -> BeatCursor:
         raise InvalidRecordError(
             f"cursor must be the next_cursor of a previous page, got {text!r}"
         ) from exc
-    if not math.isfinite(cursor.beat_time_s):
-        raise InvalidRecordError(f"cursor holds a non-finite time: {text!r}")
+    if not math.isfinite(cursor.beat_time_s) or not (
+        0 <= cursor.participant_id < _INT64_END and 0 <= cursor.seq < _INT64_END
+    ):
+        raise InvalidRecordError(f"cursor holds values out of range: {text!r}")
     return cursor
 
 

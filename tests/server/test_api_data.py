@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import sys
 from collections.abc import Iterator
@@ -113,6 +115,8 @@ def test_beats_errors_and_audit(client: TestClient) -> None:
     r = client.get(f"/api/sessions/{sid}/beats", params={"cursor": "not-a-cursor"})
     assert r.status_code == 422
     assert "cursor" in r.json()["detail"]
+    huge = base64.urlsafe_b64encode(json.dumps([1.0, 2**70, "d", 0]).encode()).decode()
+    assert client.get(f"/api/sessions/{sid}/beats", params={"cursor": huge}).status_code == 422
     assert client.get(f"/api/sessions/{sid}/beats", params={"limit": 0}).status_code == 422
     assert client.get(f"/api/sessions/{sid}/beats", params={"limit": 10**6}).status_code == 422
     client.get(f"/api/sessions/{sid}/beats", params={"participant": "P-1"})
@@ -286,3 +290,35 @@ def test_derived_series_invariants(rr_list: list[float], window_s: float) -> Non
     assert np.all(d.rmssd_ms[ok] >= 0)
     assert np.all((d.artifact_fraction >= 0) & (d.artifact_fraction <= 1))
     assert np.all(np.isnan(d.rmssd_ms[~ok]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_any_cursor_text_is_refused_cleanly_or_decoded(text: str) -> None:
+    from server.api.data import _decode_cursor
+    from server.storage import BeatCursor, InvalidRecordError
+
+    message = ""
+    try:
+        cursor = _decode_cursor(text)
+    except InvalidRecordError as exc:  # the only error allowed (a 422), never a 500
+        message = str(exc)
+    else:
+        assert isinstance(cursor, BeatCursor)
+        assert math.isfinite(cursor.beat_time_s)
+    assert message == "" or "cursor" in message
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(0, 2**31),
+    st.text(min_size=1, max_size=40),
+    st.integers(0, 2**40),
+)
+def test_cursor_round_trips(t_s: float, pid: int, device: str, seq: int) -> None:
+    from server.api.data import _decode_cursor, _encode_cursor
+    from server.storage import BeatCursor
+
+    cursor = BeatCursor(t_s, pid, device, seq)
+    assert _decode_cursor(_encode_cursor(cursor)) == cursor
