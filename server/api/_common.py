@@ -35,15 +35,20 @@ _DESCRIPTIONS: Final[dict[int, str]] = {
     403: "Needs the admin token.",
     404: "Unknown id or code (or one the caller may not see).",
     409: "The session's state does not allow this (e.g. not live, already stopped).",
-    422: "Invalid values: the message says which field and what was expected.",
+    422: "Invalid values: `detail` says which field and what was expected (for a malformed "
+    "request, FastAPI's list of validation errors with `loc`, `msg`, `type`).",
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses a route can return (401 always)."""
+    """OpenAPI ``responses`` for the error statuses a route can return (401 and 422 always).
+
+    422 has two shapes: FastAPI's list of validation errors for a malformed request, or a message
+    from the store (``InvalidRecordError``); :class:`~server.models.ErrorOut` covers both.
+    """
     return {
         code: {"model": ErrorOut, "description": _DESCRIPTIONS[code]}
-        for code in sorted({401, *codes})
+        for code in sorted({401, 422, *codes})
     }
 
 

@@ -270,6 +270,7 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
             assert "$ref" in str(op["responses"][ok[0]]["content"]["application/json"]), where
             if path != "/api/health":
                 assert "401" in op["responses"], where
+                assert "ErrorOut" in str(op["responses"]["422"]), where
             if path not in ("/api/health", "/api/auth/login"):  # these two need no token
                 assert op.get("security"), where
     schemes = doc["components"]["securitySchemes"]
