@@ -17,7 +17,14 @@ from typing import Final
 __all__ = ["build_parser", "main"]
 
 #: Modules under ``server.cli`` that register sub-commands, in the order they appear in --help.
-_COMMAND_MODULES: Final[tuple[str, ...]] = ("analyze", "simulate", "devices", "serve", "report")
+_COMMAND_MODULES: Final[tuple[str, ...]] = (
+    "analyze",
+    "simulate",
+    "devices",
+    "demo",
+    "serve",
+    "report",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
