@@ -163,3 +163,59 @@ def test_app_shutdown_stops_live_sessions(tmp_path: Path) -> None:
 
     with Store.open(settings.storage) as reopened:
         assert reopened.get_session(sid).status == "stopped"
+
+
+def test_through_the_api_markers_pause_and_revocation_reach_the_socket(
+    client: TestClient,
+) -> None:
+    """The REST API drives the hub; its effects arrive on the socket at once, in order."""
+    auth = {"Authorization": f"Bearer {ctx(client).token}"}
+
+    def post(path: str, body: dict[str, Any], expect: int = 200) -> Any:
+        response = client.post(path, json=body, headers=auth)
+        assert response.status_code in (expect, 201), response.text
+        return response.json()
+
+    pat = post("/api/participants", {"code": "API-P", "role": "patient"})["id"]
+    ther = post("/api/participants", {"code": "API-T", "role": "therapist"})["id"]
+    for pid in (pat, ther):
+        for purpose in ("live_display", "storage"):
+            post(f"/api/participants/{pid}/consents", {"purpose": purpose, "version": "v1"})
+    sid = post(
+        "/api/sessions",
+        {
+            "participants": [
+                {"participant_id": pat, "device": {"kind": "simulator"}},
+                {"participant_id": ther, "device": {"kind": "simulator"}},
+            ]
+        },
+    )["id"]
+    post(f"/api/sessions/{sid}/start", {})
+    with client.websocket_connect(url(client, sid)) as ws:
+        assert isinstance(parse_message(ws.receive_text()), HistoryMessage)
+
+        def until(pred: Any) -> list[Any]:
+            out = []
+            while True:
+                out.append(parse_message(ws.receive_text()))
+                if pred(out[-1]):
+                    return out
+
+        until(lambda m: isinstance(m, BeatsMessage))
+        marker = post(f"/api/sessions/{sid}/markers", {"type": "rupture"})
+        got = until(lambda m: m.type == "marker")[-1]
+        assert (got.marker_id, got.marker_type) == (marker["id"], "rupture")
+        assert got.time_s == pytest.approx(marker["time_s"])
+        post(f"/api/sessions/{sid}/privacy-pause", {"participant_id": pat, "paused": True})
+        until(lambda m: m.type == "visibility" and not m.visible)
+        after = until(lambda m: isinstance(m, BeatsMessage) and len(m.participants) > 0)
+        assert all(p.participant_id != pat for p in after[-1].participants)
+        post(f"/api/participants/{ther}/consents/revoke", {"purpose": "live_display"})
+        until(lambda m: m.type == "visibility" and m.participant_id == ther)
+        post(f"/api/sessions/{sid}/stop", {})
+        rest, code = read_until_closed(ws)
+        assert code == 1000
+        assert all(not isinstance(m, BeatsMessage) or not m.participants for m in rest[:-1])
+        assert isinstance(rest[-1], SessionMessage)
+    types = [m.type for m in ctx(client).store.list_markers(sid)]
+    assert types == ["rupture", "privacy_pause"]
