@@ -254,6 +254,62 @@ def _patterns_section(review: SessionReview) -> str:
     return "".join(parts)
 
 
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _synchrony_section(review: SessionReview) -> str:
+    """Synchrony per phase; every value next to its surrogate comparison (or only the note)."""
+    parts = ["<section><h2>Therapist-patient synchrony</h2>"]
+    sync = review.synchrony
+    if sync is None:
+        parts.append(f'<p class="note">{_e(review.synchrony_note)}</p></section>')
+        return "".join(parts)
+    head = [
+        "Phase",
+        "Segments",
+        "Mean z (real pairs)",
+        "Surrogates mean (SD)",
+        "Effect size",
+        "p",
+        "Effect size, patient leads",
+        "Effect size, therapist leads",
+    ]
+    rows = []
+    for r in sync.phases:
+        if r.z is None:
+            rows.append([_e(r.label), str(r.n_segments), DASH, DASH, DASH, DASH, DASH, DASH])
+            continue
+        rows.append(
+            [
+                _e(r.label),
+                str(r.n_segments),
+                _num(r.z.observed, 3),
+                f"{_num(r.z.surrogate_mean, 3)} ({_num(r.z.surrogate_sd, 3)})",
+                _num(r.z.effect_size, 2),
+                _p(r.z.p_value),
+                _num(None if r.patient_leads is None else r.patient_leads.effect_size, 2),
+                _num(None if r.therapist_leads is None else r.therapist_leads.effect_size, 2),
+            ]
+        )
+    parts.append(f"<h3>{_e(sync.patient)} and {_e(sync.therapist)}, per phase</h3>")
+    parts.append(_table(head, rows, text_cols=1))
+    if sync.wlcc is not None:
+        w = sync.wlcc
+        leader = {"patient": "the patient leads", "therapist": "the therapist leads"}.get(
+            sync.leader or "", "no clear leader"
+        )
+        parts.append(
+            "<p>Whole session, windowed cross-correlation: mean peak r "
+            f"{_num(sync.wlcc_mean_peak_r, 2)}, mean peak z {_num(w.observed, 3)} against "
+            f"{_num(w.surrogate_mean, 3)} (SD {_num(w.surrogate_sd, 3)}) for {w.n_surrogates} "
+            f"window-shift surrogates: effect size {_num(w.effect_size, 2)}, p {_p(w.p_value)}; "
+            f"dominant lag {_num(sync.wlcc_profile_lag_s, 1)} s ({leader}).</p>"
+        )
+    parts.append(f'<p class="note">{_e(review.synchrony_note)}</p></section>')
+    return "".join(parts)
+
+
 def _events_section(review: SessionReview) -> str:
     parts = ["<section><h2>Markers and cues</h2>"]
     rows = [
@@ -386,8 +442,7 @@ def render_report(review: SessionReview, *, generated_at_s: float | None = None)
         f'<div class="figure">{fig_html}</div></section>',
         _phase_section(review),
         _patterns_section(review),
-        "<section><h2>Therapist-patient synchrony</h2>",
-        f'<p class="note">{_e(review.synchrony_note)}</p></section>',
+        _synchrony_section(review),
         _events_section(review),
         _quality_section(review),
         "<footer>",

@@ -29,6 +29,7 @@ References
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from hrv.stream import HRVStream, StreamConfig, StreamUpdates
 __all__ = [
     "LF_HF_MIN_DURATION_S",
     "SYNCHRONY_HOOK_NOTE",
+    "SYNCHRONY_SMOOTH_S",
     "ActivationEpisode",
     "BreathingResponse",
     "CoActivation",
@@ -62,11 +64,14 @@ __all__ = [
     "PhaseEventPoint",
     "PhaseRow",
     "PhaseSpan",
+    "PhaseSynchrony",
     "ReviewConfig",
     "ReviewError",
     "SessionInputs",
     "SessionReview",
     "SignalQuality",
+    "SurrogateStat",
+    "SynchronyReview",
     "phase_spans",
     "review_session",
     "synchrony_section",
@@ -86,6 +91,10 @@ SYNCHRONY_HOOK_NOTE: Final[str] = (
     "available in this installation. A synchrony value is only ever reported next to its "
     "surrogate comparison."
 )
+#: Centred moving average of the heart-rate grid before synchrony, s: removes each person's own
+#: respiratory sinus arrhythmia and 0.1 Hz Mayer waves, keeps the slower arousal-related changes
+#: (see :func:`hrv.synchrony.dyad_grid`).
+SYNCHRONY_SMOOTH_S: Final[float] = 10.0
 _BAND_STATES: Final[frozenset[str]] = frozenset({"above", "within", "below"})
 _CODE: Final[dict[str, int]] = {name: i for i, name in enumerate(STATE_CODES)}
 
@@ -204,6 +213,8 @@ class SessionInputs:
         Times relative to the session start, in time order.
     notes : tuple of str
         Anything the loader left out and why (e.g. a participant without a review consent).
+    synchrony_allowed : bool
+        Whether every participant has an active ``synchrony`` consent (else no synchrony).
     """
 
     session_id: int
@@ -217,6 +228,7 @@ class SessionInputs:
     cues: tuple[CuePoint, ...] = ()
     device_events: tuple[DeviceEventPoint, ...] = ()
     notes: tuple[str, ...] = ()
+    synchrony_allowed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,6 +471,94 @@ class ParticipantReview:
 
 
 @dataclass(frozen=True, slots=True)
+class SurrogateStat:
+    """A synchrony statistic next to its surrogate comparison (from :mod:`hrv.synchrony`).
+
+    Attributes
+    ----------
+    method : str
+        Surrogate scheme (``"segment_shift"``, ``"window_shift"``, ...).
+    statistic : str
+        What ``observed`` is.
+    observed : float
+        The real pairing's value (Fisher z units).
+    surrogate_mean, surrogate_sd : float
+        Of the surrogate pairings.
+    effect_size : float
+        ``(observed - surrogate_mean) / surrogate_sd``.
+    p_value : float
+        One-sided: more synchrony than the surrogates.
+    n_surrogates : int
+    """
+
+    method: str
+    statistic: str
+    observed: float
+    surrogate_mean: float
+    surrogate_sd: float
+    effect_size: float
+    p_value: float
+    n_surrogates: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSynchrony:
+    """Segment synchrony (SUSY) of one phase, always with its surrogate comparison.
+
+    Attributes
+    ----------
+    phase_id, label : str
+    n_segments : int
+        Valid 30 s segment pairs.
+    z : SurrogateStat or None
+        Mean Fisher z over segments and lags against the pseudo pairs; None with ``note`` when
+        the phase is too short or the signal too broken.
+    patient_leads, therapist_leads : SurrogateStat or None
+        The same over positive lags (the therapist follows) and negative lags only.
+    note : str or None
+    """
+
+    phase_id: str
+    label: str
+    n_segments: int
+    z: SurrogateStat | None
+    patient_leads: SurrogateStat | None
+    therapist_leads: SurrogateStat | None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SynchronyReview:
+    """Therapist-patient heart-rate synchrony of a session (:mod:`hrv.synchrony`).
+
+    Attributes
+    ----------
+    patient, therapist : str
+        Codes.
+    smooth_s : float
+        Moving average applied to the 4 Hz heart-rate grid, s.
+    phases : tuple of PhaseSynchrony
+    wlcc : SurrogateStat or None
+        Whole-session windowed lagged cross-correlation (60 s windows, +/-5 s, 30 s steps):
+        mean peak Fisher z against circular window shifts.
+    wlcc_mean_peak_r : float or None
+    wlcc_profile_lag_s : float or None
+        Dominant lag, s (positive: the therapist follows the patient).
+    leader : str or None
+        ``"patient"``, ``"therapist"`` or ``"none"``.
+    """
+
+    patient: str
+    therapist: str
+    smooth_s: float
+    phases: tuple[PhaseSynchrony, ...]
+    wlcc: SurrogateStat | None
+    wlcc_mean_peak_r: float | None
+    wlcc_profile_lag_s: float | None
+    leader: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class SessionReview:
     """The review of one session: what :mod:`dashboard.report` renders.
 
@@ -477,7 +577,7 @@ class SessionReview:
     co_activation: tuple[CoActivation, ...]
     breathing: tuple[BreathingResponse, ...]
     usual_band: tuple[float, float]
-    synchrony: Any = None
+    synchrony: SynchronyReview | None = None
     synchrony_note: str = SYNCHRONY_HOOK_NOTE
     notes: tuple[str, ...] = ()
 
@@ -800,20 +900,97 @@ def _quality(
     )
 
 
-def synchrony_section(inputs: SessionInputs, spans: Sequence[PhaseSpan]) -> tuple[Any, str]:
-    """Hook for therapist-patient synchrony per phase (issue 7): ``(section, note)``.
+def _stat(c: Any) -> SurrogateStat:
+    return SurrogateStat(
+        method=str(c.method),
+        statistic=str(c.statistic),
+        observed=float(c.observed),
+        surrogate_mean=float(c.surrogate_mean),
+        surrogate_sd=float(c.surrogate_sd),
+        effect_size=float(c.effect_size),
+        p_value=float(c.p_value),
+        n_surrogates=int(c.n_surrogates),
+    )
 
-    While :mod:`hrv.synchrony` is not installed the section is None and the note is
-    :data:`SYNCHRONY_HOOK_NOTE`; the report then omits the section and prints the note. A
-    synchrony value is never to be shown without its surrogate comparison.
+
+def synchrony_section(
+    inputs: SessionInputs,
+    spans: Sequence[PhaseSpan],
+    corrected: dict[str, NDArray[np.float64]],
+) -> tuple[SynchronyReview | None, str]:
+    """Therapist-patient synchrony per phase, with surrogates: ``(section, note)``.
+
+    The hook of issue 7: while :mod:`hrv.synchrony` is not installed the section is None and the
+    note is :data:`SYNCHRONY_HOOK_NOTE` (the report omits the section and prints the note).
+    Otherwise the corrected heart rate of the (first) patient and therapist goes on a common 4 Hz
+    grid, smoothed over :data:`SYNCHRONY_SMOOTH_S`; each phase gets SUSY segment synchrony
+    (30 s segments, +/-5 s lags) against all pseudo pairings of segments (Tschacher & Meier 2020)
+    and the session gets a windowed lagged cross-correlation (Boker et al. 2002) against circular
+    window shifts. A synchrony value is never returned without its surrogate comparison.
     """
+    if not inputs.synchrony_allowed:
+        return None, (
+            "Therapist-patient synchrony is omitted: not every participant has an active consent "
+            "for synchrony analysis."
+        )
     try:
-        import hrv.synchrony  # noqa: F401
+        sync = importlib.import_module("hrv.synchrony")
     except ImportError:
         return None, SYNCHRONY_HOOK_NOTE
-    return None, (
-        "Therapist-patient synchrony per phase is not yet part of this report (hrv.synchrony is "
-        "installed; the per-phase table with its surrogate comparison is still to be wired in)."
+    patient = next((p for p in inputs.participants if p.role == "patient"), None)
+    therapist = next((p for p in inputs.participants if p.role == "therapist"), None)
+    if patient is None or therapist is None or min(patient.rr_ms.size, therapist.rr_ms.size) < 3:
+        return None, "Therapist-patient synchrony needs beats of both a patient and a therapist."
+    try:
+        grid = sync.dyad_grid(
+            corrected[patient.code],
+            corrected[therapist.code],
+            patient_beat_times_s=patient.time_s,
+            therapist_beat_times_s=therapist.time_s,
+            signal="hr",
+            smooth_s=SYNCHRONY_SMOOTH_S,
+        )
+        rows: list[PhaseSynchrony] = []
+        for span in spans:
+            sel = (grid.time_s >= span.start_s) & (grid.time_s < span.end_s)
+            try:
+                seg = sync.segment_synchrony(
+                    grid.patient[sel], grid.therapist[sel], fs_hz=grid.fs_hz
+                )
+            except InsufficientDataError as exc:
+                rows.append(
+                    PhaseSynchrony(span.phase_id, span.label, 0, None, None, None, str(exc))
+                )
+                continue
+            rows.append(
+                PhaseSynchrony(
+                    span.phase_id,
+                    span.label,
+                    int(np.count_nonzero(seg.valid)),
+                    _stat(seg.z),
+                    _stat(seg.z_patient_leads),
+                    _stat(seg.z_therapist_leads),
+                )
+            )
+        try:
+            w = sync.windowed_cross_correlation(grid.patient, grid.therapist, fs_hz=grid.fs_hz)
+            wlcc: SurrogateStat | None = _stat(w.surrogate)
+            peak_r: float | None = _opt(float(w.mean_peak_r))
+            lag: float | None = _opt(float(w.profile_lag_s))
+            leader: str | None = str(w.leader)
+        except InsufficientDataError:
+            wlcc, peak_r, lag, leader = None, None, None, None
+    except (SintoniaError, AttributeError, TypeError) as exc:
+        return None, f"Therapist-patient synchrony could not be computed: {exc}"
+    review = SynchronyReview(
+        patient.code, therapist.code, SYNCHRONY_SMOOTH_S, tuple(rows), wlcc, peak_r, lag, leader
+    )
+    return review, (
+        "Heart-rate synchrony on a 4 Hz grid smoothed over 10 s. Per phase: SUSY segment "
+        "synchrony (30 s segments, lags up to 5 s) against every pseudo pairing of segments "
+        "(Tschacher & Meier 2020); session: windowed lagged cross-correlation (60 s windows, "
+        "lags up to 5 s, 30 s steps; Boker et al. 2002) against circular window shifts. "
+        "p is one-sided (more synchrony than the surrogates)."
     )
 
 
@@ -937,7 +1114,7 @@ def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) ->
         who = [by_code[m.participant]] if m.participant in by_code else default_who
         for p in who:
             breathing.append(_breathing(m.time_s, p, corrected[p.code], cfg.breathing_window_s))
-    sync, note = synchrony_section(inputs, spans)
+    sync, note = synchrony_section(inputs, spans, corrected)
     return SessionReview(
         session_id=inputs.session_id,
         label=inputs.label,

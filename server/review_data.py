@@ -3,7 +3,8 @@
 The only place where the review touches the store: beats, phase events, markers, cues and device
 events are read once and turned into plain arrays and dataclasses with times relative to the
 session start. A participant without an active ``review`` consent for the session is left out
-(with a note saying so): reviewing is a purpose of its own (DESIGN.md, security and consent).
+(with a note saying so): reviewing is a purpose of its own (DESIGN.md, security and consent);
+synchrony is computed only when every participant has an active ``synchrony`` consent.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
     session = store.get_session(session_id)
     people = store.session_participants(session_id)
     notes: list[str] = []
+    synchrony_allowed = True
     pages = []
     codes: dict[int, str] = {}
     for sp in people:
@@ -83,6 +85,8 @@ def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
                 f"{person.code} ({person.role}) is left out: no active consent for review."
             )
             continue
+        if not store.has_consent(person.id, "synchrony", session_id=session_id):
+            synchrony_allowed = False
         page = store.read_all_beats(session_id, participant_id=person.id)
         pages.append((person, page))
     phase_events = store.list_phase_events(session_id)
@@ -158,4 +162,5 @@ def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
             for e in devices
         ),
         notes=tuple(notes),
+        synchrony_allowed=synchrony_allowed,
     )

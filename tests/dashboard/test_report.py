@@ -10,6 +10,7 @@ device's disconnect and reconnect), phase events, markers, and a cue with its re
 from __future__ import annotations
 
 import html
+import importlib.util
 import itertools
 import re
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import pytest
 from dashboard.events import find_forbidden_terms
 from dashboard.phases import DEFAULT_FIRST_SESSION
 from dashboard.report import AROUSAL_NOTICE, DASH, render_report
-from dashboard.review import review_session
+from dashboard.review import SYNCHRONY_HOOK_NOTE, review_session
 from sensor.simulator import ArtifactSpec, Scenario, simulate_session
 from sensor.types import BeatBatch, DeviceEvent
 from server.cli import main as cli_main
@@ -79,7 +80,7 @@ def fill_store(store: Store, clock: _Clock) -> int:
     roles: tuple[tuple[Role, str], ...] = (("patient", "P-017"), ("therapist", "T-003"))
     for role, code in roles:
         ids[role] = store.create_participant(code, role).id
-        for purpose in ("storage", "review", "live_display"):
+        for purpose in ("storage", "review", "live_display", "synchrony"):
             store.grant_consent(ids[role], purpose, "v1")
     sid = store.create_session(
         DEFAULT_FIRST_SESSION.to_dict(),
@@ -166,12 +167,16 @@ def test_participant_without_review_consent_is_left_out(stored: tuple[Store, int
     store, _ = stored
     p = store.create_participant("P-099", "patient")
     store.grant_consent(p.id, "storage", "v1")
+    t = store.create_participant("T-099", "therapist")
+    store.grant_consent(t.id, "review", "v1")
     sid = store.create_session(
-        DEFAULT_FIRST_SESSION.to_dict(), participants=[DeviceAssignment(p.id, "file", None)]
+        DEFAULT_FIRST_SESSION.to_dict(),
+        participants=[DeviceAssignment(p.id, "file", None), DeviceAssignment(t.id, "file", None)],
     ).id
     inputs = load_session_inputs(store, sid)
-    assert inputs.participants == ()
+    assert [b.code for b in inputs.participants] == ["T-099"]
     assert inputs.notes == ("P-099 (patient) is left out: no active consent for review.",)
+    assert inputs.synchrony_allowed is False  # T-099 has no synchrony consent
 
 
 def test_report_content_and_audit(stored: tuple[Store, int], report_file: Path) -> None:
@@ -188,10 +193,23 @@ def test_report_content_and_audit(stored: tuple[Store, int], report_file: Path) 
     assert "2025-12-29" in text  # date of T0 in UTC
     assert " ".join(AROUSAL_NOTICE.split()) in " ".join(text.split())
     assert find_forbidden_terms(text) == []
-    assert text.count("Mind-body-context map") == 2  # one per-phase table per person
+    phase_section = _visible_text("</head>" + page.split("<h2>Per phase</h2>", 1)[1])
+    phase_section = phase_section.split("Regulation patterns", 1)[0]
+    assert phase_section.count("Mind-body-context map") == 2  # one table per person
     assert "acknowledged after 6 s" in text
     assert "no response recorded" in text
     assert "@media print" in page
+    assert load_session_inputs(store, sid).synchrony_allowed
+    if importlib.util.find_spec("hrv.synchrony") is None:
+        assert SYNCHRONY_HOOK_NOTE in text
+    else:  # never a synchrony number without its surrogate comparison
+        table = page.split("<h2>Therapist-patient synchrony</h2>", 1)[1].split("</section>")[0]
+        rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+        assert len(rows) == 5
+        for row in rows:
+            cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+            assert (cells[2] == DASH) == (cells[3] == DASH) == (cells[5] == DASH)
+        assert "window-shift surrogates" in text
     audit = store.list_audit(object_type="session", object_id=sid)
     entries = [a for a in audit if a.action == "report.generate"]
     assert len(entries) == 1

@@ -8,13 +8,16 @@ paced breathing at 6/min from 2700 to 3000 s; the therapist follows half of the 
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 
 import numpy as np
 import pytest
 
 from dashboard.phases import DEFAULT_FIRST_SESSION
 from dashboard.review import (
+    SYNCHRONY_HOOK_NOTE,
     MarkerPoint,
     ParticipantBeats,
     PhaseEventPoint,
@@ -231,3 +234,50 @@ def test_mismatched_arrays_are_refused() -> None:
     bad = ParticipantBeats(1, "P", "patient", np.arange(3.0), np.full(2, 800.0), np.ones(3, bool))
     with pytest.raises(ReviewError, match="one value per beat"):
         review_session(SessionInputs(1, None, None, 10.0, participants=(bad,)))
+
+
+HAS_SYNCHRONY = importlib.util.find_spec("hrv.synchrony") is not None
+
+
+@pytest.mark.skipif(not HAS_SYNCHRONY, reason="hrv.synchrony is not installed")
+def test_synchrony_per_phase_comes_with_its_surrogates(
+    session: tuple[SessionInputs, SessionReview],
+) -> None:
+    _, review = session
+    sync = review.synchrony
+    assert sync is not None
+    assert (sync.patient, sync.therapist) == ("P-1", "T-2")
+    assert [r.phase_id for r in sync.phases] == [p.phase_id for p in review.phases]
+    for row in sync.phases:
+        assert row.z is not None  # every phase of the hour has >= 3 segments of 30 s
+        assert row.z.n_surrogates > 0
+        assert math.isfinite(row.z.surrogate_mean)
+        assert row.z.surrogate_sd > 0.0
+        assert row.z.effect_size == pytest.approx(
+            (row.z.observed - row.z.surrogate_mean) / row.z.surrogate_sd
+        )
+    # The simulated therapist follows half of the patient's arousal 7 s later: the whole-session
+    # cross-correlation beats its window-shift surrogates and puts the patient ahead.
+    assert sync.wlcc is not None
+    assert sync.wlcc.p_value < 0.05
+    assert sync.leader == "patient"
+    assert sync.wlcc_profile_lag_s is not None
+    assert sync.wlcc_profile_lag_s > 0.0
+
+
+def test_synchrony_hook_when_the_module_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "hrv.synchrony", None)  # import raises ImportError
+    inputs, _ = _inputs(0)
+    review = review_session(inputs)
+    assert review.synchrony is None
+    assert review.synchrony_note == SYNCHRONY_HOOK_NOTE
+
+
+def test_no_synchrony_without_consent() -> None:
+    base, _ = _inputs(0)
+    inputs = SessionInputs(
+        0, None, None, 3600.0, participants=base.participants, synchrony_allowed=False
+    )
+    review = review_session(inputs)
+    assert review.synchrony is None
+    assert "consent" in review.synchrony_note
