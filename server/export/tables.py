@@ -1,0 +1,321 @@
+"""Column tables shared by the CSV, TSV and Parquet writers.
+
+A table is an ordered mapping from column name to a 1-D numpy array (all of one length); the
+writers only format it. :data:`BEAT_COLUMNS` and :data:`EVENT_COLUMNS` document every column with
+its unit, and the JSON sidecars of the research export are generated from them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hrv.arousal import STATE_CODES
+from hrv.artifacts import BeatClass
+from server.export.derive import DerivedBeats, derive_beats
+from server.export.session import ParticipantBeats, SessionData
+from server.storage.records import RR_RAW_MISSING
+
+__all__ = [
+    "ARTIFACT_NAMES",
+    "BEAT_COLUMNS",
+    "EVENT_COLUMNS",
+    "TIME_DECIMALS",
+    "Table",
+    "beat_table",
+    "concat_tables",
+    "derive_participant",
+    "event_table",
+    "format_value",
+    "nullable_int",
+    "relative_time",
+    "write_delimited",
+]
+
+Table = dict[str, NDArray[Any]]
+
+#: Decimals of the times written relative to the session start (1 us).
+TIME_DECIMALS: Final[int] = 6
+
+#: Artifact class names by :class:`hrv.artifacts.BeatClass` value.
+ARTIFACT_NAMES: Final[tuple[str, ...]] = tuple(c.name.lower() for c in BeatClass)
+
+#: Every column of the per-session beats table: (name, unit, description).
+BEAT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("participant", "", "pseudonymous participant code"),
+    ("role", "", "patient or therapist"),
+    ("device", "", "device identifier (BLE address, simulator, file)"),
+    ("seq", "", "sequence number of the beat within its device stream"),
+    ("beat_time_s", "s", "reconstructed beat time (end of the RR interval), Unix epoch"),
+    ("session_time_s", "s", "beat time minus the session start"),
+    ("host_time_s", "s", "host receipt time of the notification, Unix epoch"),
+    ("rr_raw", "1/1024 s", "RR exactly as received (empty where the source gave none)"),
+    ("rr_ms", "ms", "RR interval as stored"),
+    ("contact", "", "skin contact: 1 yes, 0 no, -1 not reported"),
+    ("gap_before", "", "1 where beat times were re-anchored (first beat, dropout, reconnect)"),
+    ("artifact", "", "artifact class: " + ", ".join(ARTIFACT_NAMES)),
+    ("rr_corrected_ms", "ms", "mean of the corrected intervals ending at this beat"),
+    ("n_corrected", "", "corrected intervals ending at this beat (0 merged, k split)"),
+    ("mean_hr_10s_bpm", "bpm", "mean heart rate over the trailing 10 s of corrected beats"),
+    ("rmssd_60s_ms", "ms", "RMSSD over the trailing 60 s of corrected beats"),
+    ("ln_rmssd_60s", "ln(ms)", "natural log of rmssd_60s_ms"),
+    ("artifact_fraction_60s", "", "fraction of artifacts in the trailing 60 s, 0-1"),
+    ("quality", "", "signal quality over the trailing 60 s, 0-1"),
+    ("valid", "", "1 where the windows are full enough and artifacts at most 20 %"),
+    ("arousal_index", "z", "smoothed arousal index against the resting baseline"),
+    ("arousal_confidence", "", "confidence of the arousal index, 0-1"),
+    ("arousal_state", "", "calibrating, uncertain, above, within or below usual activation"),
+)
+
+#: Every column of the per-session events table: (name, unit, description).
+EVENT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("session_time_s", "s", "event time minus the session start"),
+    ("time_s", "s", "event time, Unix epoch"),
+    ("event", "", "phase_enter, phase_extend, phase_end, marker, cue or device"),
+    ("participant", "", "pseudonymous code of the participant concerned, if any"),
+    ("role", "", "role of that participant"),
+    ("name", "", "phase id, marker type, cue rule or device event kind"),
+    ("value", "", "phase index, extension (s), or the device event's value"),
+    ("device", "", "device identifier of a device event"),
+    ("text", "", "marker note, cue text, or device event detail (JSON)"),
+    ("response", "", "therapist's response to a cue: acknowledged or dismissed"),
+    ("response_session_time_s", "s", "when the cue was answered, minus the session start"),
+)
+
+
+def derive_participant(
+    data: SessionData, person: ParticipantBeats, *, arousal: bool = True
+) -> DerivedBeats:
+    """:func:`server.export.derive.derive_beats` of one included participant of a session."""
+    b = person.beats
+    return derive_beats(
+        b.rr_ms,
+        b.beat_time_s,
+        b.contact,
+        session_start_s=data.start_s,
+        participant=person.participant.code,
+        arousal=arousal,
+    )
+
+
+def beat_table(
+    data: SessionData, derived: Sequence[DerivedBeats] | None = None, *, arousal: bool = True
+) -> Table:
+    """The beats of every included participant with the derived columns (:data:`BEAT_COLUMNS`).
+
+    Parameters
+    ----------
+    data : SessionData
+    derived : sequence of DerivedBeats, optional
+        One per ``data.participants`` (computed when omitted).
+    arousal : bool
+        Replay the arousal tracker when ``derived`` is computed here.
+
+    Returns
+    -------
+    Table
+        Rows grouped by participant (in ``data.participants`` order), each in beat-time order.
+    """
+    if derived is None:
+        derived = [derive_participant(data, p, arousal=arousal) for p in data.participants]
+    parts: list[Table] = []
+    for person, d in zip(data.participants, derived, strict=True):
+        b = person.beats
+        n = len(b)
+        raw = nullable_int(b.rr_raw, RR_RAW_MISSING)
+        parts.append(
+            {
+                "participant": np.full(n, person.participant.code, dtype=object),
+                "role": np.full(n, person.participant.role, dtype=object),
+                "device": b.device.astype(object),
+                "seq": b.seq,
+                "beat_time_s": b.beat_time_s,
+                "session_time_s": relative_time(b.beat_time_s, data.start_s),
+                "host_time_s": b.host_time_s,
+                "rr_raw": raw,
+                "rr_ms": b.rr_ms,
+                "contact": b.contact.astype(np.int64),
+                "gap_before": b.gap_before.astype(np.int64),
+                "artifact": np.array(ARTIFACT_NAMES, dtype=object)[d.artifact],
+                "rr_corrected_ms": d.rr_corrected_ms,
+                "n_corrected": d.n_corrected,
+                "mean_hr_10s_bpm": d.mean_hr_bpm,
+                "rmssd_60s_ms": d.rmssd_ms,
+                "ln_rmssd_60s": d.ln_rmssd,
+                "artifact_fraction_60s": d.artifact_fraction,
+                "quality": d.quality,
+                "valid": d.valid.astype(np.int64),
+                "arousal_index": d.arousal_index,
+                "arousal_confidence": d.arousal_confidence,
+                "arousal_state": np.array(STATE_CODES, dtype=object)[d.arousal_state],
+            }
+        )
+    return concat_tables(parts, [c[0] for c in BEAT_COLUMNS])
+
+
+def relative_time(time_s: NDArray[np.float64], start_s: float) -> NDArray[np.float64]:
+    """Seconds from ``start_s``, rounded to :data:`TIME_DECIMALS` decimals (1 us).
+
+    Epoch times in float64 carry about 0.2 us of resolution; the rounding removes the digits of
+    the subtraction that mean nothing (``1.0682849884033203`` becomes ``1.068285``).
+
+    Examples
+    --------
+    >>> relative_time(np.array([1700000001.068285]), 1700000000.0).tolist()
+    [1.068285]
+    """
+    return np.round(np.asarray(time_s, dtype=np.float64) - start_s, TIME_DECIMALS)
+
+
+def nullable_int(values: NDArray[np.int64], missing: int) -> NDArray[Any]:
+    """Integers as Python ints in an object array, None where ``values == missing``."""
+    out = np.array(values.tolist(), dtype=object)
+    out[values == missing] = None
+    return out
+
+
+def concat_tables(parts: Sequence[Table], columns: Sequence[str]) -> Table:
+    """Join tables with the same columns end to end (an empty list gives empty columns)."""
+    if not parts:
+        return {c: np.empty(0, dtype=object) for c in columns}
+    return {c: np.concatenate([p[c] for p in parts]) for c in columns}
+
+
+def event_table(data: SessionData) -> Table:
+    """Phases, markers, cues (with responses) and device events in time order.
+
+    Columns: :data:`EVENT_COLUMNS`.
+
+    Markers, cues and device events about a participant who is not included were already left
+    out by :func:`server.export.session.load_session`.
+    """
+    people = {p.participant.id: p.participant for p in data.participants}
+    rows: list[dict[str, Any]] = []
+
+    def who(pid: int | None) -> tuple[str | None, str | None]:
+        if pid is None or pid not in people:
+            return None, None
+        return people[pid].code, people[pid].role
+
+    for e in data.phase_events:
+        rows.append(
+            {
+                "time_s": e.time_s,
+                "event": f"phase_{e.action}",
+                "name": e.phase_name,
+                "value": e.extend_s if e.action == "extend" else float(e.phase_index),
+            }
+        )
+    for m in data.markers:
+        code, role = who(m.participant_id)
+        rows.append(
+            {
+                "time_s": m.time_s,
+                "event": "marker",
+                "participant": code,
+                "role": role,
+                "name": m.type,
+                "text": m.note,
+            }
+        )
+    for c in data.cues:
+        code, role = who(c.participant_id)
+        rows.append(
+            {
+                "time_s": c.shown_at_s,
+                "event": "cue",
+                "participant": code,
+                "role": role,
+                "name": c.rule,
+                "text": c.text,
+                "response": c.response,
+                "response_session_time_s": (
+                    None if c.responded_at_s is None else c.responded_at_s - data.start_s
+                ),
+            }
+        )
+    for d in data.device_events:
+        code, role = who(d.participant_id)
+        rows.append(
+            {
+                "time_s": d.time_s,
+                "event": "device",
+                "participant": code,
+                "role": role,
+                "name": d.kind,
+                "value": d.value,
+                "device": d.device,
+                "text": json.dumps(d.detail, sort_keys=True) if d.detail else None,
+            }
+        )
+    rows.sort(key=lambda r: float(r["time_s"]))
+    for r in rows:
+        r["session_time_s"] = round(float(r["time_s"]) - data.start_s, TIME_DECIMALS)
+    return {c: _column([r.get(c) for r in rows]) for c, _, _ in EVENT_COLUMNS}
+
+
+def _column(values: list[Any]) -> NDArray[Any]:
+    """A float column where every value is a number or None (None as NaN), else objects."""
+    if values and all(v is None or isinstance(v, float | int) for v in values):
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    return np.array(values, dtype=object)
+
+
+def format_value(value: Any) -> str:
+    """One cell as text: empty for None/NaN, shortest round-trip repr for floats.
+
+    Examples
+    --------
+    >>> format_value(0.1), format_value(float("nan")), format_value(None), format_value(3)
+    ('0.1', '', '', '3')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        return "" if math.isnan(v) else repr(v)
+    return str(value)
+
+
+def _rows(table: Mapping[str, NDArray[Any]]) -> Iterable[list[str]]:
+    columns = [table[c].tolist() for c in table]
+    for row in zip(*columns, strict=True):
+        yield [format_value(v) for v in row]
+
+
+def write_delimited(
+    table: Mapping[str, NDArray[Any]],
+    target: Path | IO[str],
+    *,
+    delimiter: str = ",",
+    header: bool = True,
+) -> int:
+    """Write a table as CSV (``delimiter=","``) or TSV (``"\\t"``); returns the rows written.
+
+    Missing values (None, NaN) are empty cells in CSV and ``n/a`` in TSV (the BIDS convention);
+    floats are written in their shortest round-trip form, so reading them back gives the same
+    float64 values.
+    """
+    na = "n/a" if delimiter == "\t" else ""
+
+    def write(fh: IO[str]) -> int:
+        w = csv.writer(fh, delimiter=delimiter, lineterminator="\n")
+        if header:
+            w.writerow(list(table))
+        n = 0
+        for row in _rows(table):
+            w.writerow([na if cell == "" else cell for cell in row])
+            n += 1
+        return n
+
+    if isinstance(target, Path):
+        with target.open("w", newline="", encoding="utf-8") as fh:
+            return write(fh)
+    return write(target)

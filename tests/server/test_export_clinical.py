@@ -1,0 +1,221 @@
+"""Per-session CSV export and the per-beat derivation behind it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hrv.artifacts import BeatClass, correct_artifacts, detect_artifacts
+from hrv.time_domain import mean_hr, rmssd
+from server.export import (
+    NothingToExportError,
+    corrected_series,
+    derive_beats,
+    load_session,
+    phase_intervals,
+    write_session_csv,
+)
+from server.export.tables import ARTIFACT_NAMES
+from server.storage import PhaseEvent, Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _export_support import (
+    BLE_ADDRESS,
+    CODE_NO_CONSENT,
+    CODE_PATIENT,
+    NOTE_TEXT,
+    PHASES,
+    T0_S,
+    Fixture,
+    fill_store,
+)
+
+
+@pytest.fixture(scope="module")
+def fx(tmp_path_factory: pytest.TempPathFactory) -> Fixture:
+    return fill_store(tmp_path_factory.mktemp("clinical") / "db.sqlite", n_sessions=1)
+
+
+@pytest.fixture(scope="module")
+def exported(fx: Fixture, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("csv")
+    write_session_csv(fx.store, fx.sessions[0], out / "b.csv", out / "e.csv", actor="tester")
+    return out / "b.csv", out / "e.csv"
+
+
+def test_beats_csv_rereads_equal_to_the_store(fx: Fixture, exported: tuple[Path, Path]) -> None:
+    # pandas parses floats exactly only with float_precision="round_trip"
+    df = pd.read_csv(exported[0], float_precision="round_trip")
+    for person in (fx.patient, fx.therapist):
+        page = fx.store.read_all_beats(fx.sessions[0], participant_id=person.id)
+        rows = df[df["participant"] == person.code]
+        # floats are written in shortest round-trip form: re-read values are bit-identical
+        np.testing.assert_array_equal(rows["rr_ms"].to_numpy(), page.rr_ms)
+        np.testing.assert_array_equal(rows["beat_time_s"].to_numpy(), page.beat_time_s)
+        np.testing.assert_array_equal(rows["host_time_s"].to_numpy(), page.host_time_s)
+        np.testing.assert_array_equal(rows["rr_raw"].to_numpy(), page.rr_raw)
+        np.testing.assert_array_equal(rows["seq"].to_numpy(), page.seq)
+        np.testing.assert_array_equal(rows["gap_before"].to_numpy(), page.gap_before.astype(int))
+        assert (rows["device"] == BLE_ADDRESS).all()
+        # times relative to the start are rounded to 1 us
+        np.testing.assert_allclose(
+            rows["session_time_s"].to_numpy(), page.beat_time_s - T0_S, atol=5e-7, rtol=0
+        )
+        # artifact classes: the batch detector run independently on the stored RR
+        det = detect_artifacts(page.rr_ms)
+        expected = np.array(ARTIFACT_NAMES, dtype=object)[det.classes]
+        assert (rows["artifact"].to_numpy() == expected).all()
+        assert det.n_artifacts > 0  # the fixture injects artifacts
+
+
+def test_corrected_rr_preserves_every_corrected_interval(fx: Fixture) -> None:
+    page = fx.store.read_all_beats(fx.sessions[0], participant_id=fx.therapist.id)
+    d = derive_beats(page.rr_ms, page.beat_time_s, arousal=False)
+    corr = correct_artifacts(page.rr_ms)
+    # mean x count per stored beat adds back to the corrected series
+    total = np.nansum(d.rr_corrected_ms * d.n_corrected)
+    assert total == pytest.approx(corr.rr.sum(), rel=1e-12)
+    assert int(d.n_corrected.sum()) == corr.rr.shape[0]
+    classes = detect_artifacts(page.rr_ms).classes
+    assert (d.n_corrected[classes == BeatClass.EXTRA] <= 1).all()  # merged: 0 or 1 each
+    assert (d.n_corrected[classes == BeatClass.MISSED] >= 2).all()  # split in k >= 2
+    assert (np.isnan(d.rr_corrected_ms) == (d.n_corrected == 0)).all()
+
+
+def test_trailing_metrics_equal_the_textbook_functions_on_the_window(fx: Fixture) -> None:
+    page = fx.store.read_all_beats(fx.sessions[0], participant_id=fx.patient.id)
+    d = derive_beats(page.rr_ms, page.beat_time_s, arousal=False)
+    cs = corrected_series(page.rr_ms, page.beat_time_s)
+    for j in (50, 400, 777, len(page) - 1):
+        t = page.beat_time_s[j]
+        k = int(np.searchsorted(cs.time_s, t, side="right"))  # corrected beats up to t
+        in_hr = cs.time_s[:k] > cs.time_s[k - 1] - 10.0
+        in_rm = cs.time_s[:k] > cs.time_s[k - 1] - 60.0
+        # prefix-sum windows vs direct sums: agreement to rounding (1e-9 relative)
+        assert d.mean_hr_bpm[j] == pytest.approx(mean_hr(cs.rr_ms[:k][in_hr]), rel=1e-9)
+        assert d.rmssd_ms[j] == pytest.approx(rmssd(cs.rr_ms[:k][in_rm]), rel=1e-9)
+
+
+def test_corrected_times_keep_normal_beats_in_place() -> None:
+    rr = np.array([800.0, 810, 790, 805, 1600, 800, 795, 810, 800, 790, 805, 800])
+    t = 100.0 + np.cumsum(rr) / 1000.0
+    cs = corrected_series(rr, t)
+    normal = np.isin(cs.end_input, np.flatnonzero(cs.classes == 0))
+    np.testing.assert_array_equal(cs.time_s[normal], t[cs.end_input[normal]])
+    # the missed beat (index 4) is split in two 800 ms halves ending 0.8 s apart at t[4]
+    split = np.flatnonzero(cs.end_input == 4)
+    np.testing.assert_allclose(cs.time_s[split], [t[4] - 0.8, t[4]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(600.0, 1100.0), min_size=12, max_size=120),
+    st.lists(st.integers(0, 119), max_size=4),
+)
+def test_derivation_invariants(rr_list: list[float], doubled: list[int]) -> None:
+    rr = np.array(rr_list)
+    for i in doubled:
+        if i < rr.shape[0]:
+            rr[i] *= 2.0  # a missed detection
+    t = np.cumsum(rr) / 1000.0
+    d = derive_beats(rr, t, arousal=False)
+    cs = corrected_series(rr, t)
+    assert len(d) == rr.shape[0]
+    assert (np.diff(cs.time_s) >= 0).all()
+    assert ((d.quality >= 0) & (d.quality <= 1)).all()
+    assert (np.nan_to_num(d.rmssd_ms) >= 0).all()
+    assert int(d.n_corrected.sum()) == cs.rr_ms.shape[0]
+
+
+def test_events_csv_has_phases_markers_cues_and_device_events(
+    fx: Fixture, exported: tuple[Path, Path]
+) -> None:
+    ev = pd.read_csv(exported[1], keep_default_na=False)
+    enters = ev[ev["event"] == "phase_enter"]
+    assert enters["name"].tolist() == [p[1] for p in PHASES]
+    np.testing.assert_array_equal(enters["session_time_s"].astype(float), [p[2] for p in PHASES])
+    assert (ev["event"] == "phase_extend").sum() == 1
+    assert (ev["event"] == "phase_end").sum() == 1
+    note = ev[(ev["event"] == "marker") & (ev["name"] == "note")].iloc[0]
+    assert note["text"] == NOTE_TEXT
+    assert note["participant"] == CODE_PATIENT
+    assert float(note["session_time_s"]) == 300.25
+    cue = ev[ev["event"] == "cue"].iloc[0]
+    assert cue["response"] == "acknowledged"
+    assert float(cue["response_session_time_s"]) == 327.5
+    dev = ev[ev["event"] == "device"].iloc[0]
+    assert dev["name"] == "battery"
+    assert float(dev["value"]) == 87.0
+    assert (ev["session_time_s"].astype(float).diff().dropna() >= 0).all()
+
+
+def test_arousal_columns_are_states_of_the_tracker(exported: tuple[Path, Path]) -> None:
+    df = pd.read_csv(exported[0], keep_default_na=False)
+    states = set(df["arousal_state"])
+    assert states <= {"calibrating", "uncertain", "above", "within", "below"}
+    # the first 3 minutes are the resting baseline: calibrating, no index
+    early = df[df["session_time_s"].astype(float) < 60.0]
+    assert (early["arousal_state"] == "calibrating").all()
+    assert "within" in states or "above" in states
+
+
+def test_csv_export_is_audited(fx: Fixture, exported: tuple[Path, Path]) -> None:
+    del exported
+    entries = fx.store.list_audit(object_type="session", object_id=fx.sessions[0])
+    mine = [e for e in entries if e.action == "export.csv"]
+    assert mine
+    assert mine[-1].actor == "tester"
+    assert mine[-1].detail["excluded"] == 0
+
+
+def test_participant_without_review_consent_is_left_out(tmp_path: Path) -> None:
+    f = fill_store(tmp_path / "db.sqlite", n_sessions=1)
+    f.store.revoke_consent(f.refuser.id, "review", at_s=f.store.now())
+    r = write_session_csv(f.store, f.sessions[0], tmp_path / "b.csv", tmp_path / "e.csv")
+    assert r.excluded == 1
+    assert CODE_NO_CONSENT not in (tmp_path / "b.csv").read_text()
+    assert set(pd.read_csv(tmp_path / "b.csv")["participant"]) == {
+        f.patient.code,
+        f.therapist.code,
+    }
+    for p in (f.patient, f.therapist):
+        f.store.revoke_consent(p.id, "review", at_s=f.store.now())
+    with pytest.raises(NothingToExportError, match="no participant has an active review"):
+        write_session_csv(f.store, f.sessions[0], tmp_path / "b2.csv", tmp_path / "e2.csv")
+    assert not (tmp_path / "b2.csv").exists()
+
+
+def test_phase_intervals_from_events() -> None:
+    ev = [
+        PhaseEvent(1, 1, 5.0, 0, "welcome", "enter", None, None),
+        PhaseEvent(2, 1, 100.0, 0, "welcome", "extend", 60.0, None),
+        PhaseEvent(3, 1, 200.0, 1, "map", "enter", None, None),
+        PhaseEvent(4, 1, 250.0, 1, "map", "end", None, None),
+    ]
+    got = [(p.index, p.name, p.start_s, p.end_s) for p in phase_intervals(ev, 0.0, 300.0)]
+    # the first phase starts with the session; the end event closes the last one
+    assert got == [(0, "welcome", 0.0, 200.0), (1, "map", 200.0, 250.0)]
+    whole = phase_intervals([], 10.0, 20.0)
+    assert [(p.name, p.start_s, p.end_s) for p in whole] == [("session", 10.0, 20.0)]
+
+
+def test_load_session_uses_the_session_start(fx: Fixture) -> None:
+    data = load_session(fx.store, fx.sessions[0], purpose="review")
+    assert data.start_s == T0_S
+    assert data.end_s == T0_S + 900.0
+    assert [p.name for p in data.phases] == [p[1] for p in PHASES]
+
+
+def test_unknown_session_is_an_error(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    from server.storage import RecordNotFoundError
+
+    with pytest.raises(RecordNotFoundError):
+        write_session_csv(store, 99, tmp_path / "b.csv", tmp_path / "e.csv")
+    store.close()
