@@ -24,6 +24,7 @@ _COMMAND_MODULES: Final[tuple[str, ...]] = (
     "demo",
     "serve",
     "report",
+    "export",
 )
 
 
