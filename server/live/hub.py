@@ -109,6 +109,9 @@ _STOP_WAIT_S: Final[float] = 5.0
 #: Shortest silence, in host seconds, before a participant counts as without beats (so that the
 #: hub's own lag at a high simulated speed is never taken for a dropout).
 _MIN_SILENT_WALL_S: Final[float] = 1.0
+#: How often the writer's backlog is checked, s; and the backlog worth a warning, items.
+_WRITER_CHECK_S: Final[float] = 10.0
+_WRITER_BACKLOG_WARN: Final[int] = 200
 #: Control messages kept in memory per session for late joiners.
 _KEEP_CONTROL: Final[int] = 200
 
@@ -415,6 +418,8 @@ class LiveHub:
         self._engine_errors = 0
         self._rounds = 0
         self._beats_messages = 0
+        self._writer_checked = -math.inf
+        self._writer_backlog = 0
 
     # ================================================================== public API
     @property
@@ -980,6 +985,8 @@ class LiveHub:
             p.battery = float(ev.value)
         elif ev.kind == "contact" and ev.value is not None:
             p.contact = bool(ev.value)
+        if ev.kind in ("disconnected", "gave_up"):
+            self._flush_participant(p)  # the beats before the dropout need no more look-ahead
         msg = DeviceMessage(
             session_id=session.sid,
             participant_id=p.pid,
@@ -1010,33 +1017,51 @@ class LiveHub:
             await asyncio.sleep(0)
 
     def _compute(self, items: list[tuple[_Participant, BeatBatch, float]]) -> None:
+        """One round: every queued batch of every live session in as few engine pushes as the
+        gaps allow (a batch after a re-anchoring flushes its participant's look-ahead first)."""
         live = [(p, b) for p, b, _ in items if not p.paused and p.row >= 0]
         if not live:
             return
         for p, _, received in items:
             p.received_at_s = received
+        touched: list[_Session] = []
+        for group in _split_at_gaps(live):
+            gaps = [p.row for p, b in group if b.gap_before and self._engine.pending(p.row) > 0]
+            if gaps:
+                touched += self._apply(self._engine.flush(gaps))
+            touched += self._apply(self._push_guarded(group))
+        for session in dict.fromkeys(touched):
+            self._maybe_emit(session)
+
+    def _push_guarded(self, live: list[tuple[_Participant, BeatBatch]]) -> StreamUpdates:
         try:
-            updates = self._push(live)
+            return self._push(live)
         except (SintoniaError, ValueError) as exc:
             self._engine_errors += 1
             _log.warning(
                 "engine refused a round of %d batches (%s); retrying one by one", len(live), exc
             )
-            parts = []
-            for p, b in live:
-                try:
-                    parts.append(self._push([(p, b)]))
-                except (SintoniaError, ValueError) as one:
-                    self._engine_errors += 1
-                    _log.warning(
-                        "engine refused %d beats of participant %d (stored all the same): %s",
-                        len(b),
-                        p.pid,
-                        one,
-                    )
-            updates = StreamUpdates.concatenate(parts)
-        for session in self._apply(updates):
-            self._maybe_emit(session)
+        parts = []
+        for p, b in live:
+            try:
+                parts.append(self._push([(p, b)]))
+            except (SintoniaError, ValueError) as one:
+                self._engine_errors += 1
+                _log.warning(
+                    "engine refused %d beats of participant %d (stored all the same): %s",
+                    len(b),
+                    p.pid,
+                    one,
+                )
+        return StreamUpdates.concatenate(parts)
+
+    def _flush_participant(self, p: _Participant) -> None:
+        """Compute what is queued, then classify ``p``'s beats waiting for look-ahead."""
+        items, self._pending = self._pending, []
+        self._compute(items)
+        if p.row >= 0 and self._engine.pending(p.row) > 0:
+            for session in self._apply(self._engine.flush([p.row])):
+                self._maybe_emit(session)
 
     def _push(self, batches: list[tuple[_Participant, BeatBatch]]) -> StreamUpdates:
         rows = np.concatenate([np.full(len(b), p.row, dtype=np.int64) for p, b in batches])
@@ -1140,6 +1165,7 @@ class LiveHub:
                 _log.exception("tick of session %d failed", session.sid)
 
     async def _tick(self, session: _Session) -> None:
+        self._check_writer()
         t = session.tnow()
         await self._clock_phases(session, t)
         for p in session.participants.values():
@@ -1156,6 +1182,21 @@ class LiveHub:
             session.next_synchrony_s = t + SYNCHRONY_EVERY_S
             self._synchrony(session, t)
         self._maybe_emit(session)
+
+    def _check_writer(self) -> None:
+        """Warn (at most every 10 s) while the writer's backlog grows (database unavailable)."""
+        now = time.monotonic()
+        if now - self._writer_checked < _WRITER_CHECK_S:
+            return
+        self._writer_checked = now
+        pending = self.writer.stats.pending_items
+        if pending > _WRITER_BACKLOG_WARN and pending >= self._writer_backlog:
+            _log.warning(
+                "the beat writer has %d items waiting (database slow or unavailable); "
+                "beats are kept in memory and written when it recovers",
+                pending,
+            )
+        self._writer_backlog = pending
 
     def _maybe_emit(self, session: _Session) -> None:
         """Send the pending beats now if no ``beats`` message went out in the last tick, else
@@ -1542,6 +1583,22 @@ class LiveHub:
         del self._sessions[sid]
         _log.info("session %d stopped (%s)", sid, reason)
         return record
+
+
+def _split_at_gaps(
+    batches: list[tuple[_Participant, BeatBatch]],
+) -> list[list[tuple[_Participant, BeatBatch]]]:
+    """Consecutive groups in which no participant's re-anchored batch follows another of its
+    batches (so that the flush before a gap comes after the beats before it)."""
+    groups: list[list[tuple[_Participant, BeatBatch]]] = [[]]
+    seen: set[int] = set()
+    for p, b in batches:
+        if b.gap_before and p.pid in seen:
+            groups.append([])
+            seen = set()
+        groups[-1].append((p, b))
+        seen.add(p.pid)
+    return groups
 
 
 def _rows(session: _Session) -> set[int]:

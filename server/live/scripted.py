@@ -41,6 +41,9 @@ class ScriptedSource:
         Beats per participant per round.
     pause_s : float
         Host seconds to wait between rounds (0: only yield to the event loop).
+    gap_every : int or None
+        Every this many rounds, a ``disconnected`` event, 5 s of missing beats and a batch
+        marked ``gap_before`` (a dropout and reconnection).
 
     Examples
     --------
@@ -56,8 +59,10 @@ class ScriptedSource:
         rounds: int | None = None,
         beats_per_batch: int = 2,
         pause_s: float = 0.0,
+        gap_every: int | None = None,
     ) -> None:
         self.spec = spec
+        self.gap_every = gap_every
         self.rounds = rounds
         self.beats_per_batch = beats_per_batch
         self.pause_s = pause_s
@@ -80,7 +85,13 @@ class ScriptedSource:
             yield DeviceEvent(p.code, f"scripted:{p.code}", "connected", t0)
         r = 0
         while not self.closed and (self.rounds is None or r < self.rounds):
+            gap = self.gap_every is not None and r > 0 and r % self.gap_every == 0
             for p in self.spec.participants:
+                if gap:
+                    yield DeviceEvent(
+                        p.code, f"scripted:{p.code}", "disconnected", clocks[p.participant_id]
+                    )
+                    clocks[p.participant_id] += 5.0
                 k = seqs[p.participant_id] + np.arange(self.beats_per_batch)
                 rr = _MEAN_RR_MS[p.role] + _RSA_MS * np.sin(
                     2.0 * np.pi * k * (_MEAN_RR_MS[p.role] / 1000.0) / _RSA_PERIOD_S
@@ -96,7 +107,7 @@ class ScriptedSource:
                     times,
                     contact=True,
                     seq=seqs[p.participant_id],
-                    gap_before=r == 0,
+                    gap_before=r == 0 or gap,
                 )
                 seqs[p.participant_id] += self.beats_per_batch
                 self.yielded_beats += self.beats_per_batch
@@ -112,18 +123,27 @@ class ScriptedSources:
     rounds: int | None = None
     beats_per_batch: int = 2
     pause_s: float = 0.0
+    gap_every: int | None = None
     built: dict[int, ScriptedSource] = field(default_factory=dict)
 
     def __call__(self, spec: SourceSpec) -> ScriptedSource:
         source = ScriptedSource(
-            spec, rounds=self.rounds, beats_per_batch=self.beats_per_batch, pause_s=self.pause_s
+            spec,
+            rounds=self.rounds,
+            beats_per_batch=self.beats_per_batch,
+            pause_s=self.pause_s,
+            gap_every=self.gap_every,
         )
         self.built[spec.session_id] = source
         return source
 
 
 def scripted_source_factory(
-    *, rounds: int | None = None, beats_per_batch: int = 2, pause_s: float = 0.0
+    *,
+    rounds: int | None = None,
+    beats_per_batch: int = 2,
+    pause_s: float = 0.0,
+    gap_every: int | None = None,
 ) -> ScriptedSources:
     """A :data:`~server.live.sources.SourceFactory` of scripted sources (see the module).
 
@@ -133,7 +153,7 @@ def scripted_source_factory(
     >>> factory.built
     {}
     """
-    return ScriptedSources(rounds, beats_per_batch, pause_s)
+    return ScriptedSources(rounds, beats_per_batch, pause_s, gap_every)
 
 
 _check: SourceFactory = ScriptedSources()

@@ -716,3 +716,39 @@ def test_throttle_is_leading_edge(tmp_path: Path) -> None:
             assert isinstance(msgs[-1], BeatsMessage)
 
     asyncio.run(main())
+
+
+def test_dropouts_flush_the_look_ahead_and_lose_no_beat(tmp_path: Path) -> None:
+    async def main() -> None:
+        sources = scripted_source_factory(rounds=100, beats_per_batch=1, gap_every=20)
+        async with rig(tmp_path, sources=sources) as r:
+            sid, pat, ther = make_session(r.store, "w")
+            flushed: list[list[int]] = []
+            flush = r.hub._engine.flush
+
+            def spy(participants: Any = None) -> Any:
+                flushed.append(sorted(np.asarray(participants).tolist()))
+                return flush(participants)
+
+            r.hub._engine.flush = spy  # type: ignore[method-assign]
+            sub = r.hub.subscribe(sid)
+            await r.hub.start_session(sid)
+            msgs = await collect(
+                sub, lambda m: isinstance(m[-1], SessionMessage) and m[-1].status == "stopped"
+            )
+            for pid in (pat, ther):
+                times = beats_of(msgs, pid)
+                assert len(times) == 100  # each beat once, none held back by a gap
+                assert np.all(np.diff(times) > 0)
+                gaps = np.diff(times) > 4.0
+                assert int(gaps.sum()) == 4  # the four 5-s dropouts are in the beat times
+            disconnects = [
+                m for m in msgs if isinstance(m, DeviceMessage) and m.kind == "disconnected"
+            ]
+            assert len(disconnects) == 8
+            assert all(m.connected is False for m in disconnects)
+            # each dropout flushed the participant's look-ahead (one row at a time)
+            assert sum(1 for f in flushed if len(f) == 1) >= 8
+            assert r.store.count_beats(sid) == 200
+
+    asyncio.run(main())
