@@ -705,13 +705,13 @@ def test_throttle_is_leading_edge(tmp_path: Path) -> None:
     """A batch after a quiet tick goes out at once, not at the next tick (latency)."""
 
     async def main() -> None:
-        async with rig(tmp_path, rate=1.0) as r:  # one tick = 1 s
+        async with rig(tmp_path, rate=0.5) as r:  # one tick = 2 s
             sid, pat, _ = make_session(r.store, "v")
             sub = r.hub.subscribe(sid)
             await r.hub.start_session(sid)
-            # the ticker's first run is 1 s after the start: a message within 0.8 s can only
-            # come from the leading edge
-            msgs = await collect(sub, n_beats(pat, 1), timeout_s=0.8)
+            # the ticker's first run is 2 s after the start: a message within 1.6 s can only
+            # come from the leading edge (it normally takes milliseconds)
+            msgs = await collect(sub, n_beats(pat, 1), timeout_s=1.6)
             assert r.hub.stats.beats_messages == 1
             assert isinstance(msgs[-1], BeatsMessage)
 
