@@ -246,6 +246,7 @@ def test_cli_writes_the_report(stored: tuple[Store, int], tmp_path: Path) -> Non
     assert cli_main(["report", "424242", "--out", str(out), "--database-url", url]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 def test_report_renders_offline_in_chromium(report_file: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")

@@ -8,6 +8,7 @@ paced breathing at 6/min from 2700 to 3000 s; the therapist follows half of the 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import sys
@@ -42,7 +43,8 @@ def _beats(i: int, role: str, s: SimulatedRR) -> ParticipantBeats:
     return ParticipantBeats(i, f"{role[0].upper()}-{i}", role, s.beat_times_s, s.rr_ms, gap)
 
 
-def _inputs(seed: int, **kw: object) -> tuple[SessionInputs, dict[str, SimulatedRR]]:
+@functools.cache
+def _inputs(seed: int) -> tuple[SessionInputs, dict[str, SimulatedRR]]:
     sims = simulate_session(
         Scenario.first_session(),
         seed=seed,
@@ -58,15 +60,36 @@ def _inputs(seed: int, **kw: object) -> tuple[SessionInputs, dict[str, Simulated
         duration_s=3600.0,
         participants=parts,
         markers=(MarkerPoint(2700.0, "breathing_exercise"),),
-        **kw,  # type: ignore[arg-type]
     )
     return inputs, sims
 
 
+@functools.cache
+def _reviewed(seed: int) -> SessionReview:
+    return review_session(_inputs(seed)[0])
+
+
+def _first_minutes(minutes: float, **kw: object) -> SessionInputs:
+    """The first minutes of seed 0's session (for tests that need any review, quickly)."""
+    base, _ = _inputs(0)
+    end = minutes * 60.0
+    parts = tuple(
+        ParticipantBeats(
+            p.participant_id,
+            p.code,
+            p.role,
+            p.time_s[p.time_s < end],
+            p.rr_ms[p.time_s < end],
+            p.gap_before[p.time_s < end],
+        )
+        for p in base.participants
+    )
+    return SessionInputs(0, None, None, end, participants=parts, **kw)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module", params=[0, 1, 2])
 def session(request: pytest.FixtureRequest) -> tuple[SessionInputs, SessionReview]:
-    inputs, _ = _inputs(request.param)
-    return inputs, review_session(inputs)
+    return _inputs(request.param)[0], _reviewed(request.param)
 
 
 def test_stress_episode_found_in_the_map_phase(
@@ -137,7 +160,7 @@ def test_per_phase_values_equal_the_hrv_functions(
 
 def test_rmssd_excludes_the_difference_across_a_dropout() -> None:
     inputs, _ = _inputs(0)
-    review = review_session(inputs)
+    review = _reviewed(0)
     patient = inputs.participants[0]
     rr = correct_artifacts(patient.rr_ms, detect_artifacts(patient.rr_ms)).rr
     goals = next(r for r in review.participants[0].phases if r.phase_id == "goals")
@@ -153,7 +176,6 @@ def test_rmssd_excludes_the_difference_across_a_dropout() -> None:
 
 
 def test_lf_hf_is_a_dash_for_phases_shorter_than_two_minutes() -> None:
-    base, _ = _inputs(0)
     events = (
         PhaseEventPoint(0.0, "welcome", "enter"),
         PhaseEventPoint(600.0, "map", "enter"),
@@ -161,14 +183,7 @@ def test_lf_hf_is_a_dash_for_phases_shorter_than_two_minutes() -> None:
         PhaseEventPoint(840.0, "rehearsal", "enter"),  # goals lasts 150 s
         PhaseEventPoint(900.0, "rehearsal", "end"),
     )
-    inputs = SessionInputs(
-        session_id=0,
-        label=None,
-        started_at_s=None,
-        duration_s=900.0,
-        participants=base.participants,
-        phase_events=events,
-    )
+    inputs = _first_minutes(15.0, phase_events=events)
     review = review_session(inputs)
     for p in review.participants:
         rows = {r.phase_id: r for r in p.phases}
@@ -197,8 +212,8 @@ def test_breathing_exercise_raises_rmssd_and_coherence(
 
 
 def test_signal_quality_counts_the_dropout_and_the_ectopic_beat() -> None:
-    inputs, sims = _inputs(0)
-    q = review_session(inputs).participants[0].quality
+    _, sims = _inputs(0)
+    q = _reviewed(0).participants[0].quality
     assert q.n_beats == len(sims["patient"])
     assert q.dropouts == 1
     # 8 s without beats; the RR that ends the first beat after the gap is not part of it, and
@@ -267,17 +282,12 @@ def test_synchrony_per_phase_comes_with_its_surrogates(
 
 def test_synchrony_hook_when_the_module_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "hrv.synchrony", None)  # import raises ImportError
-    inputs, _ = _inputs(0)
-    review = review_session(inputs)
+    review = review_session(_first_minutes(5.0))
     assert review.synchrony is None
     assert review.synchrony_note == SYNCHRONY_HOOK_NOTE
 
 
 def test_no_synchrony_without_consent() -> None:
-    base, _ = _inputs(0)
-    inputs = SessionInputs(
-        0, None, None, 3600.0, participants=base.participants, synchrony_allowed=False
-    )
-    review = review_session(inputs)
+    review = review_session(_first_minutes(5.0, synchrony_allowed=False))
     assert review.synchrony is None
     assert "consent" in review.synchrony_note
