@@ -8,8 +8,9 @@ scores for that session.
 
 How it stays fast
 -----------------
-* Beats are read in bulk, many sessions per query (only the four columns needed), straight into
-  numpy structured arrays; recordings are found as runs of equal (session, participant).
+* Beats are read in bulk, many sessions per query (only beat time and RR, fetched from the
+  driver's cursor), straight into numpy; recordings are runs of equal (session, participant)
+  whose lengths come from one ``GROUP BY`` count.
 * Artifact correction runs once per recording (:func:`server.export.derive.corrected_series`:
   the Lipponen & Tarvainen 2019 batch detector, which works on a whole series).
 * Every phase of every recording is then an index range ``[lo, hi)`` of the concatenated
@@ -29,7 +30,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import sqlalchemy as sa
@@ -38,6 +39,7 @@ from numpy.typing import NDArray
 from hrv.errors import InsufficientDataError
 from hrv.frequency import MIN_DURATION_S, frequency_domain
 from server.export.derive import corrected_series
+from server.export.errors import ExportError
 from server.export.session import PhaseInterval, phase_intervals, session_bounds
 from server.export.tables import Table
 from server.storage import ConsentPurpose, PhaseEvent, Session, Store
@@ -89,9 +91,6 @@ _MS_PER_MIN: Final[float] = 60_000.0
 _US_PER_S: Final[float] = 1e6
 #: Bits of the microsecond part of the phase search key (2**40 us = 12.7 days per recording).
 _KEY_SHIFT: Final[int] = 40
-_BEAT_DTYPE: Final[np.dtype[Any]] = np.dtype(
-    [("session_id", np.int64), ("participant_id", np.int64), ("t", np.float64), ("rr", np.float64)]
-)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -122,7 +121,7 @@ class BulkBeats:
 
 
 def read_beats_bulk(store: Store, session_ids: Sequence[int]) -> BulkBeats:
-    """Read the beats of many sessions in one query (four columns, straight to numpy).
+    """Read the beats of many sessions in two queries, straight to numpy.
 
     Parameters
     ----------
@@ -132,22 +131,44 @@ def read_beats_bulk(store: Store, session_ids: Sequence[int]) -> BulkBeats:
     Returns
     -------
     BulkBeats
-        Sorted by session, participant and beat time (device and sequence break ties).
+        Sorted by session, participant and beat time (the order of the beats index; beats of
+        one participant with exactly the same time come in an unspecified order).
+
+    Notes
+    -----
+    One query counts the beats per (session, participant); the other returns only beat time and
+    RR in the same order, fetched from the driver's cursor without SQLAlchemy's per-row
+    processing (the fetch is the cost: about 1 us per row on SQLite). Both run in one
+    transaction, so the counts and the rows agree.
     """
     b = t.beats
-    query = (
-        sa.select(b.c.session_id, b.c.participant_id, b.c.beat_time_s, b.c.rr_ms)
-        .where(b.c.session_id.in_(list(session_ids)))
-        .order_by(b.c.session_id, b.c.participant_id, b.c.beat_time_s, b.c.device, b.c.seq)
+    where = b.c.session_id.in_(list(session_ids))
+    counts_q = (
+        sa.select(b.c.session_id, b.c.participant_id, sa.func.count())
+        .where(where)
+        .group_by(b.c.session_id, b.c.participant_id)
+        .order_by(b.c.session_id, b.c.participant_id)
+    )
+    values_q = (
+        sa.select(b.c.beat_time_s, b.c.rr_ms)
+        .where(where)
+        .order_by(b.c.session_id, b.c.participant_id, b.c.beat_time_s)
     )
     with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    arr = np.fromiter((tuple(r) for r in rows), dtype=_BEAT_DTYPE, count=len(rows))
-    sid, pid = arr["session_id"], arr["participant_id"]
-    change = np.flatnonzero((np.diff(sid) != 0) | (np.diff(pid) != 0)) + 1
-    n = arr.shape[0]
-    starts = np.concatenate(([0], change, [n])).astype(np.intp) if n else np.zeros(1, np.intp)
-    return BulkBeats(sid.copy(), pid.copy(), arr["t"].copy(), arr["rr"].copy(), starts)
+        counts = conn.execute(counts_q).all()
+        rows = conn.execute(values_q).cursor.fetchall()
+    values = np.array(rows, dtype=np.float64).reshape(-1, 2)
+    n = np.array([int(c[2]) for c in counts], dtype=np.intp)
+    starts = np.concatenate(([0], np.cumsum(n))).astype(np.intp)
+    if starts[-1] != values.shape[0]:
+        raise ExportError(
+            f"beats changed while being read: counted {starts[-1]}, read {values.shape[0]}"
+        )
+    sid = np.repeat(np.array([int(c[0]) for c in counts], dtype=np.int64), n)
+    pid = np.repeat(np.array([int(c[1]) for c in counts], dtype=np.int64), n)
+    return BulkBeats(
+        sid, pid, np.ascontiguousarray(values[:, 0]), np.ascontiguousarray(values[:, 1]), starts
+    )
 
 
 def alliance_totals(scores: Mapping[int, float], instrument: str) -> dict[str, float]:
