@@ -39,6 +39,16 @@ _PLOTLY_CONFIG: Final[dict[str, object]] = {
     "responsive": True,
     "modeBarButtonsToRemove": ["select2d", "lasso2d"],
 }
+#: Printable width of an A4 page with 12 mm margins, CSS px (96 px per inch), rounded down.
+_PRINT_WIDTH_PX: Final[int] = 700
+#: Sets ``--print-zoom`` on each figure from its width on screen, so that it fits the paper
+#: (plotly draws at a fixed pixel width and does not redraw for print).
+_FIT_SCRIPT: Final[str] = (
+    "(function(){function fit(){document.querySelectorAll('.figure').forEach(function(el){"
+    "var w=el.getBoundingClientRect().width;if(w>0){el.style.setProperty('--print-zoom',"
+    f"Math.min(1,{_PRINT_WIDTH_PX}/w).toFixed(3));}}}});}}"
+    "window.addEventListener('resize',fit);window.addEventListener('load',fit);fit();})();"
+)
 _CSS: Final[str] = """
 :root { --ink: #1d1d1f; --muted: #5b5b60; --rule: #d9d9de; --band: #eef5fb; }
 * { box-sizing: border-box; }
@@ -66,6 +76,7 @@ footer { margin-top: 32px; color: var(--muted); font-size: 0.88em; }
   body { max-width: none; padding: 0; font-size: 11pt; }
   .modebar, .modebar-container { display: none !important; }
   section, table, .figure { break-inside: avoid; page-break-inside: avoid; }
+  .figure { zoom: var(--print-zoom, 0.62); }
   h2 { break-after: avoid; page-break-after: avoid; }
   a { color: inherit; text-decoration: none; }
 }
@@ -461,6 +472,7 @@ def render_report(review: SessionReview, *, generated_at_s: float | None = None)
             f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
             "</head><body>",
             *body,
+            f'<script type="text/javascript">{_FIT_SCRIPT}</script>',
             "</body></html>",
         ]
     )

@@ -35,6 +35,8 @@ T0 = 1_767_000_000.0  # session start on the store's clock (2025-12-29), s
 DROPOUT_S = 2000.0
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+#: The top of an A4 page at 96 dpi, CSS px.
+_A4_CLIP = {"x": 0.0, "y": 0.0, "width": 794.0, "height": 1123.0}
 
 
 class _Clock:
@@ -291,12 +293,19 @@ def test_report_renders_offline_in_chromium(report_file: Path) -> None:
             )
             page.screenshot(path=str(OUTPUT / "report.png"), full_page=True)
             page.screenshot(path=str(OUTPUT / "report-top.png"))
+            page.emulate_media(media="print")
+            # plotly does not redraw for print: the figure is zoomed to the A4 width (700 px)
+            print_width = page.evaluate(
+                "document.querySelector('#figure-session .main-svg').getBoundingClientRect().width"
+            )
+            page.screenshot(path=str(OUTPUT / "report-print.png"), clip=_A4_CLIP)
         finally:
             browser.close()
     assert errors == []
     assert n_svg >= 1
     assert n_lines >= 6  # arousal, HR and RMSSD of two people at least
     assert n_ribbon == 5
+    assert 600.0 <= print_width <= 701.0
     outside = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
     assert outside == []
     assert any(u.startswith("file:") for u in requests)
