@@ -12,7 +12,9 @@ What it does, in order:
    the physiological simulator assigned to both.
 3. Starts the session through the live hub (sources -> durable storage -> engine -> WebSocket),
    prints ONE line on stdout, the dashboard URL with the access token
-   (``http://127.0.0.1:PORT/?token=...``), and opens a browser when one is available.
+   (``http://127.0.0.1:PORT/?token=...``), and opens a browser when one is available. Until the
+   dashboard page exists, ``/`` is a plain status page of the live sessions
+   (:func:`install_status_page`, added by the demo only).
 4. After ``--minutes`` of simulated time (``--minutes * 60 / --speed`` seconds of wall time), or
    on Ctrl-C / SIGTERM, stops the session (``stopped``, not ``interrupted``), lets the writer
    commit every beat received, and exits.
@@ -42,6 +44,7 @@ from fastapi.responses import HTMLResponse
 
 from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate
 from server.auth import Principal, can_view_session, require_auth
+from server.cli.serve import dashboard_url
 from server.settings import DEFAULT_HOST, DEFAULT_PORT, ServerSettings
 from server.storage import ConsentPurpose, DeviceAssignment, RecordNotFoundError, Role, Store
 from server.storage.records import CONSENT_PURPOSES
@@ -59,7 +62,6 @@ __all__ = [
     "DemoSession",
     "LoopbackServer",
     "browser_available",
-    "dashboard_url",
     "demo_template",
     "install_status_page",
     "prepare_demo_session",
@@ -231,17 +233,6 @@ def prepare_demo_session(
         actor=DEMO_RECORDED_BY,
     )
     return DemoSession(session.id, patient, therapist, template)
-
-
-def dashboard_url(host: str, port: int, token: str) -> str:
-    """The dashboard URL with the access token, as printed by ``serve`` and ``demo``.
-
-    Examples
-    --------
-    >>> dashboard_url("127.0.0.1", 8765, "abc")
-    'http://127.0.0.1:8765/?token=abc'
-    """
-    return f"http://{host}:{port}/?token={token}"
 
 
 def browser_available() -> bool:

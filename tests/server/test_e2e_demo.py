@@ -21,11 +21,11 @@ from server.cli.demo import (
     DEMO_RECORDED_BY,
     DEMO_THERAPIST_CODE,
     browser_available,
-    dashboard_url,
     demo_template,
     prepare_demo_session,
     simulator_address,
 )
+from server.cli.serve import dashboard_url
 from server.live.sources import simulator_seed
 from server.storage import Store
 from server.storage.records import CONSENT_PURPOSES
