@@ -342,8 +342,10 @@ class CoherenceMessage(_Message):
     time_s : float
         Beat time of the estimate, s.
     coherence_ratio : float or None
-        Peak power around the dominant 0.04-0.26 Hz frequency over the rest of the 0.0033-0.4 Hz
-        power (:func:`hrv.coherence.coherence_ratio`), over the last 64 s.
+        McCraty et al.'s (2009) coherence ratio over the last 64 s, dimensionless: power within
+        +-0.015 Hz of the highest 0.04-0.26 Hz peak over the rest of the 0.0033-0.4 Hz power
+        (:func:`hrv.coherence.coherence_ratio`; about 9 for a pure sinusoid, well below 1 for
+        spontaneous breathing); null when the window is not covered yet.
     breathing_rate_bpm : float or None
         Breathing-rate estimate from the RR spectrum, breaths/min.
     """

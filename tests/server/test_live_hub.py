@@ -27,6 +27,7 @@ from server.live import LiveHub, Subscription
 from server.live.scripted import ScriptedSources, scripted_source_factory
 from server.messages import (
     BeatsMessage,
+    CoherenceMessage,
     CueMessage,
     CueResolvedMessage,
     DeviceMessage,
@@ -750,5 +751,76 @@ def test_dropouts_flush_the_look_ahead_and_lose_no_beat(tmp_path: Path) -> None:
             # each dropout flushed the participant's look-ahead (one row at a time)
             assert sum(1 for f in flushed if len(f) == 1) >= 8
             assert r.store.count_beats(sid) == 200
+
+    asyncio.run(main())
+
+
+def test_coherence_in_the_rehearsal_phase_finds_the_breathing_rate(tmp_path: Path) -> None:
+    """Scripted RR oscillate with a 5 s period (12 breaths/min): the estimate must say so."""
+    clock = FakeClock()
+
+    async def main() -> None:
+        async with rig(tmp_path, clock=clock) as r:
+            sid, pat, _ = make_session(r.store, "x")
+            sub = r.hub.subscribe(sid)
+            await r.hub.start_session(sid)
+            before = await collect(sub, n_beats(pat, 20))
+            assert not any(isinstance(m, CoherenceMessage) for m in before)  # off until then
+            clock.advance(40 * 60.0 + 1.0)  # the rehearsal phase starts at 40 min
+            msgs = await collect(
+                sub,
+                lambda m: (
+                    sum(
+                        1
+                        for x in m
+                        if isinstance(x, CoherenceMessage) and x.coherence_ratio is not None
+                    )
+                    >= 3
+                ),
+            )
+            assert any(isinstance(m, PhaseMessage) and m.phase_id == "rehearsal" for m in msgs)
+            coh = [
+                m
+                for m in msgs
+                if isinstance(m, CoherenceMessage)
+                and m.participant_id == pat
+                and m.coherence_ratio is not None
+            ]
+            assert coh
+            for m in coh:
+                # 12 breaths/min planted; 0.5/min covers the spectral grid and window edges
+                assert m.breathing_rate_bpm == pytest.approx(12.0, abs=0.5)
+                ratio = m.coherence_ratio
+                assert ratio is not None
+                assert ratio > 1.0  # a pure oscillation is highly coherent
+            times = [m.time_s for m in coh]
+            assert np.all(np.diff(times) >= 5.0 - 1.0)  # every 5 s of beat time (one RR slack)
+            await r.hub.stop_session(sid)
+
+    asyncio.run(main())
+
+
+def test_pacer_turns_coherence_on_and_off(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with rig(tmp_path) as r:
+            sid, pat, _ = make_session(r.store, "y")
+            sub = r.hub.subscribe(sid)
+            await r.hub.start_session(sid)
+            await r.hub.set_pacer(sid, True)
+            rows = [p.row for p in r.hub._sessions[sid].participants.values()]
+            assert all(r.hub._engine.coherence_period(row) == 5.0 for row in rows)
+            msgs = await collect(
+                sub,
+                lambda m: any(
+                    isinstance(x, CoherenceMessage) and x.participant_id == pat for x in m
+                ),
+            )
+            phases = {m.phase_id for m in msgs if isinstance(m, PhaseMessage)}
+            assert phases == {"welcome"}  # on without the rehearsal phase
+            await r.hub.set_pacer(sid, False)
+            assert all(r.hub._engine.coherence_period(row) is None for row in rows)
+            await r.hub.stop_session(sid)
+            with pytest.raises(StateConflictError):
+                await r.hub.set_pacer(sid, True)
 
     asyncio.run(main())
