@@ -20,7 +20,14 @@ from hrv.synchrony import (
     segment_synchrony,
     windowed_cross_correlation,
 )
-from sensor.simulator import Coupling, ParticipantProfile, Scenario, Schedule, simulate_session
+from sensor.simulator import (
+    ArtifactSpec,
+    Coupling,
+    ParticipantProfile,
+    Scenario,
+    Schedule,
+    simulate_session,
+)
 
 FS_HZ = 1.0
 SMOOTH_S = 10.0
@@ -150,3 +157,33 @@ def test_pseudo_dyads_separate_a_shared_session_structure_from_coupling() -> Non
     assert test.overall.p_value < 0.01
     assert test.overall.effect_size > max(t.overall.effect_size for t in groups)
     assert sum(d.significant(ALPHA) for d in test.dyads) >= 5
+
+
+def test_a_dropout_is_masked_and_the_rest_of_the_session_still_counts() -> None:
+    scenario = replace(Scenario.calm(2400.0), coupling=Coupling(0.7, 7.0))
+    s = simulate_session(
+        scenario, seed=3, artifacts={"therapist": [ArtifactSpec("dropout", 900.0, 20.0)]}
+    )
+    p, t = s["patient"], s["therapist"]
+    g = dyad_grid(
+        p.rr_ms,
+        t.rr_ms,
+        patient_beat_times_s=p.beat_times_s,
+        therapist_beat_times_s=t.beat_times_s,
+        fs_hz=FS_HZ,
+        smooth_s=SMOOTH_S,
+    )
+    # No interpolation across the 20 s without beats (nor within the smoothing half-width).
+    assert np.all(np.isnan(g.therapist[(g.time_s > 901.0) & (g.time_s < 919.0)]))
+    w = windowed_cross_correlation(g.patient, g.therapist, fs_hz=FS_HZ, max_lag_s=MAX_LAG_S)
+    # A window is left out exactly when its span (60 s + 15 s of lags) touches a missing sample:
+    # the dropout, or the smoothing's half-width at the two ends of the grid.
+    missing = np.isnan(g.patient) | np.isnan(g.therapist)
+    starts = w.window_start_s.astype(int)
+    touched = np.array([missing[s0 : s0 + 75].any() for s0 in starts])
+    in_dropout = (g.time_s[starts] < 925.0) & (g.time_s[starts] + 75.0 > 895.0)
+    assert in_dropout.any()
+    assert np.all(touched[in_dropout])
+    np.testing.assert_array_equal(w.valid, ~touched)
+    assert w.surrogate.significant(ALPHA)
+    assert abs(w.profile_lag_s - 7.0) <= 2.0
