@@ -20,25 +20,34 @@ How it stays fast
 * LF/HF needs a spectrum per phase (:func:`hrv.frequency.frequency_domain`), the one per-phase
   call left (about 2 ms each).
 
-Synchrony columns are not produced yet: ``hrv.synchrony`` is not part of the package at the time
-of writing.
+Synchrony
+---------
+When :mod:`hrv.synchrony` is installed and both the patient and the therapist of a session have an
+active ``synchrony`` consent (besides the cohort's purpose), the rows of that session's phases get
+the dyad's SUSY segment synchrony of heart rate (Tschacher & Meier 2020): the corrected heart rate
+of both on a 4 Hz grid smoothed over 10 s (:func:`hrv.synchrony.dyad_grid`, as the review does),
+30 s segments, lags up to 5 s, compared with every pseudo pairing of segments
+(:func:`hrv.synchrony.segment_synchrony`). The columns (:data:`SYNCHRONY_COLUMNS`) always come
+together: the observed mean Fisher z with its surrogate effect size and p value, never alone.
+Without the module the columns are left out of the table.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
-from hrv.errors import InsufficientDataError
+from hrv.errors import InsufficientDataError, SintoniaError
 from hrv.frequency import MIN_DURATION_S, frequency_domain
-from server.export.derive import corrected_series
+from server.export.derive import CorrectedSeries, corrected_series
 from server.export.errors import ExportError
 from server.export.session import PhaseInterval, phase_intervals, session_bounds
 from server.export.tables import Table
@@ -47,12 +56,15 @@ from server.storage import schema as t
 
 __all__ = [
     "COHORT_COLUMNS",
+    "SYNCHRONY_COLUMNS",
+    "SYNCHRONY_SMOOTH_S",
     "WAI_SR_SUBSCALES",
     "BulkBeats",
     "CohortTable",
     "alliance_totals",
     "cohort_table",
     "read_beats_bulk",
+    "synchrony_module",
 ]
 
 _log = logging.getLogger(__name__)
@@ -78,6 +90,16 @@ COHORT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("wai_sr_task", "", "WAI-SR task subscale, 4-20"),
     ("wai_sr_bond", "", "WAI-SR bond subscale, 4-20"),
 )
+
+#: Synchrony columns, present when :mod:`hrv.synchrony` is installed: (name, unit, description).
+SYNCHRONY_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("susy_z", "z", "dyad's SUSY mean Fisher z of heart rate over segments and lags (-5..5 s)"),
+    ("susy_effect_size", "", "(z - mean of pseudo pairs) / SD of pseudo pairs (Tschacher 2020)"),
+    ("susy_p", "", "one-sided p of z against the pseudo pairs (more synchrony than chance)"),
+    ("susy_segments", "", "valid 30 s segments of the phase"),
+)
+#: Centred moving average of the heart-rate grid before synchrony, s (as the session review).
+SYNCHRONY_SMOOTH_S: Final[float] = 10.0
 
 #: WAI-SR item numbers of each subscale (Hatcher & Gillaspy 2006, client form; the scoring key
 #: also used by Munder et al. 2010).
@@ -328,6 +350,48 @@ def _alliance_columns(
     return out
 
 
+def synchrony_module() -> Any | None:
+    """:mod:`hrv.synchrony` if it is installed, else None."""
+    try:
+        return importlib.import_module("hrv.synchrony")
+    except ImportError:
+        return None
+
+
+def _dyad_synchrony(
+    sync: Any,
+    patient: CorrectedSeries,
+    therapist: CorrectedSeries,
+    phases: Sequence[PhaseInterval],
+) -> list[tuple[float, float, float, float]]:
+    """(z, effect size, p, valid segments) of each phase; NaN where a phase is too short."""
+    nan = math.nan
+    try:
+        grid = sync.dyad_grid(
+            patient.rr_ms,
+            therapist.rr_ms,
+            patient_beat_times_s=patient.time_s,
+            therapist_beat_times_s=therapist.time_s,
+            signal="hr",
+            smooth_s=SYNCHRONY_SMOOTH_S,
+        )
+    except SintoniaError:
+        return [(nan, nan, nan, 0.0)] * len(phases)
+    out = []
+    for ph in phases:
+        sel = (grid.time_s >= ph.start_s) & (grid.time_s < ph.end_s)
+        try:
+            seg = sync.segment_synchrony(grid.patient[sel], grid.therapist[sel], fs_hz=grid.fs_hz)
+        except SintoniaError:
+            out.append((nan, nan, nan, 0.0))
+            continue
+        z = seg.z
+        out.append(
+            (float(z.observed), float(z.effect_size), float(z.p_value), float(seg.valid.sum()))
+        )
+    return out
+
+
 def _key(group: NDArray[np.int64], rel_s: NDArray[np.float64]) -> NDArray[np.int64]:
     """Exact sort key: recording in the high bits, microseconds (offset to be >= 0) below."""
     us = np.rint(rel_s * _US_PER_S).astype(np.int64) + (1 << (_KEY_SHIFT - 1))
@@ -339,6 +403,8 @@ def _chunk_rows(
     chunk: Sequence[int],
     allowed: set[tuple[int, int]],
     lf_hf: bool,
+    sync: Any | None,
+    sync_allowed: set[tuple[int, int]],
 ) -> list[Table]:
     beats = read_beats_bulk(store, chunk)
     frames = _session_frames(store, chunk, beats)
@@ -351,6 +417,7 @@ def _chunk_rows(
     s_key: list[NDArray[np.int64]] = []
     s_art: list[NDArray[np.bool_]] = []
     rec: list[tuple[int, int, int]] = []  # (group, session, participant)
+    series: dict[tuple[int, int], CorrectedSeries] = {}
     for a, b in zip(beats.starts[:-1].tolist(), beats.starts[1:].tolist(), strict=True):
         sid, pid = int(beats.session_id[a]), int(beats.participant_id[a])
         if (sid, pid) not in allowed:
@@ -359,6 +426,7 @@ def _chunk_rows(
         rec.append((g, sid, pid))
         start = frames[sid][0]
         cs = corrected_series(beats.rr_ms[a:b], beats.beat_time_s[a:b])
+        series[(sid, pid)] = cs
         gc = np.full(cs.rr_ms.shape[0], g, dtype=np.int64)
         gs = np.full(b - a, g, dtype=np.int64)
         c_rr.append(cs.rr_ms)
@@ -419,6 +487,18 @@ def _chunk_rows(
             except InsufficientDataError:
                 continue
 
+    sync_cols: dict[str, NDArray[np.float64]] = {}
+    if sync is not None:
+        dyads = _dyad_values(sync, chunk, rec, series, roles, frames, sync_allowed)
+        values = np.array(
+            [
+                dyads.get((s, ph.index, ph.start_s), _NO_SYNC)
+                for s, ph in zip(r_sid, r_phase, strict=True)
+            ],
+            dtype=np.float64,
+        ).reshape(-1, 4)
+        sync_cols = {c: values[:, k] for k, (c, _, _) in enumerate(SYNCHRONY_COLUMNS)}
+
     def allied(name: str) -> NDArray[np.float64]:
         return np.array(
             [
@@ -444,8 +524,37 @@ def _chunk_rows(
             "artifact_pct": art_pct,
             "lf_hf": lfhf,
             **{c: allied(c) for c, _, _ in COHORT_COLUMNS[13:]},
+            **sync_cols,
         }
     ]
+
+
+_NO_SYNC: Final[tuple[float, float, float, float]] = (math.nan, math.nan, math.nan, math.nan)
+
+
+def _dyad_values(
+    sync: Any,
+    chunk: Sequence[int],
+    rec: Sequence[tuple[int, int, int]],
+    series: Mapping[tuple[int, int], CorrectedSeries],
+    roles: Mapping[int, str],
+    frames: Mapping[int, tuple[float, tuple[PhaseInterval, ...]]],
+    sync_allowed: set[tuple[int, int]],
+) -> dict[tuple[int, int, float], tuple[float, float, float, float]]:
+    """Synchrony per (session, phase index, phase start) of each session with a consenting dyad:
+    its first patient and first therapist (by participant id) with a ``synchrony`` consent."""
+    out: dict[tuple[int, int, float], tuple[float, float, float, float]] = {}
+    for sid in chunk:
+        people = sorted(p for _, s, p in rec if s == sid and (s, p) in sync_allowed)
+        patient = next((p for p in people if roles[p] == "patient"), None)
+        therapist = next((p for p in people if roles[p] == "therapist"), None)
+        if patient is None or therapist is None:
+            continue
+        phases = frames[sid][1]
+        values = _dyad_synchrony(sync, series[(sid, patient)], series[(sid, therapist)], phases)
+        for ph, v in zip(phases, values, strict=True):
+            out[(sid, ph.index, ph.start_s)] = v
+    return out
 
 
 def _people(store: Store, pids: set[int]) -> tuple[dict[int, str], dict[int, str]]:
@@ -463,6 +572,7 @@ def cohort_table(
     purpose: ConsentPurpose = "research_export",
     actor: str = "system",
     lf_hf: bool = True,
+    synchrony: bool = True,
     chunk_sessions: int = 50,
     progress: Callable[[int, int], None] | None = None,
 ) -> CohortTable:
@@ -479,6 +589,9 @@ def cohort_table(
         Who asks (audit log).
     lf_hf : bool
         Compute LF/HF (one spectrum per phase long enough); False leaves the column empty.
+    synchrony : bool
+        Add :data:`SYNCHRONY_COLUMNS` when :mod:`hrv.synchrony` is installed (dyads whose two
+        members have an active ``synchrony`` consent; empty for the others).
     chunk_sessions : int
         Sessions read per query (bounds memory: about 9,000 beats per one-hour dyad).
     progress : callable, optional
@@ -487,6 +600,7 @@ def cohort_table(
     Returns
     -------
     CohortTable
+        With :data:`COHORT_COLUMNS`, then :data:`SYNCHRONY_COLUMNS` when computed.
 
     Notes
     -----
@@ -521,14 +635,18 @@ def cohort_table(
         ids = sorted(set(session_ids))
     at_s = store.now()
     allowed, excluded = _consenting_pairs(store, ids, purpose, at_s) if ids else (set(), 0)
+    sync = synchrony_module() if synchrony else None
+    sync_allowed: set[tuple[int, int]] = set()
+    if sync is not None and ids:
+        sync_allowed = _consenting_pairs(store, ids, "synchrony", at_s)[0] & allowed
     parts: list[Table] = []
     for k in range(0, len(ids), chunk_sessions):
         chunk = ids[k : k + chunk_sessions]
         mine = {(s, p) for s, p in allowed if s in set(chunk)}
-        parts.extend(_chunk_rows(store, chunk, mine, lf_hf))
+        parts.extend(_chunk_rows(store, chunk, mine, lf_hf, sync, sync_allowed))
         if progress is not None:
             progress(min(k + chunk_sessions, len(ids)), len(ids))
-    names = [c for c, _, _ in COHORT_COLUMNS]
+    names = [c for c, _, _ in (*COHORT_COLUMNS, *(SYNCHRONY_COLUMNS if sync else ()))]
     table: Table = (
         {c: np.concatenate([p[c] for p in parts]) for c in names}
         if parts

@@ -16,10 +16,15 @@ from hrv.errors import InsufficientDataError
 from hrv.frequency import frequency_domain
 from hrv.time_domain import ln_rmssd, mean_hr, rmssd
 from server.export import alliance_totals, cohort_table, corrected_series, read_beats_bulk
-from server.export.cohort import COHORT_COLUMNS
+from server.export.cohort import (
+    COHORT_COLUMNS,
+    SYNCHRONY_COLUMNS,
+    SYNCHRONY_SMOOTH_S,
+    synchrony_module,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _export_support import PHASES, Fixture, fill_store
+from _export_support import PHASES, T0_S, Fixture, fill_store
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,8 @@ def _reference_rows(fx: Fixture) -> dict[tuple[int, str, str], dict[str, float]]
 def test_cohort_equals_a_per_phase_loop(fx: Fixture) -> None:
     result = cohort_table(fx.store, actor="analyst")
     tab = result.table
-    assert list(tab) == [c for c, _, _ in COHORT_COLUMNS]
+    sync_cols = SYNCHRONY_COLUMNS if synchrony_module() is not None else ()
+    assert list(tab) == [c for c, _, _ in (*COHORT_COLUMNS, *sync_cols)]
     assert (result.sessions, result.recordings, result.excluded) == (2, 4, 1)
     ref = _reference_rows(fx)
     assert len(tab["session_id"]) == len(ref) == 2 * 2 * len(PHASES)
@@ -131,3 +137,48 @@ def test_cohort_of_no_session_is_empty(tmp_path: Path) -> None:
     assert result.recordings == 0
     assert result.excluded == 3
     assert all(len(v) == 0 for v in result.table.values())
+
+
+def test_synchrony_columns_need_both_consents(tmp_path: Path) -> None:
+    sync = pytest.importorskip("hrv.synchrony")
+    f = fill_store(tmp_path / "db.sqlite", n_sessions=1)
+    tab = cohort_table(f.store).table
+    # no synchrony consent yet: the columns are there, empty
+    assert np.isnan(tab["susy_z"]).all()
+    f.store.grant_consent(f.patient.id, "synchrony", "v1", at_s=T0_S - 5)
+    assert np.isnan(cohort_table(f.store).table["susy_z"]).all()  # one of two is not enough
+    f.store.grant_consent(f.therapist.id, "synchrony", "v1", at_s=T0_S - 5)
+    tab = cohort_table(f.store).table
+    pat = tab["participant"] == f.patient.code
+    ther = tab["participant"] == f.therapist.code
+    # a dyad-level value: the same on the patient's and the therapist's row of each phase
+    np.testing.assert_array_equal(tab["susy_z"][pat], tab["susy_z"][ther])
+    # the same numbers as hrv.synchrony called directly on the corrected heart rate
+    sid = f.sessions[0]
+    p = f.store.read_all_beats(sid, participant_id=f.patient.id)
+    t = f.store.read_all_beats(sid, participant_id=f.therapist.id)
+    cp = corrected_series(p.rr_ms, p.beat_time_s)
+    ct = corrected_series(t.rr_ms, t.beat_time_s)
+    grid = sync.dyad_grid(
+        cp.rr_ms,
+        ct.rr_ms,
+        patient_beat_times_s=cp.time_s,
+        therapist_beat_times_s=ct.time_s,
+        signal="hr",
+        smooth_s=SYNCHRONY_SMOOTH_S,
+    )
+    start = f.starts[0]
+    for _, name, a, b in PHASES:
+        row = np.flatnonzero(pat & (tab["phase"] == name))[0]
+        sel = (grid.time_s >= start + a) & (grid.time_s < start + b)
+        try:
+            seg = sync.segment_synchrony(grid.patient[sel], grid.therapist[sel], fs_hz=grid.fs_hz)
+        except InsufficientDataError:
+            # the 60 s phase holds 2 segments, too few for a surrogate comparison: empty
+            assert np.isnan(tab["susy_z"][row])
+            assert name == "goals"
+            continue
+        assert tab["susy_z"][row] == pytest.approx(seg.z.observed, rel=1e-12)
+        assert tab["susy_effect_size"][row] == pytest.approx(seg.z.effect_size, rel=1e-12)
+        assert 0 < tab["susy_p"][row] <= 1
+        assert tab["susy_segments"][row] == seg.valid.sum()
