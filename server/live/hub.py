@@ -560,8 +560,8 @@ class LiveHub:
             The session is not live, or it is in its last phase.
         """
         session = await self._live(session_id, "advance the phase of")
-        t = session.tnow()
-        await self._clock_phases(session, t)
+        await self._clock_phases(session, session.tnow())
+        t = session.tnow()  # after the awaits: no other task moved the phase clock since
         try:
             event = session.phases.advance(t)
         except PhaseError as exc:
@@ -584,8 +584,8 @@ class LiveHub:
             ``by_s`` is not a positive number of seconds.
         """
         session = await self._live(session_id, "extend the phase of")
+        await self._clock_phases(session, session.tnow())
         t = session.tnow()
-        await self._clock_phases(session, t)
         try:
             event = session.phases.extend(t, by_s)
         except PhaseError as exc:
@@ -1177,7 +1177,8 @@ class LiveHub:
                 p.tracker_t = max(p.tracker_t, p.last_beat_s + silent_s)
                 with contextlib.suppress(SintoniaError):
                     p.last_update = p.tracker.tick(p.tracker_t)
-        await self._evaluate_cues(session, t)
+        # a fresh time: a command (advance, marker) may have moved the clocks while we awaited
+        await self._evaluate_cues(session, session.tnow())
         if t >= session.next_synchrony_s:
             session.next_synchrony_s = t + SYNCHRONY_EVERY_S
             self._synchrony(session, t)
