@@ -15,7 +15,7 @@ reasons, device-event details, session labels, clinician names and every absolut
 seconds from the session start and no date is written (gzip headers carry mtime 0). Subjects get
 numbers ``sub-01`` ... in a random order, sessions ``ses-01`` ... in chronological order per
 subject, and the sessions recorded together (a dyad) share a random ``recording`` label
-(``dyad-001`` ...). The mapping back to the database is kept nowhere in the export.
+(``dyad-01`` ...). The mapping back to the database is kept nowhere in the export.
 
 Layout (after the Brain Imaging Data Structure, BIDS 1.9: Gorgolewski et al. 2016)
 ---------------------------------------------------------------------------------

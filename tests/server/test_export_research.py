@@ -205,3 +205,14 @@ def test_session_scoped_consent_counts_for_that_session_only(tmp_path: Path) -> 
     )
     r = export_research(f.store, tmp_path / "out", format="tsv")
     assert (r.subjects, r.recordings, r.excluded_recordings) == (3, 5, 0)
+
+
+def test_duckdb_reads_the_parquet_directly(out: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")  # optional: not a dependency of the project
+    path = (out / "beats.parquet").as_posix()
+    rows = duckdb.sql(
+        f"SELECT participant_id, session_id, count(*) FROM '{path}' GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    beats = pq.read_table(out / "beats.parquet").to_pandas()
+    expected = beats.groupby(["participant_id", "session_id"], observed=True).size()
+    assert [(a, b, n) for a, b, n in rows] == [(a, b, int(n)) for (a, b), n in expected.items()]
