@@ -219,3 +219,26 @@ def test_through_the_api_markers_pause_and_revocation_reach_the_socket(
         assert isinstance(rest[-1], SessionMessage)
     types = [m.type for m in ctx(client).store.list_markers(sid)]
     assert types == ["rupture", "privacy_pause"]
+
+
+def test_a_clinician_watches_only_their_own_sessions(client: TestClient) -> None:
+    from server.auth import issue_login_token
+
+    store = ctx(client).store
+    alice = store.create_clinician("alice")
+    bob = store.create_clinician("bob")
+    sid, _, _ = new_session(client, "f")
+    store_sid = store.create_session(DEFAULT_FIRST_SESSION.to_dict(), clinician_id=alice.id).id
+    token_alice, _ = issue_login_token(ctx(client).token, alice.username)
+    token_bob, _ = issue_login_token(ctx(client).token, bob.username)
+    with client.websocket_connect(url(client, store_sid, token_alice)) as ws:
+        first = parse_message(ws.receive_text())
+        assert isinstance(first, HistoryMessage)
+        assert first.session.status == "planned"
+    for other in (store_sid, sid):  # bob's view of alice's session, and of nobody's session
+        with (
+            pytest.raises(WebSocketDisconnect) as info,
+            client.websocket_connect(url(client, other, token_bob)) as ws,
+        ):
+            ws.receive_text()
+        assert info.value.code == 4404
