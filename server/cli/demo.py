@@ -2,9 +2,10 @@
 
 What it does, in order:
 
-1. Builds the app exactly as ``sintonia serve`` does (:func:`server.app.create_app` with
-   :meth:`ServerSettings.from_env`, so ``SINTONIA_DATA_DIR`` and ``SINTONIA_DATABASE_URL`` are
-   honoured) and serves it with uvicorn on 127.0.0.1 (``--port 0`` picks a free port).
+1. Builds the app as ``sintonia serve`` does (:func:`server.app.create_app`) on the embedded
+   SQLite file of the data directory (``SINTONIA_DATA_DIR``; ``SINTONIA_DATABASE_URL`` is ignored
+   so that a demo never writes into a clinic's database, see :func:`demo_settings`) and serves it
+   with uvicorn on 127.0.0.1 (``--port 0`` picks a free port).
 2. Once the app has started, records the demo through :class:`server.storage.Store`: two
    pseudonymous participants (``P-DEMO``, patient; ``T-DEMO``, therapist; reused on later runs),
    their consents for every purpose marked as a demo (version ``"demo"``, recorded by ``"demo"``),
@@ -35,7 +36,7 @@ import signal
 import socket
 import sys
 import webbrowser
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Final, cast
 
@@ -48,6 +49,7 @@ from server.cli.serve import dashboard_url
 from server.settings import DEFAULT_HOST, DEFAULT_PORT, ServerSettings
 from server.storage import ConsentPurpose, DeviceAssignment, RecordNotFoundError, Role, Store
 from server.storage.records import CONSENT_PURPOSES
+from server.storage.settings import DATABASE_URL_ENV
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -62,6 +64,7 @@ __all__ = [
     "DemoSession",
     "LoopbackServer",
     "browser_available",
+    "demo_settings",
     "demo_template",
     "install_status_page",
     "prepare_demo_session",
@@ -233,6 +236,24 @@ def prepare_demo_session(
         actor=DEMO_RECORDED_BY,
     )
     return DemoSession(session.id, patient, therapist, template)
+
+
+def demo_settings(
+    environ: Mapping[str, str] | None = None, *, port: int = DEFAULT_PORT, speed: float = 1.0
+) -> ServerSettings:
+    """Server settings of the demo: the environment's, always on the embedded SQLite file.
+
+    ``SINTONIA_DATA_DIR`` is honoured; ``SINTONIA_DATABASE_URL`` is not, so that a demo never
+    writes simulated people into a clinic's PostgreSQL database.
+
+    Examples
+    --------
+    >>> env = {"SINTONIA_DATA_DIR": "/tmp/d", "SINTONIA_DATABASE_URL": "postgresql://db/x"}
+    >>> demo_settings(env, port=0, speed=50.0).storage.url
+    'sqlite+pysqlite:////tmp/d/sintonia.sqlite'
+    """
+    settings = ServerSettings.from_env(environ, port=port, speed=speed)
+    return replace(settings, storage=replace(settings.storage, database_url=None))
 
 
 def browser_available() -> bool:
@@ -451,7 +472,13 @@ def install_status_page(app: FastAPI) -> None:
 async def _run_demo(args: argparse.Namespace) -> int:
     from server.app import create_app
 
-    settings = ServerSettings.from_env(port=args.port, speed=args.speed)
+    settings = demo_settings(port=args.port, speed=args.speed)
+    if os.environ.get(DATABASE_URL_ENV):
+        print(
+            f"sintonia demo: {DATABASE_URL_ENV} is ignored; the demo uses the embedded SQLite "
+            f"file in {settings.data_dir}",
+            file=sys.stderr,
+        )
     app = create_app(settings)
     install_status_page(app)
     demo: list[DemoSession] = []

@@ -21,6 +21,7 @@ from server.cli.demo import (
     DEMO_RECORDED_BY,
     DEMO_THERAPIST_CODE,
     browser_available,
+    demo_settings,
     demo_template,
     prepare_demo_session,
     simulator_address,
@@ -117,6 +118,17 @@ def test_dashboard_url_is_the_line_scripts_parse() -> None:
     assert m is not None
     assert (m["port"], m["token"]) == ("40123", "a-b_C9")
     assert simulator_address(3) == "seed=3"
+
+
+def test_the_demo_always_uses_the_embedded_sqlite_file(tmp_path: Path) -> None:
+    env = {
+        "SINTONIA_DATA_DIR": str(tmp_path),
+        "SINTONIA_DATABASE_URL": "postgresql://clinic.example/sintonia",
+    }
+    settings = demo_settings(env, port=0, speed=50.0)
+    assert settings.storage.database_url is None
+    assert settings.storage.url == f"sqlite+pysqlite:///{tmp_path / 'sintonia.sqlite'}"
+    assert (settings.data_dir, settings.port, settings.speed) == (tmp_path, 0, 50.0)
 
 
 def test_no_browser_without_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
