@@ -381,7 +381,31 @@ class LiveHub:
 
     Examples
     --------
-    See ``tests/server/test_live_hub.py``; the app builds one in :func:`server.app.create_app`.
+    The app builds one in :func:`server.app.create_app`; by hand, with scripted sources:
+
+    >>> import asyncio, tempfile
+    >>> from pathlib import Path
+    >>> from server.live.scripted import scripted_source_factory
+    >>> from server.storage import DeviceAssignment, StorageSettings
+    >>> async def run() -> list[str]:
+    ...     store = Store.open("sqlite://")
+    ...     writer = BeatWriter(store)
+    ...     settings = ServerSettings(StorageSettings(Path(tempfile.gettempdir())))
+    ...     hub = LiveHub(store=store, writer=writer, settings=settings,
+    ...                   source_factory=scripted_source_factory(rounds=20))
+    ...     p = store.create_participant("P1", "patient")
+    ...     for purpose in ("live_display", "storage"):
+    ...         _ = store.grant_consent(p.id, purpose, "v1", at_s=0.0)
+    ...     s = store.create_session(DEFAULT_FIRST_SESSION.to_dict(),
+    ...                              participants=[DeviceAssignment(p.id, "simulator")])
+    ...     sub = hub.subscribe(s.id)
+    ...     await hub.start_session(s.id)  # the source ends after 20 rounds: the session stops
+    ...     kinds = [m.type async for m in sub]
+    ...     await hub.aclose(); writer.close(); store.close()
+    ...     return kinds
+    >>> kinds = asyncio.run(run())
+    >>> kinds[:3], kinds[-1], "beats" in kinds
+    (['history', 'session', 'phase'], 'session', True)
     """
 
     def __init__(

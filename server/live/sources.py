@@ -183,6 +183,17 @@ def default_source_factory(settings: ServerSettings) -> SourceFactory:
     Returns
     -------
     SourceFactory
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from server.storage import StorageSettings
+    >>> build = default_source_factory(ServerSettings(StorageSettings(Path("."))))
+    >>> people = (SourceParticipant(1, "P1", "patient", "simulator", "seed=7"),
+    ...           SourceParticipant(2, "T1", "therapist", "simulator", "seed=7"))
+    >>> source = build(SourceSpec(1, people, start_time_s=0.0, speed=20.0))
+    >>> type(source).__name__, source.seed, source.roles
+    ('SimulatedSource', 7, ('patient', 'therapist'))
     """
 
     def build(spec: SourceSpec) -> BeatSource:
