@@ -10,6 +10,7 @@ counterpart in each file (``importlib``), because the tests tree is not a packag
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import queue
@@ -17,8 +18,10 @@ import re
 import secrets
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +43,7 @@ __all__ = [
     "running_server",
     "session_ids",
     "start_server",
+    "unread_bytes",
     "wait_until",
 ]
 
@@ -297,6 +301,12 @@ def all_beats(
 def beat_count(client: httpx.Client, session_id: int) -> int:
     """Number of beats stored for a session."""
     return len(all_beats(client, session_id).get("seq", []))
+
+
+def unread_bytes(sock: socket.socket) -> int:
+    """Bytes waiting in a socket's receive queue (``FIONREAD``): data sent to it, never read."""
+    buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    return int(struct.unpack("i", buf)[0])
 
 
 def receive_json(ws: ClientConnection, timeout_s: float = 10.0) -> dict[str, Any]:

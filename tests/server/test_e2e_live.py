@@ -150,6 +150,8 @@ def test_a_client_that_stops_reading_does_not_stop_storage(demo: Any, session_id
                     kinds.append(e2e.receive_json(ws)["type"])
             assert kinds[0] == "history"
             assert client.get("/api/health").status_code == 200
+        # The stalled clients were really sent data they never read (their queues are full).
+        assert all(e2e.unread_bytes(sock) > 0 for sock in stalled)
     finally:
         for sock in stalled:
             sock.close()
