@@ -8,16 +8,21 @@ serves every live session: it takes whatever beats all runners queued since its 
 feeds them to one shared :class:`hrv.stream.MultiStreamEngine` in a single push (one array
 operation per round of beats, however many sessions are live); the per-beat updates then go to the
 participant's :class:`hrv.arousal.ArousalTracker` (baseline from the first 3 minutes) and into the
-session's display buffers. A *ticker* task per session, ``max_ws_messages_per_s`` times a second
-(default 4), advances the session's :class:`dashboard.phases.PhaseClock` (phase events stored),
-evaluates the :class:`dashboard.cues.CueEngine` (cues stored), computes the therapist-patient heart
-rate synchrony every 5 s of session time, and sends the beats classified since the previous tick as
-one ``beats`` message (:mod:`server.messages`).
+session's display buffers, and are sent as one ``beats`` message (:mod:`server.messages`) at once
+if no ``beats`` message of that session went out in the last ``1 / max_ws_messages_per_s`` s
+(default 4 per second), else at the end of that interval (a leading-edge throttle: an isolated
+notification is not delayed, a burst is coalesced). A *ticker* task per session, as often,
+advances the session's :class:`dashboard.phases.PhaseClock` (phase events stored), evaluates the
+:class:`dashboard.cues.CueEngine` (cues stored), lets the arousal reading of a participant without
+beats decay, and computes the therapist-patient heart-rate synchrony every 5 s of session time.
+A dropout (``disconnected`` event, or a batch re-anchored after a gap) flushes the participant's
+look-ahead in the engine. Subscribers each have a bounded queue (:mod:`server.live.subscription`).
 
 Clock. Each session has a *session clock*: ``start + speed * (host now - host start)``, with
 ``speed = settings.speed`` when every device is simulated or replayed (so a whole session can be
-watched in minutes) and 1 otherwise. Sources produce beat times on this clock; phases, cues,
-markers and the stored session times use it too.
+watched in minutes; such a session's clock starts with its source's first item) and 1 otherwise.
+Sources produce beat times on this clock; phases, cues, markers (the API stores them at
+:meth:`LiveHub.now`) and the stored session times use it too.
 
 Consent. A participant's purposes are read when the session starts and again on
 :meth:`LiveHub.consent_changed`. Without ``live_display`` nothing about the participant is sent
