@@ -135,6 +135,19 @@ def test_websocket_sends_history_then_live_beats(demo: Any, session_id: int) -> 
             newest[p.code] = p.time_s[-1]
 
 
+def test_a_late_joiner_gets_the_history_it_asks_for(demo: Any, session_id: int) -> None:
+    url = demo.ws_url(session_id) + "&history_s=20"
+    with connect(url, open_timeout=10, max_size=2**26) as ws:
+        history = parse_message(ws.recv(timeout=10))
+    assert isinstance(history, HistoryMessage)
+    assert history.history_s == 20.0
+    times = [t for b in history.beats for t in b.time_s]
+    assert times, "20 s of session time hold beats of both participants"
+    # Only the window asked for (session clock), up to when the history was taken.
+    assert min(times) >= history.now_s - 20.0
+    assert max(times) <= history.now_s
+
+
 def test_a_client_that_stops_reading_does_not_stop_storage(demo: Any, session_id: int) -> None:
     path = f"/ws/sessions/{session_id}?token={demo.token}"
     stalled = [e2e.open_stalled_websocket(demo.port, path) for _ in range(3)]
