@@ -14,7 +14,9 @@ Layout of the file (European Data Format plus, Kemp & Olivan 2003; written with 
   as 0 up to about 1e-13 of scaling rounding): no real RR is below 250 ms nor HR below 24 bpm, so
   a reader masks values below 1;
 * the file starts at the session start rounded down to the whole second (EDF's start time has
-  1 s resolution) and every sample and annotation time is relative to that;
+  1 s resolution), written as UTC date and time (EDF has no time zone field), and every sample
+  and annotation time is relative to that;
+* header: patient ``X`` (EDF+ "unknown"; codes are not written), recording "session-ID";
 * EDF+ annotations: ``phase <id>`` with its duration, ``marker <type> <role>``,
   ``cue <rule> <response>`` and ``device <kind> <role>`` at their times (onsets are stored to
   0.1 ms); marker notes and cue texts are not written (annotations are short labels).
