@@ -1,7 +1,4 @@
-"""What a person sees: session phases, cue rules and the events they produce.
-
-(Plotly figure builders and the static page come with the dashboard issue.)
-"""
+"""What a person sees: session phases, cue rules, events, figures, the review and its report."""
 
 from dashboard.cues import DEFAULT_CUE_RULES, CueEngine, CueRule
 from dashboard.events import (
@@ -13,7 +10,10 @@ from dashboard.events import (
     event_from_dict,
     find_forbidden_terms,
 )
+from dashboard.figures import session_figure
 from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseClock, PhaseSpec, PhaseTemplate
+from dashboard.report import render_report
+from dashboard.review import SessionReview, review_session
 
 __all__ = [
     "DEFAULT_CUE_RULES",
@@ -28,6 +28,10 @@ __all__ = [
     "PhaseClock",
     "PhaseSpec",
     "PhaseTemplate",
+    "SessionReview",
     "event_from_dict",
     "find_forbidden_terms",
+    "render_report",
+    "review_session",
+    "session_figure",
 ]

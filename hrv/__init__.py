@@ -9,6 +9,7 @@ No I/O, no clock, no logging, no framework types (see DESIGN.md). Modules:
 - :mod:`hrv.analysis`: a whole recording in one call (what ``sintonia analyze`` prints);
 - :mod:`hrv.stream`: the per-beat streaming engine; :mod:`hrv.arousal`: the arousal index;
 - :mod:`hrv.coherence`: paced-breathing coherence ratio and breathing rate;
+- :mod:`hrv.synchrony`: therapist-patient synchrony, always with its surrogate comparison;
 - :mod:`hrv.synthetic`: deterministic synthetic RR with artifacts at known positions.
 
 No name exported here equals a sub-module's name (``hrv.time_domain`` stays the module).
@@ -28,6 +29,14 @@ from hrv.errors import InsufficientDataError, InvalidRRError, SintoniaError
 from hrv.frequency import FrequencyDomain, frequency_domain
 from hrv.nonlinear import Nonlinear, Poincare, dfa_alpha1, dfa_alpha2, poincare, sample_entropy
 from hrv.stream import HRVStream, MultiStreamEngine, StreamConfig
+from hrv.synchrony import (
+    SurrogateComparison,
+    dyad_grid,
+    pseudo_dyad_test,
+    rolling_synchrony,
+    segment_synchrony,
+    windowed_cross_correlation,
+)
 from hrv.time_domain import TimeDomain, ln_rmssd, mean_hr, pnn50, rmssd, sdnn, sdsd
 from hrv.validate import validate_rr
 from hrv.windows import fixed_grid_windows, trailing_window_trace
@@ -49,6 +58,7 @@ __all__ = [
     "Poincare",
     "SintoniaError",
     "StreamConfig",
+    "SurrogateComparison",
     "TimeDomain",
     "analyze",
     "coherence_ratio",
@@ -56,17 +66,22 @@ __all__ = [
     "detect_artifacts",
     "dfa_alpha1",
     "dfa_alpha2",
+    "dyad_grid",
     "fixed_grid_windows",
     "frequency_domain",
     "ln_rmssd",
     "mean_hr",
     "pnn50",
     "poincare",
+    "pseudo_dyad_test",
     "replay_arousal",
     "rmssd",
+    "rolling_synchrony",
     "sample_entropy",
     "sdnn",
     "sdsd",
+    "segment_synchrony",
     "trailing_window_trace",
     "validate_rr",
+    "windowed_cross_correlation",
 ]
