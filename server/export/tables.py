@@ -7,10 +7,9 @@ its unit, and the JSON sidecars of the research export are generated from them.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -41,6 +40,8 @@ __all__ = [
 
 Table = dict[str, NDArray[Any]]
 
+#: Rows formatted and written at a time by :func:`write_delimited`.
+_ROWS_PER_WRITE: Final[int] = 8192
 #: Decimals of the times written relative to the session start (1 us).
 TIME_DECIMALS: Final[int] = 6
 
@@ -284,10 +285,24 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def _rows(table: Mapping[str, NDArray[Any]]) -> Iterable[list[str]]:
-    columns = [table[c].tolist() for c in table]
-    for row in zip(*columns, strict=True):
-        yield [format_value(v) for v in row]
+def _quote(text: str, delimiter: str) -> str:
+    """A cell as the csv module writes it (QUOTE_MINIMAL): quoted only when it must be."""
+    if delimiter in text or '"' in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _column_text(col: NDArray[Any], na: str, delimiter: str) -> list[str]:
+    """One column as cells, formatted column by column (no per-cell type dispatch)."""
+    if col.dtype.kind == "f":
+        return [repr(v) if v == v else na for v in col.tolist()]
+    if col.dtype.kind in "iu":
+        return [str(v) for v in col.tolist()]
+    if col.dtype.kind == "b":
+        return [str(int(v)) for v in col.tolist()]
+    return [
+        na if (cell := format_value(v)) == "" else _quote(cell, delimiter) for v in col.tolist()
+    ]
 
 
 def write_delimited(
@@ -300,19 +315,20 @@ def write_delimited(
     """Write a table as CSV (``delimiter=","``) or TSV (``"\\t"``); returns the rows written.
 
     Missing values (None, NaN) are empty cells in CSV and ``n/a`` in TSV (the BIDS convention);
-    floats are written in their shortest round-trip form, so reading them back gives the same
-    float64 values.
+    floats are written in their shortest round-trip form (``repr``), so reading them back gives
+    the same float64 values (pandas: ``float_precision="round_trip"``). Text cells are quoted as
+    the csv module quotes them (only when they hold the delimiter, a quote or a line break).
     """
     na = "n/a" if delimiter == "\t" else ""
+    columns = [_column_text(np.asarray(table[c]), na, delimiter) for c in table]
+    n = len(columns[0]) if columns else 0
 
     def write(fh: IO[str]) -> int:
-        w = csv.writer(fh, delimiter=delimiter, lineterminator="\n")
         if header:
-            w.writerow(list(table))
-        n = 0
-        for row in _rows(table):
-            w.writerow([na if cell == "" else cell for cell in row])
-            n += 1
+            fh.write(delimiter.join(_quote(c, delimiter) for c in table) + "\n")
+        for start in range(0, n, _ROWS_PER_WRITE):
+            block = zip(*(c[start : start + _ROWS_PER_WRITE] for c in columns), strict=True)
+            fh.write("".join(delimiter.join(row) + "\n" for row in block))
         return n
 
     if isinstance(target, Path):

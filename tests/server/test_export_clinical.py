@@ -219,3 +219,27 @@ def test_unknown_session_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RecordNotFoundError):
         write_session_csv(store, 99, tmp_path / "b.csv", tmp_path / "e.csv")
     store.close()
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_delimited_text_round_trips_through_the_csv_module(delimiter: str) -> None:
+    import csv
+    import io
+
+    from server.export.tables import write_delimited
+
+    texts = ["plain", "a, b", 'say "hi"', "two\nlines", "tab\there", None, ""]
+    table = {
+        "text": np.array(texts, dtype=object),
+        "x": np.array([0.1, np.nan, 1e-300, -2.5, 3.0, 1700000000.123456, np.inf]),
+        "k": np.arange(7, dtype=np.int64),
+    }
+    buf = io.StringIO()
+    assert write_delimited(table, buf, delimiter=delimiter) == 7
+    rows = list(csv.reader(io.StringIO(buf.getvalue()), delimiter=delimiter))
+    na = "n/a" if delimiter == "\t" else ""
+    assert rows[0] == ["text", "x", "k"]
+    assert [r[0] for r in rows[1:]] == [t if t else na for t in texts]
+    back = [float(r[1]) if r[1] != na else np.nan for r in rows[1:]]
+    np.testing.assert_array_equal(back, table["x"])  # shortest round-trip repr: exact
+    assert [int(r[2]) for r in rows[1:]] == list(range(7))
