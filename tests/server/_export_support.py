@@ -128,10 +128,16 @@ def store_session(
 
 
 def fill_store(path: Path, *, n_sessions: int = 2) -> Fixture:
-    """A SQLite store with a consenting dyad over ``n_sessions`` sessions and, in the first, a
-    third participant who consents to storage and review but not to research export."""
+    """A SQLite store at ``path`` filled by :func:`populate`."""
     url = f"sqlite:///{path}"
     store = Store.open(url, clock=lambda: T0_S + 30 * 86_400.0)
+    return populate(store, url, n_sessions=n_sessions)
+
+
+def populate(store: Store, url: str, *, n_sessions: int = 2) -> Fixture:
+    """A consenting dyad over ``n_sessions`` sessions and, in the first, a third participant who
+    consents to storage and review but not to research export (the store's clock must be after
+    ``T0_S - 900``)."""
     patient = store.create_participant(CODE_PATIENT, "patient", at_s=T0_S - 1000)
     therapist = store.create_participant(CODE_THERAPIST, "therapist", at_s=T0_S - 1000)
     refuser = store.create_participant(CODE_NO_CONSENT, "patient", at_s=T0_S - 1000)

@@ -22,9 +22,10 @@ from server.export.cohort import (
     SYNCHRONY_SMOOTH_S,
     synchrony_module,
 )
+from server.storage import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _export_support import PHASES, T0_S, Fixture, fill_store
+from _export_support import PHASES, T0_S, Fixture, fill_store, populate
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,22 @@ def test_cohort_equals_a_per_phase_loop(fx: Fixture) -> None:
     short = tab["phase"] == "goals"
     assert np.isnan(tab["lf_hf"][short]).all()
     assert np.isfinite(tab["lf_hf"][tab["phase"] == "map"]).all()
+
+
+def test_bulk_read_and_cohort_on_both_backends(store: Store, database_url: str) -> None:
+    """The bulk read goes to the driver's cursor: check it on SQLite and PostgreSQL."""
+    f = populate(store, database_url, n_sessions=1)
+    bulk = read_beats_bulk(store, f.sessions)
+    page = store.read_all_beats(f.sessions[0], participant_id=f.patient.id)
+    a, b = bulk.starts[0], bulk.starts[1]
+    np.testing.assert_array_equal(bulk.beat_time_s[a:b], page.beat_time_s)
+    np.testing.assert_array_equal(bulk.rr_ms[a:b], page.rr_ms)
+    tab = cohort_table(store).table
+    ref = _reference_rows(f)
+    assert len(tab["session_id"]) == len(ref)
+    for i in range(len(tab["session_id"])):
+        key = (int(tab["session_id"][i]), str(tab["participant"][i]), str(tab["phase"][i]))
+        assert float(tab["rmssd_ms"][i]) == pytest.approx(ref[key]["rmssd_ms"], rel=1e-9)
 
 
 def test_alliance_scores_are_attached_to_their_recording(fx: Fixture) -> None:
