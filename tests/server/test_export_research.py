@@ -215,4 +215,6 @@ def test_duckdb_reads_the_parquet_directly(out: Path) -> None:
     ).fetchall()
     beats = pq.read_table(out / "beats.parquet").to_pandas()
     expected = beats.groupby(["participant_id", "session_id"], observed=True).size()
-    assert [(a, b, n) for a, b, n in rows] == [(a, b, int(n)) for (a, b), n in expected.items()]
+    assert [(a, b, n) for a, b, n in rows] == sorted(
+        (str(a), str(b), int(n)) for (a, b), n in expected.items()
+    )
