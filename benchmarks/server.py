@@ -28,10 +28,12 @@ This process connects one WebSocket client per session and measures, for ``--sec
   one core; ``rss_mb`` / ``peak_rss_mb``: resident memory at the end and its peak
   (``/proc/PID/status`` VmRSS, VmHWM).
 
-Baseline (same run): the one-session configuration of the same pipeline; every row reports its
-p99 as a ratio to the one-session p99. A diagnostic row repeats the largest configuration with
-the message cap raised to 50 per second per session, separating the cap's share of the latency
-from the pipeline's. Target: p99 < 50 ms at 100 sessions.
+Baselines (same run): the one-session configuration of the same pipeline (every row reports its
+p99 as a ratio to the one-session p99), and the machine's floor, bare WebSockets in one server
+process sending the same notification schedule to the same number of clients with no storage,
+engine or cap (``bare_websocket_baseline``, ``p99_vs_bare_at_max``). A diagnostic row repeats
+the largest configuration with the message cap raised to 50 per second per session, separating
+the cap's share of the latency from the pipeline's. Target: p99 < 50 ms at 100 sessions.
 
 The straps' beats come from :func:`sensor.simulator.simulate_rr` (the first-session scenario),
 one notification per beat at the beat (a strap in per-beat mode, ~1.2 notifications/s per strap
@@ -44,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -203,6 +206,46 @@ async def _serve(n_sessions: int, minutes: float, cap_per_s: float | None) -> No
         np.save(path, np.asarray(_DELIVERIES, dtype=np.float64).reshape(-1, 4))
 
 
+async def _serve_bare(n_connections: int, minutes: float) -> None:
+    """Baseline server process: a bare WebSocket per connection, same notification schedule.
+
+    Each connection gets the beats of two simulated straps as they happen (one JSON message per
+    notification, stamped with its scheduled host time), with no storage, engine or cap: the
+    floor of what this machine, uvicorn and the client add under the same connection count and
+    message rate.
+    """
+    from fastapi import FastAPI
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from server.cli.demo import LoopbackServer
+
+    duration_s = minutes * 60.0
+
+    async def bare(websocket: WebSocket) -> None:
+        index = int(websocket.path_params["index"])
+        await websocket.accept()
+        scenario = Scenario.first_session(duration_s)
+        sims = [simulate_rr(scenario, role, seed=index) for role in ("patient", "therapist")]
+        when = np.sort(np.concatenate([sim.beat_times_s for sim in sims]))
+        start = time.time()
+        for rel in when.tolist():
+            t = start + rel
+            delay = t - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await websocket.send_text(json.dumps({"type": "bare", "notified_at_s": t}))
+
+    app = FastAPI(routes=[WebSocketRoute("/bare/{index}", bare)])
+
+    async def on_started(app: FastAPI) -> None:
+        line = {"port": server.port, "token": "", "sessions": list(range(n_connections))}
+        print(json.dumps(line), flush=True)
+
+    server = LoopbackServer(app, port=0, on_started=on_started)
+    await server.serve()
+
+
 # ------------------------------------------------------------------------- client side
 
 
@@ -262,7 +305,7 @@ class _Result:
             "p99_ms": p99,
             "max_ms": round(float(lat.max()), 2) if lat.size else None,
             "within_target": round(float(np.mean(lat < TARGET_P99_MS)), 4) if lat.size else None,
-            "matched_fraction": round(self.matched, 4),
+            "matched_fraction": None if math.isnan(self.matched) else round(self.matched, 4),
             "hub_p50_ms": _pct(np.asarray(self.hub_latencies_ms), 50),
             "hub_p99_ms": _pct(np.asarray(self.hub_latencies_ms), 99),
             "p99_vs_1_session": (
@@ -271,7 +314,7 @@ class _Result:
             "source_wake_lag_p50_ms": _pct(np.asarray(self.wake_lags_ms), 50),
             "source_wake_lag_p99_ms": _pct(np.asarray(self.wake_lags_ms), 99),
             "beat_display_delay_p50_ms": _pct(np.asarray(self.display_delays_ms), 50),
-            "cpu_percent": round(self.cpu_percent, 1),
+            "cpu_percent": None if math.isnan(self.cpu_percent) else round(self.cpu_percent, 1),
             "rss_mb": round(self.rss_mb, 1),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "setup_s": round(self.setup_s, 1),
@@ -293,6 +336,11 @@ async def _client(
             if now < t_start:
                 continue
             msg = json.loads(text)
+            if msg.get("type") == "bare":
+                result.messages += 1
+                result.notifications += 1
+                result.latencies_ms.append((now - msg["notified_at_s"]) * _MS_PER_S)
+                continue
             if msg.get("type") != "beats":
                 continue
             result.messages += 1
@@ -308,7 +356,7 @@ async def _client(
 
 
 async def _measure(
-    port: int, token: str, sessions: list[int], pid: int, warmup_s: float, seconds: float
+    url: str, sessions: list[int], pid: int, warmup_s: float, seconds: float
 ) -> _Result:
     result = _Result(len(sessions), seconds=seconds)
     readies = [asyncio.Event() for _ in sessions]
@@ -318,7 +366,7 @@ async def _measure(
     tasks = [
         asyncio.create_task(
             _client(
-                f"ws://127.0.0.1:{port}/ws/sessions/{sid}?token={token}",
+                url.format(sid),
                 result,
                 t_start,
                 t_end,
@@ -367,7 +415,9 @@ def _pair(result: _Result, deliveries: np.ndarray[Any, Any]) -> None:
     result.matched = matched.size / receipts.shape[0]
 
 
-def _run_one(n: int, warmup_s: float, seconds: float, cap_per_s: float | None = None) -> _Result:
+def _run_one(
+    n: int, warmup_s: float, seconds: float, cap_per_s: float | None = None, bare: bool = False
+) -> _Result:
     minutes = (warmup_s + seconds + 120.0) / 60.0
     with tempfile.TemporaryDirectory(prefix="sintonia-bench-") as tmp:
         env = dict(os.environ)
@@ -378,7 +428,8 @@ def _run_one(n: int, warmup_s: float, seconds: float, cap_per_s: float | None = 
         t0 = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", str(n), "--minutes", str(minutes)]
-            + ([] if cap_per_s is None else ["--cap", str(cap_per_s)]),
+            + ([] if cap_per_s is None else ["--cap", str(cap_per_s)])
+            + (["--bare"] if bare else []),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if os.environ.get("BENCH_QUIET") else None,
             text=True,
@@ -391,9 +442,13 @@ def _run_one(n: int, warmup_s: float, seconds: float, cap_per_s: float | None = 
                 raise RuntimeError(f"server process exited ({proc.wait()}) before it was ready")
             info = json.loads(line)
             setup_s = time.monotonic() - t0
-            result = asyncio.run(
-                _measure(info["port"], info["token"], info["sessions"], proc.pid, warmup_s, seconds)
+            port, token = info["port"], info["token"]
+            url = (
+                f"ws://127.0.0.1:{port}/bare/{{}}"
+                if bare
+                else f"ws://127.0.0.1:{port}/ws/sessions/{{}}?token={token}"
             )
+            result = asyncio.run(_measure(url, info["sessions"], proc.pid, warmup_s, seconds))
             result.setup_s = setup_s
         finally:
             proc.terminate()
@@ -402,7 +457,7 @@ def _run_one(n: int, warmup_s: float, seconds: float, cap_per_s: float | None = 
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if deliveries_file.exists():
+        if deliveries_file.exists() and not bare:
             _pair(result, np.load(deliveries_file))
     return result
 
@@ -415,6 +470,7 @@ def main() -> None:
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--minutes", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--no-uncapped",
         action="store_true",
@@ -422,7 +478,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.serve is not None:
-        asyncio.run(_serve(args.serve, args.minutes, args.cap))
+        if args.bare:
+            asyncio.run(_serve_bare(args.serve, args.minutes))
+        else:
+            asyncio.run(_serve(args.serve, args.minutes, args.cap))
         return
     counts = [int(x) for x in args.sessions.split(",")]
     results = [_run_one(n, args.warmup, args.seconds) for n in counts]
@@ -440,6 +499,8 @@ def main() -> None:
         uncapped = _run_one(counts[-1], args.warmup, args.seconds, UNCAPPED_PER_S)
         diagnostic = uncapped.summary(base_p99)
         diagnostic["max_messages_per_s_per_session"] = UNCAPPED_PER_S
+    # Floor of the machine: bare WebSockets, same connection count and notification schedule.
+    bare = _run_one(counts[-1], args.warmup, args.seconds, bare=True).summary(base_p99)
     print(
         f"notification -> WebSocket message latency, one server process, "
         f"{args.seconds:g} s measured after {args.warmup:g} s warm-up per row "
@@ -469,6 +530,8 @@ def main() -> None:
             f"diagnostic, cap {UNCAPPED_PER_S:g} messages/s per session instead of {default_cap:g}:"
         )
         print(" ".join(f"{diagnostic[key]!s:>9}" for key, _ in columns))
+    print("baseline floor, bare WebSockets (no storage, engine or cap), same schedule:")
+    print(" ".join(f"{bare[key]!s:>9}" for key, _ in columns))
     print(
         "p50/p99/max: client receipt of a beats message - scheduled host time of the "
         "notification that triggered it; hub p99: the same from received_at_s (when the hub got "
@@ -486,6 +549,12 @@ def main() -> None:
                 "cpu_count": os.cpu_count(),
                 "rows": rows,
                 "uncapped_diagnostic": diagnostic,
+                "bare_websocket_baseline": bare,
+                "p99_vs_bare_at_max": (
+                    round(at_max["p99_ms"] / bare["p99_ms"], 2)
+                    if at_max["p99_ms"] is not None and bare["p99_ms"]
+                    else None
+                ),
             }
         )
     )
