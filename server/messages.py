@@ -10,9 +10,10 @@ engine could not compute (too few beats, calibrating) is ``null``, never a guess
 
 Order on a connection: first one ``history`` (the recent past, from memory), then live messages.
 ``beats`` messages are batched to at most ``ServerSettings.max_ws_messages_per_s`` (default 4) per
-session, throttled on the leading edge (a batch is sent at once when no ``beats`` message went out
-in the last 1/rate s; what arrives within that interval is sent together at its end): each carries,
-per participant, the arrays of every beat classified since the previous one. A slow client may
+session and second on average (a token bucket of capacity 2: a batch is sent at once while the
+rate stays below the cap; beyond it, what arrives is sent together, evenly spaced at 1/rate s; at
+most ``2 + rate * T`` messages in any T seconds): each carries, per participant, the arrays of
+every beat classified since the previous one. A slow client may
 receive fewer, larger ``beats`` messages (coalesced), and after a long
 stall the oldest beats may be left out of one (``dropped_beats`` says how many; the REST endpoint
 ``/api/sessions/{id}/beats`` has them all). Control messages (``session``, ``phase``, ``cue``,

@@ -9,10 +9,11 @@ feeds them to one shared :class:`hrv.stream.MultiStreamEngine` in a single push 
 operation per round of beats, however many sessions are live); the per-beat updates then go to the
 participant's :class:`hrv.arousal.ArousalTracker` (baseline from the first 3 minutes) and into the
 session's display buffers, and are sent as one ``beats`` message (:mod:`server.messages`) at once
-if no ``beats`` message of that session went out in the last ``1 / max_ws_messages_per_s`` s
-(default 4 per second), else at the end of that interval (a leading-edge throttle: an isolated
-notification is not delayed, a burst is coalesced). A *ticker* task per session, as often,
-advances the session's :class:`dashboard.phases.PhaseClock` (phase events stored), evaluates the
+if the session's token bucket has a token, else as soon as it has one (:attr:`LiveHub.rate_cap`:
+``max_ws_messages_per_s`` per second on average, default 4, with a capacity of 2; a notification
+is not delayed while the rate stays below the cap, a burst is coalesced and then sent evenly).
+A *ticker* task per session, ``max_ws_messages_per_s`` times a second, advances the session's
+:class:`dashboard.phases.PhaseClock` (phase events stored), evaluates the
 :class:`dashboard.cues.CueEngine` (cues stored), lets the arousal reading of a participant without
 beats decay, and computes the therapist-patient heart-rate synchrony every 5 s of session time.
 A dropout (``disconnected`` event, or a batch re-anchored after a gap) flushes the participant's
@@ -302,7 +303,8 @@ class _Session:
     synchrony: deque[SynchronyMessage] = field(default_factory=lambda: deque(maxlen=_KEEP_CONTROL))
     coherence: deque[CoherenceMessage] = field(default_factory=lambda: deque(maxlen=_KEEP_CONTROL))
     next_synchrony_s: float = -math.inf
-    last_emit: float = -math.inf  # event-loop time of the last ``beats`` message
+    tokens: float = math.inf  # token bucket of ``beats`` messages (full at the start)
+    tokens_t: float = -math.inf  # loop time the bucket was last brought up to date
     emit_handle: asyncio.TimerHandle | None = None
     unknown_labels: set[str] = field(default_factory=set)
 
@@ -453,8 +455,28 @@ class LiveHub:
     # ================================================================== public API
     @property
     def tick_s(self) -> float:
-        """Interval between two ``beats`` messages of a session, s of host time."""
+        """Period of a session's ticker (phases, cues, synchrony), s: ``1 / rate``."""
         return 1.0 / self.settings.max_ws_messages_per_s
+
+    @property
+    def rate_cap(self) -> tuple[float, int]:
+        """The ``beats`` message cap of a session, a token bucket: (rate per s, capacity).
+
+        A message takes a token; tokens come back at ``rate`` per second up to ``capacity``
+        (``ceil(rate / 2)``: 2 for the default 4 per second). So at most ``rate`` messages per
+        second on average, ``capacity + rate * T`` in any interval of ``T`` seconds, evenly spaced
+        (``1 / rate`` apart) when the beats come faster, and no delay while they come slower.
+        """
+        rate = self.settings.max_ws_messages_per_s
+        return rate, max(1, math.ceil(rate / 2.0))
+
+    def _rate_wait(self, session: _Session, now: float) -> float:
+        """Seconds before the session may send its next ``beats`` message (0: now)."""
+        rate, capacity = self.rate_cap
+        elapsed = max(0.0, now - session.tokens_t)
+        session.tokens = min(float(capacity), session.tokens + elapsed * rate)
+        session.tokens_t = now
+        return 0.0 if session.tokens >= 1.0 else (1.0 - session.tokens) / rate
 
     @property
     def stats(self) -> HubStats:
@@ -1229,12 +1251,13 @@ class LiveHub:
         self._writer_backlog = pending
 
     def _maybe_emit(self, session: _Session) -> None:
-        """Send the pending beats now if no ``beats`` message went out in the last tick, else
-        once the tick is over (leading-edge throttle: an isolated batch is not delayed)."""
+        """Send the pending beats now if the session's token bucket has a token
+        (:attr:`rate_cap`), else as soon as it has: a notification is not delayed while the rate
+        is below the cap, and a burst is coalesced."""
         if session.stopping or session.emit_handle is not None:
             return
         loop = asyncio.get_running_loop()
-        wait = session.last_emit + self.tick_s - loop.time()
+        wait = self._rate_wait(session, loop.time())
         if wait <= 0:
             self._emit_beats(session)
         else:
@@ -1257,7 +1280,8 @@ class LiveHub:
             p.emitted_until_s = float(c.time_s[-1])
             parts.append(self._participant_beats(p, c))
         if parts:
-            session.last_emit = asyncio.get_running_loop().time()
+            self._rate_wait(session, asyncio.get_running_loop().time())  # refill, then take
+            session.tokens -= 1.0
             self._beats_messages += 1
             self._broadcast(
                 session.sid,
@@ -1579,8 +1603,8 @@ class LiveHub:
         self._compute(mine)
         self._apply(self._engine.flush(sorted(rows)))
         t_end = session.tnow()
-        # the last message keeps the rate bound too: at least one tick after the previous one
-        wait = session.last_emit + self.tick_s - asyncio.get_running_loop().time()
+        # the last message keeps the cap too (a wait of at most one token, 1 / rate)
+        wait = self._rate_wait(session, asyncio.get_running_loop().time())
         if wait > 0:
             await asyncio.sleep(wait)
         self._emit_beats(session)
