@@ -60,6 +60,7 @@ def create_app(
     from server.auth import load_or_create_token
     from server.live import LiveHub, default_source_factory
     from server.live import router as ws_router
+    from server.pages import router as pages_router
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,4 +93,5 @@ def create_app(
     )
     app.include_router(api_router)
     app.include_router(ws_router)
+    app.include_router(pages_router)
     return app

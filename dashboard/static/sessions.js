@@ -1,0 +1,109 @@
+// Sintonia: the list of sessions (GET /sessions?token=...), newest first, from GET /api/sessions.
+// Live, planned and interrupted sessions link to their live view; a planned session can be
+// started from here.
+"use strict";
+
+(function () {
+  const token = new URLSearchParams(window.location.search).get("token") || "";
+  const table = document.getElementById("sessions");
+  const body = table.querySelector("tbody");
+  const errorBox = document.getElementById("list-error");
+  const STATUS_WORDS = { planned: "planned", live: "live", stopped: "finished", interrupted: "interrupted" };
+
+  function withToken(path) {
+    return token ? path + "?token=" + encodeURIComponent(token) : path;
+  }
+
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = false;
+  }
+
+  async function api(method, path) {
+    const response = await fetch(path, {
+      method,
+      headers: { Authorization: "Bearer " + token, Accept: "application/json" },
+    });
+    const text = await response.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch (err) { data = { detail: text }; }
+    }
+    if (!response.ok) {
+      const detail = data && data.detail;
+      let message = typeof detail === "string" ? detail : "the server answered " + response.status;
+      if (response.status === 401) message = "the access token is missing or wrong; open the link printed by sintonia serve";
+      throw new Error(message);
+    }
+    return data;
+  }
+
+  function when(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    const d = new Date(seconds * 1000);
+    return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  function cell(text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    return td;
+  }
+
+  function row(s) {
+    const tr = document.createElement("tr");
+    tr.dataset.sessionId = String(s.id);
+    tr.append(cell("#" + s.id), cell(s.label || "–"));
+    const status = document.createElement("span");
+    status.className = "status status-" + s.status;
+    status.textContent = STATUS_WORDS[s.status] || s.status;
+    const statusCell = document.createElement("td");
+    statusCell.append(status);
+    tr.append(statusCell, cell(when(s.created_at_s)), cell(when(s.started_at_s)));
+    const open = document.createElement("td");
+    const live = document.createElement("a");
+    live.href = withToken("/sessions/" + s.id + "/live");
+    live.textContent = s.status === "live" ? "Live view" : "View";
+    open.append(live);
+    if (s.status === "planned" || s.status === "interrupted") {
+      const start = document.createElement("button");
+      start.type = "button";
+      start.className = "btn btn-small start-button";
+      start.textContent = s.status === "planned" ? "Start" : "Resume";
+      start.addEventListener("click", async () => {
+        start.disabled = true;
+        try {
+          await api("POST", "/api/sessions/" + s.id + "/start");
+          window.location.assign(live.href);
+        } catch (err) {
+          showError("session #" + s.id + " could not start: " + err.message);
+          start.disabled = false;
+        }
+      });
+      open.append(start);
+    }
+    tr.append(open);
+    return tr;
+  }
+
+  async function load() {
+    try {
+      const page = await api("GET", "/api/sessions?limit=200");
+      body.replaceChildren(...page.sessions.map(row));
+      table.hidden = page.sessions.length === 0;
+      document.getElementById("empty").hidden = page.sessions.length !== 0;
+    } catch (err) {
+      showError("the sessions could not be listed: " + err.message);
+    }
+  }
+
+  for (const id of ["nav-sessions", "nav-new", "new-session"]) {
+    const a = document.getElementById(id);
+    a.href = withToken(a.getAttribute("href"));
+  }
+  if (!token) {
+    document.getElementById("token-missing").hidden = false;
+  } else {
+    load();
+  }
+})();
