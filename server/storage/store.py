@@ -1047,7 +1047,6 @@ class Store:
         (AppendResult, int)
             The beats' result and the number of device events stored.
         """
-        now = self._at(at_s)
         prepared = [(s, p, self._beat_rows(s, p, b)) for s, p, b in beats]
         for *_, e in events:
             _check_time("host_time_s", e.host_time_s)
@@ -1055,6 +1054,10 @@ class Store:
         if not events and not any(r for *_, r in prepared):
             return AppendResult(), 0
         with self._write() as conn:
+            # the consent check's time is read inside the transaction, so that a revocation
+            # committed before this write took its lock is always seen (no beat lands after an
+            # erasure)
+            now = self._at(at_s)
             result = self._append_beats(conn, prepared, now)
             n_events = self._add_events(conn, events, now)
         if result.refused:
