@@ -94,6 +94,9 @@ async def scan_devices(
             _log.warning("BLE scan by %s failed: %s", principal.actor, exc)
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
-                detail=f"Bluetooth scan failed: {exc or type(exc).__name__}",
+                detail=(
+                    f"Bluetooth scan failed ({type(exc).__name__}: {exc}); expected a Bluetooth "
+                    "adapter that is switched on and that this program may use"
+                ),
             ) from exc
     return [FoundStrapOut(address=s.address, name=s.name, rssi=s.rssi) for s in found]

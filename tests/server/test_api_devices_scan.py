@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -28,12 +29,22 @@ class _FailingScanner:
         raise OSError("org.bluez.Error.NotReady: Resource Not Ready")
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def _app(tmp_path: Path) -> FastAPI:
     app = make_app(tmp_path)
     if not any(getattr(r, "path", "") == "/api/devices/scan" for r in app.routes):
         app.include_router(devices.router)
-    world_scans: list[int] = []
+    return app
+
+
+@pytest.fixture
+def world_scans() -> list[int]:
+    """How many scans each fake world saw (one world per request)."""
+    return []
+
+
+@pytest.fixture
+def client(tmp_path: Path, world_scans: list[int]) -> Iterator[TestClient]:
+    app = _app(tmp_path)
 
     async def fake_scanner() -> AsyncIterator[Any]:
         # The fake world lives in the request's event loop, on simulated time.
@@ -44,18 +55,19 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     app.dependency_overrides[devices.get_scanner] = fake_scanner
     with TestClient(app) as c:
         c.headers["Authorization"] = f"Bearer {app.state.ctx.token}"
-        c.app_state_scans = world_scans  # type: ignore[attr-defined]
         yield c
 
 
-def test_scan_lists_heart_rate_straps_strongest_first(client: TestClient) -> None:
+def test_scan_lists_heart_rate_straps_strongest_first(
+    client: TestClient, world_scans: list[int]
+) -> None:
     r = client.get("/api/devices/scan", params={"timeout_s": 2})
     assert r.status_code == 200, r.text
     assert r.json() == [
         {"address": "AA:00:00:00:00:02", "name": "Polar H10 NEAR", "rssi": -41},
         {"address": "AA:00:00:00:00:01", "name": "Polar H10 FAR", "rssi": -82},
     ]
-    assert client.app_state_scans == [1]  # type: ignore[attr-defined]
+    assert world_scans == [1]
 
 
 def test_scan_needs_the_token(client: TestClient) -> None:
@@ -71,9 +83,7 @@ def test_scan_duration_is_bounded(client: TestClient, timeout_s: float) -> None:
 
 
 def test_bluetooth_failure_is_503_with_the_reason(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
-    if not any(getattr(r, "path", "") == "/api/devices/scan" for r in app.routes):
-        app.include_router(devices.router)
+    app = _app(tmp_path)
     app.dependency_overrides[devices.get_scanner] = _FailingScanner
     with TestClient(app) as c:
         r = c.get(
@@ -82,4 +92,4 @@ def test_bluetooth_failure_is_503_with_the_reason(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {app.state.ctx.token}"},
         )
     assert r.status_code == 503
-    assert "NotReady" in r.json()["detail"]
+    assert "OSError: org.bluez.Error.NotReady" in r.json()["detail"]
