@@ -64,6 +64,10 @@
         return where ? where + ": " + e.msg : e.msg;
       }).join("; ");
     }
+    if (status >= 500) {
+      return "the server failed (" + status + (typeof detail === "string" && detail ? ": " + detail : "") +
+        "); its log says why";
+    }
     if (typeof detail === "string" && detail) return detail;
     if (status === 401) return "the access token is missing or wrong; open the link printed by sintonia serve";
     if (status === 403) return "this account may not do that";
@@ -444,7 +448,7 @@
     if (state.busy) return;
     const formData = validate();
     if (!formData.ok) {
-      showFormError("some entries need attention (marked below)");
+      showFormError("some entries need attention (marked above)");
       const first = form.querySelector("[aria-invalid='true'], .field-error:not(:empty)");
       if (first) first.scrollIntoView({ block: "center" });
       return;
@@ -461,6 +465,8 @@
       return;
     } catch (err) {
       if (formError.hidden) showFormError(err.message || String(err));
+      const last = progress.lastElementChild;
+      if (last && !last.classList.contains("done")) last.classList.add("failed");
       if (state.sessionId !== null) {
         createButton.textContent = "Try again with session " + state.sessionId;
       }

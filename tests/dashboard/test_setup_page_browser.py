@@ -172,6 +172,8 @@ def test_setup_creates_participants_consents_session_and_starts_it(
     rows = page.locator("#phases tr")
     assert rows.count() == len(DEFAULT_FIRST_SESSION.phases)
     assert page.locator("#phases-total").inner_text() == "1 h 0 min"
+    # Readable at arm's length: body text at least 16 CSS px (18 px base).
+    assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 16
     laptop.shot("setup-empty-1366x768.png")
 
     page.fill("#minutes-welcome", "12")
@@ -357,3 +359,39 @@ def test_pages_without_token_say_what_to_open(laptop: Tab) -> None:
     assert page.is_visible("#token-missing")
     assert laptop.errors == []
     assert laptop.api_calls == []
+
+
+def test_a_failed_start_is_resumed_with_the_same_session(laptop: Tab, server: Any) -> None:
+    page = laptop.page
+    laptop.open("/sessions/new")
+    _fill_person(page, "patient", "P-RETRY", ("live_display", "storage"), "file")
+    page.fill("#patient-path", "/nonexistent/sintonia/beats.csv")
+    _fill_person(page, "therapist", "T-RETRY", ("live_display",), "simulator")
+    page.click("#create")
+    page.wait_for_selector("#create:has-text('Try again with session')", timeout=30_000)
+    assert page.is_visible("#form-error")
+    assert page.locator("#progress li.failed").inner_text() == "Start"
+    laptop.shot("setup-start-failed-1366x768.png")
+    m = re.search(r"session (\d+)", page.inner_text("#create"))
+    assert m is not None
+    session_id = int(m.group(1))
+    # The plan is fixed once the session exists; the device can still be corrected.
+    assert page.is_disabled("#patient-code")
+    assert page.is_disabled("#minutes-welcome")
+    with server.client() as api:
+        assert api.get(f"/api/sessions/{session_id}").json()["status"] != "live"
+
+    page.check("#patient-kind-simulator")
+    page.click("#create")
+    page.wait_for_url(re.compile(rf"/sessions/{session_id}/live\?token="), timeout=30_000)
+    with server.client() as api:
+        detail = api.get(f"/api/sessions/{session_id}").json()
+        assert detail["status"] == "live"
+        kinds = {p["code"]: p["source_kind"] for p in detail["participants"]}
+        assert kinds == {"P-RETRY": "simulator", "T-RETRY": "simulator"}
+        pid = next(p["participant_id"] for p in detail["participants"] if p["code"] == "P-RETRY")
+        consents = api.get(f"/api/participants/{pid}/consents").json()
+        # Granted once each, not again on the retry.
+        assert sorted(c["purpose"] for c in consents) == ["live_display", "storage"]
+    # The failed start is the only console message (Chromium logs failed requests).
+    assert all("Failed to load resource" in e for e in laptop.errors), laptop.errors
