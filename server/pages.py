@@ -44,7 +44,11 @@ __all__ = [
     "content_type",
     "plotly_js",
     "router",
+    "sessions_page",
+    "setup_page",
+    "static",
     "static_file",
+    "vendor_plotly",
 ]
 
 _log = logging.getLogger(__name__)
