@@ -64,6 +64,7 @@
         return where ? where + ": " + e.msg : e.msg;
       }).join("; ");
     }
+    if (status === 503 && typeof detail === "string" && detail) return detail;
     if (status >= 500) {
       return "the server failed (" + status + (typeof detail === "string" && detail ? ": " + detail : "") +
         "); its log says why";

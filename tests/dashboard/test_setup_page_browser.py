@@ -395,3 +395,24 @@ def test_a_failed_start_is_resumed_with_the_same_session(laptop: Tab, server: An
         assert sorted(c["purpose"] for c in consents) == ["live_display", "storage"]
     # The failed start is the only console message (Chromium logs failed requests).
     assert all("Failed to load resource" in e for e in laptop.errors), laptop.errors
+
+
+def test_scan_button_reports_what_it_found_or_why_not(laptop: Tab) -> None:
+    page = laptop.page
+    laptop.open("/sessions/new")
+    page.check("#patient-kind-ble")
+    assert page.is_visible("#patient-address")
+    page.click(".person[data-role='patient'] [data-action='scan']")
+    status = page.locator(".person[data-role='patient'] [data-scan-status]")
+    page.wait_for_function(
+        "el => el.textContent && !el.textContent.startsWith('Scanning for')",
+        arg=status.element_handle(),
+        timeout=40_000,
+    )
+    text = status.inner_text()
+    # This machine may or may not have Bluetooth: each outcome is said in words.
+    assert text.startswith(
+        ("Choose a strap", "No strap found", "Scan failed", "Scanning is not available")
+    ), text
+    assert page.is_enabled(".person[data-role='patient'] [data-action='scan']")
+    assert all("Failed to load resource" in e for e in laptop.errors), laptop.errors
