@@ -239,6 +239,8 @@ def static(path: str, request: Request) -> Response:
     file = static_file(path)
     if file is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such static file")
+    if file.media_type.startswith("text/html"):
+        file = _page(path)  # the same page as under its own route, configuration filled in
     return _send(request, file, _STATIC_CACHE)
 
 
