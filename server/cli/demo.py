@@ -15,7 +15,7 @@ What it does, in order:
    prints ONE line on stdout, the dashboard URL with the access token
    (``http://127.0.0.1:PORT/?token=...``), and opens a browser when one is available. Until the
    dashboard page exists, ``/`` is a plain status page of the live sessions
-   (:func:`install_status_page`, added by the demo only).
+   (:func:`install_status_page`, added by the demo only when the app has no ``/`` of its own).
 4. After ``--minutes`` of simulated time (``--minutes * 60 / --speed`` seconds of wall time), or
    on Ctrl-C / SIGTERM, stops the session (``stopped``, not ``interrupted``), lets the writer
    commit every beat received, and exits.
@@ -444,8 +444,10 @@ async def _live_rows(ctx: AppContext, session_id: int) -> str:
     return "".join(cells)
 
 
-def install_status_page(app: FastAPI) -> None:
-    """Serve ``GET /``: a plain status page of the live sessions (token required).
+def install_status_page(app: FastAPI) -> bool:
+    """Serve ``GET /``: a plain status page of the live sessions, unless the app serves ``/``.
+
+    Returns whether the page was installed (False once the dashboard's own ``/`` exists).
 
     Until the dashboard page exists, the demo's URL shows, for each live session the caller may
     see, the current phase and each visible participant's latest 10-s mean heart rate, 60-s
@@ -476,7 +478,10 @@ def install_status_page(app: FastAPI) -> None:
         )
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
+    if any(getattr(route, "path", None) == "/" for route in app.routes):
+        return False
     app.add_api_route("/", status_page, methods=["GET"], include_in_schema=False)
+    return True
 
 
 async def _run_demo(args: argparse.Namespace) -> int:
