@@ -61,6 +61,7 @@ def create_app(
     from server.live import LiveHub, default_source_factory
     from server.live import router as ws_router
     from server.pages import router as pages_router
+    from server.pages_live import router as live_page_router
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,4 +95,5 @@ def create_app(
     app.include_router(api_router)
     app.include_router(ws_router)
     app.include_router(pages_router)
+    app.include_router(live_page_router)
     return app
