@@ -221,9 +221,16 @@
     S.messages++;
     switch (msg.type) {
       case "history": onHistory(msg); break;
-      case "beats":
+      case "beats": {
+        // A client that fell far behind gets fewer beats (dropped_beats): fetch them back.
+        const before = S.lastBeatT;
+        const first = Math.min(...msg.participants.filter((p) => p.time_s.length).map((p) => p.time_s[0]));
         for (const pb of msg.participants) addBeats(pb, false);
+        if (msg.dropped_beats > 0 && before != null && isFinite(first)) {
+          fillGap(before, first).catch((e) => console.warn("gap not filled:", e.message));
+        }
         break;
+      }
       case "session": onSession(msg); break;
       case "phase": S.phase = msg; renderPhase(); S.dirty = true; break;
       case "cue": addCue(msg); showCue(msg); break;

@@ -344,6 +344,42 @@ def test_screenshots_at_1366x768_and_on_a_tablet(
     assert watch.console_errors == []
 
 
+def test_straps_pacer_coherence_and_co_regulation_panels(
+    page: Page, server: dict[str, Any]
+) -> None:
+    for code in ("P-DEMO", "T-DEMO"):
+        row = page.locator(f'#device-list li[data-participant="{code}"]')
+        assert row.locator('[data-link="connected"]').count() == 1
+        assert "signal good" in row.inner_text() or "signal fair" in row.inner_text()
+    page.wait_for_function(
+        "/r = -?[0-9.]+/.test(document.getElementById('sync-value').textContent)"
+    )
+    assert "(last " in page.inner_text("#sync-value")
+    # the pacer: 4.5-7 breaths/min, default 6; showing it asks the server for coherence
+    assert page.input_value("#pacer-rate") == "6"
+    assert page.get_attribute("#pacer-rate", "min") == "4.5"
+    assert page.get_attribute("#pacer-rate", "max") == "7"
+    with page.expect_response(lambda r: r.url.endswith("/pacer")) as posted:
+        page.click("#pacer-toggle")
+    assert posted.value.status == 200
+    assert posted.value.request.post_data_json == {"on": True}
+    assert page.is_visible("#pacer")
+    page.fill("#pacer-rate", "4.5")
+    assert page.inner_text("#pacer-rate-out") == "4.5"
+    page.wait_for_function(
+        "/[0-9]/.test(document.getElementById('coherence').textContent)", timeout=TIMEOUT_MS
+    )
+    text = page.inner_text("#coherence")
+    assert "coherence" in text
+    assert "/min" in text  # the breathing-rate estimate
+    page.wait_for_function(
+        "document.getElementById('pacer-phase').textContent === 'breathe out'", timeout=10_000
+    )
+    _shot(page, "pacer_1366x768")
+    page.click("#pacer-toggle")
+    assert page.is_hidden("#pacer")
+
+
 def test_a_dropped_connection_reconnects_and_keeps_one_point_per_beat(
     page: Page, watch: Watch
 ) -> None:
