@@ -141,11 +141,29 @@
         el("span", { class: "purpose", text: title }),
         el("span", { class: "explain", text })));
     }
+    list.addEventListener("change", () => updateConsentHint(role));
     for (const radio of body.querySelectorAll('input[data-name="kind"]')) {
       radio.id = role + "-kind-" + radio.value;
       radio.addEventListener("change", () => showDevice(role));
     }
     body.querySelector('[data-action="scan"]').addEventListener("click", () => scan(role));
+  }
+
+  // What the ticked consents mean together, in words (never blocks: the person decides).
+  function updateConsentHint(role) {
+    const section = personSection(role);
+    const ticked = new Set([...section.querySelectorAll(".consent input:checked")].map((b) => b.dataset.purpose));
+    const notes = [];
+    const later = ["review", "research_export"].filter((p) => ticked.has(p));
+    if (later.length && !ticked.has("storage")) {
+      notes.push("Review and research use the stored recording: without Storage nothing is kept for them.");
+    }
+    if (ticked.size && !ticked.has("live_display")) {
+      notes.push("Without Live display this person's trace is not shown during the session.");
+    }
+    const hint = section.querySelector("[data-consent-hint]");
+    hint.textContent = notes.join(" ");
+    hint.hidden = notes.length === 0;
   }
 
   function deviceKind(role) {

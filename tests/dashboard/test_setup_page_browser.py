@@ -176,6 +176,14 @@ def test_setup_creates_participants_consents_session_and_starts_it(
     assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 16
     laptop.shot("setup-empty-1366x768.png")
 
+    # Consents that do not fit together are explained, not blocked.
+    page.check("#patient-consent-review")
+    hint = page.locator(".person[data-role='patient'] [data-consent-hint]")
+    assert "without Storage nothing is kept" in hint.inner_text()
+    assert "Without Live display" in hint.inner_text()
+    page.uncheck("#patient-consent-review")
+    assert not hint.is_visible()
+
     page.fill("#minutes-welcome", "12")
     assert page.locator("#phases-total").inner_text() == "1 h 2 min"
     page.fill("#label", "room 2")
