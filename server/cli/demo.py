@@ -13,9 +13,8 @@ What it does, in order:
    the physiological simulator assigned to both.
 3. Starts the session through the live hub (sources -> durable storage -> engine -> WebSocket),
    prints ONE line on stdout, the dashboard URL with the access token
-   (``http://127.0.0.1:PORT/?token=...``), and opens a browser when one is available. Until the
-   dashboard page exists, ``/`` is a plain status page of the live sessions
-   (:func:`install_status_page`, added by the demo only when the app has no ``/`` of its own).
+   (``http://127.0.0.1:PORT/?token=...``, which leads to the live page of the newest live
+   session), and opens a browser when one is available.
 4. After ``--minutes`` of simulated time (``--minutes * 60 / --speed`` seconds of wall time), or
    on Ctrl-C / SIGTERM, stops the session (``stopped``, not ``interrupted``), lets the writer
    commit every beat received, and exits.
@@ -29,22 +28,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import html
 import logging
 import os
 import signal
 import socket
 import sys
 import webbrowser
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Annotated, Final, cast
-
-from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from typing import TYPE_CHECKING, Final, cast
 
 from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate
-from server.auth import Principal, can_view_session, require_auth
 from server.cli.serve import dashboard_url
 from server.settings import DEFAULT_HOST, DEFAULT_PORT, ServerSettings
 from server.storage import ConsentPurpose, DeviceAssignment, RecordNotFoundError, Role, Store
@@ -66,7 +60,6 @@ __all__ = [
     "browser_available",
     "demo_settings",
     "demo_template",
-    "install_status_page",
     "prepare_demo_session",
     "register",
     "run",
@@ -90,11 +83,6 @@ _S_PER_MIN: Final[float] = 60.0
 _WATCH_S: Final[float] = 0.5
 #: Wall time allowed after the planned end for the hub to stop the session itself, s.
 _END_GRACE_S: Final[float] = 5.0
-#: Status page: how much history it asks the hub for (s of session time), how long it waits for
-#: it (s), and how often the page reloads itself (s).
-_STATUS_HISTORY_S: Final[float] = 60.0
-_STATUS_TIMEOUT_S: Final[float] = 2.0
-_STATUS_REFRESH_S: Final[int] = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,81 +397,6 @@ def _context(app: FastAPI) -> AppContext:
     return ctx
 
 
-def _last(values: Sequence[float | None]) -> float | None:
-    return next((v for v in reversed(values) if v is not None), None)
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    return "-" if value is None else f"{value:.0f} {unit}"
-
-
-async def _live_rows(ctx: AppContext, session_id: int) -> str:
-    """HTML rows of one live session from its ``history`` message (what a late joiner gets)."""
-    from server.messages import HistoryMessage
-
-    sub = ctx.hub.subscribe(session_id, history_s=_STATUS_HISTORY_S)
-    try:
-        envelope = await asyncio.wait_for(sub.get(), _STATUS_TIMEOUT_S)
-    finally:
-        sub.close()
-    history = None if envelope is None else envelope.message
-    if not isinstance(history, HistoryMessage):
-        return ""
-    phase = "-" if history.phase is None else history.phase.label
-    cells = []
-    for b in history.beats:
-        cells.append(
-            f"<tr><td>{session_id}</td><td>{html.escape(phase)}</td>"
-            f"<td>{html.escape(b.code)} ({b.role})</td>"
-            f"<td>{_fmt(_last(b.mean_hr_bpm), 'bpm')}</td>"
-            f"<td>{_fmt(_last(b.rmssd_ms), 'ms')}</td>"
-            f"<td>{html.escape(b.arousal_state[-1] if b.arousal_state else '-')}</td></tr>"
-        )
-    if not cells:
-        cells.append(f"<tr><td>{session_id}</td><td>{html.escape(phase)}</td>" + "<td>-</td>" * 4)
-    return "".join(cells)
-
-
-def install_status_page(app: FastAPI) -> bool:
-    """Serve ``GET /``: a plain status page of the live sessions, unless the app serves ``/``.
-
-    Returns whether the page was installed (False once the dashboard's own ``/`` exists).
-
-    Until the dashboard page exists, the demo's URL shows, for each live session the caller may
-    see, the current phase and each visible participant's latest 10-s mean heart rate, 60-s
-    RMSSD and arousal state, from the same ``history`` a late-joining WebSocket client gets;
-    the page reloads itself every 2 s. The JSON API (``/api/sessions``) and the WebSocket
-    (``/ws/sessions/{id}``) carry everything else.
-    """
-
-    async def status_page(
-        request: Request, principal: Annotated[Principal, Depends(require_auth)]
-    ) -> HTMLResponse:
-        ctx = _context(request.app)
-        rows = []
-        for sid in ctx.hub.live_session_ids():
-            record = await asyncio.to_thread(ctx.store.get_session, sid)
-            if can_view_session(principal, record):
-                rows.append(await _live_rows(ctx, sid))
-        body = "".join(rows) or '<tr><td colspan="6">no live session</td></tr>'
-        page = (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<meta http-equiv='refresh' content='{_STATUS_REFRESH_S}'>"
-            "<title>Sintonia: live sessions</title></head><body>"
-            "<h1>Sintonia: live sessions</h1><table border='1' cellpadding='4'>"
-            "<tr><th>session</th><th>phase</th><th>participant</th><th>mean HR (10 s)</th>"
-            "<th>RMSSD (60 s)</th><th>arousal</th></tr>"
-            f"{body}</table><p>JSON: <code>/api/sessions</code>; live stream: "
-            "<code>/ws/sessions/{id}</code>.</p></body></html>"
-        )
-        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
-
-    if any(getattr(route, "path", None) == "/" for route in app.routes):
-        return False
-    app.add_api_route("/", status_page, methods=["GET"], include_in_schema=False)
-    return True
-
-
 async def _run_demo(args: argparse.Namespace) -> int:
     from server.app import create_app
 
@@ -495,7 +408,6 @@ async def _run_demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     app = create_app(settings)
-    install_status_page(app)
     demo: list[DemoSession] = []
     watchers: set[asyncio.Task[None]] = set()
     stderr = sys.stderr
