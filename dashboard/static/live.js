@@ -93,7 +93,12 @@
     }
     return data;
   }
-  function say(text) { $("marker-status").textContent = text; }
+  let sayTimer = null;
+  function say(text) {
+    $("marker-status").textContent = text;
+    clearTimeout(sayTimer);
+    sayTimer = setTimeout(() => { $("marker-status").textContent = ""; }, 15000);
+  }
 
   // ------------------------------------------------------------------ data
   function person(info) {
@@ -302,11 +307,18 @@
     } else if (s.status === "planned") {
       showNotice("This session has not started yet.", false);
     }
-    const live = s.status === "live";
-    if (!live) showCue(null);
-    for (const id of ["phase-advance", "phase-extend", "privacy-btn", "pacer-toggle"]) $(id).disabled = !live;
-    for (const b of document.querySelectorAll("#marker-grid button, #note-form button")) b.disabled = !live;
+    if (s.status !== "live") showCue(null);
+    updateControls();
     S.dirty = true;
+  }
+
+  // Commands only while the session is live and the server is reachable.
+  function updateControls() {
+    const can = S.status === "live" && S.online;
+    for (const id of ["phase-extend", "privacy-btn", "pacer-toggle", "cue-ack", "cue-dismiss"]) $(id).disabled = !can;
+    const ph = S.phase;
+    $("phase-advance").disabled = !can || (ph != null && ph.index >= ph.schedule.length - 1);
+    for (const b of document.querySelectorAll("#marker-grid button, #note-form button")) b.disabled = !can;
   }
 
   function onVisibility(pid, visible) {
@@ -382,6 +394,8 @@
     c.textContent = on ? "connected" : (why || "offline, reconnecting");
     $("offline-banner").hidden = on || S.ended;
     document.body.dataset.connection = on ? "online" : "offline";
+    updateControls();
+    renderDevices();
   }
 
   // ------------------------------------------------------------------ figure
@@ -593,7 +607,7 @@
     rib.dataset.t0 = t0; rib.dataset.total = total;
     $("phase-label").textContent = ph.label;
     $("phase-label").dataset.phase = ph.phase_id;
-    $("phase-advance").disabled = S.status !== "live" || ph.index >= ph.schedule.length - 1;
+    updateControls();
     tickClock();
   }
 
@@ -670,14 +684,15 @@
       const add = (text, cls) => { const sp = document.createElement("span"); sp.textContent = text; if (cls) sp.className = cls; li.appendChild(sp); return sp; };
       if (!p.visible) { add("hidden (privacy)", "muted"); ul.appendChild(li); continue; }
       let link = "waiting", cls = "state-wait";
-      if (S.status !== "live") link = "not streaming (session " + S.status + ")";
+      if (!S.online && !S.ended) link = "unknown while offline";
+      else if (S.status !== "live") link = "not streaming (session " + S.status + ")";
       else if (d) {
         if (d.kind === "reconnecting" || d.kind === "connecting") link = "reconnecting…";
         else if (d.connected === true) { link = "connected"; cls = "state-ok"; }
         else if (d.connected === false) link = d.kind === "gave_up" ? "disconnected" : "reconnecting…";
       } else if (s && s.t.length) { link = "connected"; cls = "state-ok"; }
       add(link, cls).dataset.link = link;
-      if (S.status !== "live") { ul.appendChild(li); continue; }
+      if (S.status !== "live" || !S.online) { ul.appendChild(li); continue; }
       add("battery " + (d && d.battery_percent != null ? Math.round(d.battery_percent) + " %" : "–"));
       add("contact " + (d && d.contact != null ? (d.contact ? "yes" : "no") : "–"));
       add("signal " + qualityWord(s ? s.quality : null));
@@ -836,6 +851,7 @@
     });
     document.addEventListener("keydown", onKey);
     setPacerRate(CFG.pacer_bpm[2]);
+    updateControls();
     loadSession();
     connect();
     setInterval(() => { if (S.dirty || (S.status === "live" && S.view === "window")) redraw(); renderDevicesIfStale(); }, REDRAW_MS);
