@@ -118,7 +118,8 @@ def _newest_live_session(request: Request) -> int | None:
         )
     except HTTPException:
         return None
-    for session in ctx.store.list_sessions(status="live", limit=50):
+    mine = None if principal.is_admin else principal.clinician_id
+    for session in ctx.store.list_sessions(clinician_id=mine, status="live", limit=50):
         if can_view_session(principal, session) and ctx.hub.is_live(session.id):
             return int(session.id)
     return None
