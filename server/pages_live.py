@@ -28,7 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from dashboard.figures import MARKER_LABELS, OKABE_ITO, ROLE_COLOURS, session_figure
 from hrv.arousal import STATE_LABELS, ArousalConfig
 
-__all__ = ["LIVE_WINDOW_MIN", "index", "live_page", "live_page_config", "router"]
+__all__ = ["LIVE_WINDOW_MIN", "PACER_BPM", "index", "live_page", "live_page_config", "router"]
 
 router = APIRouter(tags=["pages"])
 
