@@ -258,6 +258,7 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         ("post", "/api/sessions/{session_id}/pacer"),
         ("get", "/api/sessions/{session_id}/beats"),
         ("get", "/api/sessions/{session_id}/timeline"),
+        ("get", "/api/devices/scan"),
     }
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == expected
