@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from sensor.errors import SensorError
 from sensor.types import BeatSource, SourceItem
 from server.settings import ServerSettings
 from server.storage import InvalidRecordError, Role, SourceKind
@@ -239,15 +240,19 @@ def default_source_factory(settings: ServerSettings) -> SourceFactory:
 
             if not p.address:
                 raise InvalidRecordError(f"a file assignment needs a path: participant {p.code}")
-            sources.append(
-                ReplaySource(
+            try:
+                replay = ReplaySource(
                     p.address,
                     p.code,
                     speed=spec.speed,
                     start_time_s=spec.start_time_s,
                     clock=spec.clock,
                 )
-            )
+            except (OSError, SensorError) as exc:  # missing or unreadable: the request's fault
+                raise InvalidRecordError(
+                    f"the file assigned to participant {p.code} cannot be replayed: {exc}"
+                ) from exc
+            sources.append(replay)
         if by_kind:
             raise InvalidRecordError(
                 f"device kinds {sorted(by_kind)} cannot be streamed live; "

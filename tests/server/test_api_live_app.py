@@ -184,3 +184,27 @@ def test_api_flow_on_postgresql(tmp_path: Path, sources: ScriptedSources, pg_url
         assert store.count_beats(sid, participant_id=tid) == 0
         actions = {e["action"] for e in client.get("/api/audit").json()}
         assert {"session.beats.export", "participant.delete", "consent.revoke"} <= actions
+
+
+@pytest.mark.parametrize("content", [None, "800\nnot a number\n"])
+def test_start_with_an_unreadable_replay_file_is_422_and_stays_planned(
+    tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "rec.txt"  # missing (None) or malformed
+    if content is not None:
+        path.write_text(content)
+    settings = ServerSettings(storage=StorageSettings(tmp_path / "data"))
+    with TestClient(create_app(settings)) as client:  # the default source factory
+        client.headers["Authorization"] = f"Bearer {_ctx(client).token}"
+        r = client.post("/api/participants", json={"code": "P-F", "role": "patient"})
+        pid = r.json()["id"]
+        device = {"kind": "file", "path": str(path)}
+        r = client.post(
+            "/api/sessions", json={"participants": [{"participant_id": pid, "device": device}]}
+        )
+        assert r.status_code == 201, r.text
+        sid = r.json()["id"]
+        r = client.post(f"/api/sessions/{sid}/start")
+        assert r.status_code == 422, r.text
+        assert "P-F" in r.json()["detail"]
+        assert client.get(f"/api/sessions/{sid}").json()["status"] == "planned"
