@@ -29,12 +29,7 @@ from playwright.sync_api import (
     Page,
     Route,
     WebSocket,
-    sync_playwright,
 )
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():  # pragma: no cover - CI installs Debian's chromium package
-    pytest.skip("Debian's /usr/bin/chromium is not installed", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
 
@@ -103,27 +98,6 @@ def server(data_dir: Path) -> Iterator[Any]:
         current = holder["server"]
         if current is not srv and current.proc.poll() is None:
             current.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

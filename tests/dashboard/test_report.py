@@ -33,7 +33,6 @@ from server.storage import DeviceAssignment, Role, Store
 
 T0 = 1_767_000_000.0  # session start on the store's clock (2025-12-29), s
 DROPOUT_S = 2000.0
-CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 #: The top of an A4 page at 96 dpi, CSS px.
 _A4_CLIP = {"x": 0.0, "y": 0.0, "width": 794.0, "height": 1123.0}
@@ -249,58 +248,43 @@ def test_cli_writes_the_report(stored: tuple[Store, int], tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
-def test_report_renders_offline_in_chromium(report_file: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_report_renders_offline_in_chromium(report_file: Path, browser: Any) -> None:
     OUTPUT.mkdir(exist_ok=True)
     errors: list[str] = []
     requests: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+
+        def route(r: Any) -> None:
+            url = r.request.url
+            requests.append(url)
+            if url.startswith(("file:", "data:", "blob:")):
+                r.continue_()
+            else:
+                r.abort()
+
+        page.route("**/*", route)
+        page.on("request", lambda req: requests.append(req.url))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(report_file.as_uri(), wait_until="load")
+        page.wait_for_selector("#figure-session .main-svg", timeout=20_000)
+        n_svg = page.locator("#figure-session .main-svg").count()
+        n_lines = page.locator("#figure-session .scatterlayer .trace").count()
+        n_ribbon = page.evaluate(
+            "document.getElementById('figure-session').layout.shapes"
+            ".filter(s => (s.name || '').startsWith('phase:')).length"
         )
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 900})
-
-            def route(r: Any) -> None:
-                url = r.request.url
-                requests.append(url)
-                if url.startswith(("file:", "data:", "blob:")):
-                    r.continue_()
-                else:
-                    r.abort()
-
-            page.route("**/*", route)
-            page.on("request", lambda req: requests.append(req.url))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(report_file.as_uri(), wait_until="load")
-            page.wait_for_selector("#figure-session .main-svg", timeout=20_000)
-            n_svg = page.locator("#figure-session .main-svg").count()
-            n_lines = page.locator("#figure-session .scatterlayer .trace").count()
-            n_ribbon = page.evaluate(
-                "document.getElementById('figure-session').layout.shapes"
-                ".filter(s => (s.name || '').startsWith('phase:')).length"
-            )
-            page.screenshot(path=str(OUTPUT / "report.png"), full_page=True)
-            page.screenshot(path=str(OUTPUT / "report-top.png"))
-            page.emulate_media(media="print")
-            # plotly does not redraw for print: the figure is zoomed to the A4 width (700 px)
-            print_width = page.evaluate(
-                "document.querySelector('#figure-session .main-svg').getBoundingClientRect().width"
-            )
-            page.screenshot(path=str(OUTPUT / "report-print.png"), clip=_A4_CLIP)
-        finally:
-            browser.close()
+        page.screenshot(path=str(OUTPUT / "report.png"), full_page=True)
+        page.screenshot(path=str(OUTPUT / "report-top.png"))
+        page.emulate_media(media="print")
+        # plotly does not redraw for print: the figure is zoomed to the A4 width (700 px)
+        print_width = page.evaluate(
+            "document.querySelector('#figure-session .main-svg').getBoundingClientRect().width"
+        )
+        page.screenshot(path=str(OUTPUT / "report-print.png"), clip=_A4_CLIP)
+    finally:
+        page.close()
     assert errors == []
     assert n_svg >= 1
     assert n_lines >= 6  # arousal, HR and RMSSD of two people at least
