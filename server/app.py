@@ -62,6 +62,7 @@ def create_app(
     from server.live import router as ws_router
     from server.pages import router as pages_router
     from server.pages_live import router as live_page_router
+    from server.pages_review import router as review_page_router
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,4 +97,5 @@ def create_app(
     app.include_router(ws_router)
     app.include_router(pages_router)
     app.include_router(live_page_router)
+    app.include_router(review_page_router)
     return app

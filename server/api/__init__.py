@@ -9,17 +9,18 @@ invalid values 422 (each with a ``detail`` saying what was expected and what arr
 Modules: :mod:`~server.api.system` (health, login, clinicians, audit),
 :mod:`~server.api.participants` (participants, consents, erasure), :mod:`~server.api.sessions`
 (plan, devices, start, stop), :mod:`~server.api.control` (phases, markers, cues, privacy pause),
-:mod:`~server.api.data` (beats, timeline), :mod:`~server.api.devices` (BLE strap scan).
+:mod:`~server.api.data` (beats, timeline), :mod:`~server.api.devices` (BLE strap scan),
+:mod:`~server.api.alliance` (SRS and WAI-SR scores).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.api import control, data, devices, participants, sessions, system
+from server.api import alliance, control, data, devices, participants, sessions, system
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (system, participants, sessions, control, data, devices):
+for _module in (system, participants, sessions, control, data, devices, alliance):
     router.include_router(_module.router)

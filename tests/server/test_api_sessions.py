@@ -259,6 +259,10 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         ("get", "/api/sessions/{session_id}/beats"),
         ("get", "/api/sessions/{session_id}/timeline"),
         ("get", "/api/devices/scan"),
+        ("post", "/api/sessions/{session_id}/alliance"),
+        ("get", "/api/sessions/{session_id}/alliance"),
+        ("get", "/api/participants/{participant_id}/alliance"),
+        ("get", "/api/alliance/wording"),
     }
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == expected
