@@ -159,3 +159,15 @@ def populate(store: Store, url: str, *, n_sessions: int = 2) -> Fixture:
         sessions[0], therapist.id, "WAI-SR", "v1", {i: 1 + (i % 5) for i in range(1, 13)}
     )
     return Fixture(store, url, patient, therapist, refuser, sessions, starts)
+
+
+def _exact_float_kwargs() -> dict[str, str]:
+    import pandas as pd  # type: ignore[import-untyped]
+
+    # pandas < 3 parses CSV floats exactly only with float_precision="round_trip"; pandas 3 does
+    # by default and deprecates the argument (a warning, hence an error under our filterwarnings)
+    return {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
+
+#: Keyword arguments for ``pandas.read_csv`` that re-read float64 values bit-exactly.
+EXACT_FLOATS: Final[dict[str, str]] = _exact_float_kwargs()

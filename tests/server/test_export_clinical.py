@@ -29,6 +29,7 @@ from _export_support import (
     BLE_ADDRESS,
     CODE_NO_CONSENT,
     CODE_PATIENT,
+    EXACT_FLOATS,
     NOTE_TEXT,
     PHASES,
     T0_S,
@@ -50,8 +51,7 @@ def exported(fx: Fixture, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
 
 
 def test_beats_csv_rereads_equal_to_the_store(fx: Fixture, exported: tuple[Path, Path]) -> None:
-    # pandas parses floats exactly only with float_precision="round_trip"
-    df = pd.read_csv(exported[0], float_precision="round_trip")
+    df = pd.read_csv(exported[0], **EXACT_FLOATS)
     for person in (fx.patient, fx.therapist):
         page = fx.store.read_all_beats(fx.sessions[0], participant_id=person.id)
         rows = df[df["participant"] == person.code]

@@ -23,6 +23,7 @@ from _export_support import (  # noqa: E402
     CODE_NO_CONSENT,
     CODE_PATIENT,
     CODE_THERAPIST,
+    EXACT_FLOATS,
     NOTE_TEXT,
     T0_S,
     Fixture,
@@ -53,7 +54,7 @@ def _physio(path: Path) -> pd.DataFrame:
         header=None,
         names=side["Columns"],
         na_values="n/a",
-        float_precision="round_trip",
+        **EXACT_FLOATS,
     )
 
 
