@@ -32,6 +32,8 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
+from hrv.errors import SintoniaError
+from hrv.synchrony import dyad_grid, segment_synchrony
 from server.api._common import (
     StorageErrorRoute,
     context,
@@ -42,7 +44,8 @@ from server.api._common import (
 from server.api.data import DEFAULT_WINDOW_S, derived_series
 from server.app import AppContext
 from server.auth import Principal, can_view_session, require_auth
-from server.export.cohort import WAI_SR_SUBSCALES, alliance_totals
+from server.export.cohort import SYNCHRONY_SMOOTH_S, WAI_SR_SUBSCALES, alliance_totals
+from server.export.derive import corrected_series
 from server.storage import AllianceScore, RecordNotFoundError
 from server.storage.store import ALLIANCE_ITEM_RANGES, MAX_BEAT_PAGE_SIZE
 
@@ -54,6 +57,7 @@ __all__ = [
     "AllianceTrendRowOut",
     "AllianceWordingOut",
     "SessionAllianceOut",
+    "SessionSynchronyOut",
     "get_alliance_wording",
     "get_participant_alliance",
     "get_session_alliance",
@@ -159,6 +163,30 @@ class AllianceTrendRowOut(BaseModel):
     mean_rmssd_ms: float | None = Field(
         description="Mean of the 60 s trailing-window RMSSD over the session, ms."
     )
+    synchrony: SessionSynchronyOut | None = Field(
+        default=None,
+        description="Therapist-patient HR segment synchrony of the session, with its surrogate "
+        "comparison; null without the synchrony consent of both people or too little data.",
+    )
+
+
+class SessionSynchronyOut(BaseModel):
+    """Whole-session segment synchrony (SUSY style, Tschacher & Meier 2020) of the dyad's HR.
+
+    Never a number alone: the observed mean Fisher z of the real segment pairs is given with the
+    mean and SD of all pseudo pairings (segment i with segment j != i), the effect size and the
+    p-value from circular segment shifts (:func:`hrv.synchrony.segment_synchrony`).
+    """
+
+    observed_z: float
+    surrogate_mean_z: float
+    surrogate_sd_z: float
+    effect_size: float
+    p_value: float
+    n_segments: int
+
+
+AllianceTrendRowOut.model_rebuild()
 
 
 class AllianceTrendOut(BaseModel):
@@ -222,6 +250,48 @@ def _session_physiology(
     if not np.any(d.valid):
         return None, None
     return float(np.mean(d.hr_bpm[d.valid])), float(np.mean(d.rmssd_ms[d.valid]))
+
+
+def _session_synchrony(
+    ctx: AppContext, session_id: int, participant_id: int
+) -> SessionSynchronyOut | None:
+    """Segment synchrony of the session's patient-therapist pair (both need ``synchrony``)."""
+    people = {p.participant_id for p in ctx.store.session_participants(session_id)}
+    roles = {pid: ctx.store.get_participant(pid).role for pid in people}
+    patients = sorted(pid for pid, role in roles.items() if role == "patient")
+    therapists = sorted(pid for pid, role in roles.items() if role == "therapist")
+    if participant_id not in (patients[:1] + therapists[:1]) or not patients or not therapists:
+        return None
+    pair = (patients[0], therapists[0])
+    if not all(ctx.store.has_consent(pid, "synchrony", session_id=session_id) for pid in pair):
+        return None
+    series = []
+    for pid in pair:
+        page = ctx.store.read_beats(session_id, participant_id=pid, limit=MAX_BEAT_PAGE_SIZE)
+        if len(page) < 2:
+            return None
+        series.append(corrected_series(page.rr_ms, page.beat_time_s))
+    try:
+        grid = dyad_grid(
+            series[0].rr_ms,
+            series[1].rr_ms,
+            patient_beat_times_s=series[0].time_s,
+            therapist_beat_times_s=series[1].time_s,
+            signal="hr",
+            smooth_s=SYNCHRONY_SMOOTH_S,
+        )
+        seg = segment_synchrony(grid.patient, grid.therapist, fs_hz=grid.fs_hz)
+    except SintoniaError:  # too short, or too few valid segments
+        return None
+    z = seg.z
+    return SessionSynchronyOut(
+        observed_z=float(z.observed),
+        surrogate_mean_z=float(z.surrogate_mean),
+        surrogate_sd_z=float(z.surrogate_sd),
+        effect_size=float(z.effect_size),
+        p_value=float(z.p_value),
+        n_segments=int(seg.valid.sum()),
+    )
 
 
 def load_wording(ctx: AppContext) -> dict[str, dict[int, str]]:
@@ -336,8 +406,9 @@ def get_session_alliance(session_id: int, request: Request, principal: Auth) -> 
 def get_participant_alliance(
     participant_id: int, request: Request, principal: Auth
 ) -> AllianceTrendOut:
-    """One row per session with scores (oldest first): totals, subscales, and the session's
-    mean HR and RMSSD of the participant. Audited (``participant.alliance.view``)."""
+    """One row per session with scores (oldest first): totals, subscales, the session's mean HR
+    and RMSSD of the participant and the dyad's synchrony with its surrogate comparison.
+    Audited (``participant.alliance.view``)."""
     ctx = context(request)
     participant = visible_participant(ctx, principal, participant_id)
     by_session: dict[int, dict[str, float]] = {}
@@ -370,6 +441,7 @@ def get_participant_alliance(
                 wai_sr_bond=get("wai_sr_bond"),
                 mean_hr_bpm=hr,
                 mean_rmssd_ms=rmssd,
+                synchrony=_session_synchrony(ctx, sid, participant_id),
             )
         )
     out.sort(key=lambda r: (r.date_s, r.session_id))

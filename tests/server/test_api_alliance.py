@@ -271,3 +271,61 @@ def test_wording_is_never_stored(client: TestClient, dyad: tuple[int, int, int])
         "wording": {"1": "some text"},
     }
     assert client.post(f"/api/sessions/{sid}/alliance", json=body).status_code == 422
+
+
+def test_trend_shows_the_dyads_synchrony_with_its_surrogates_and_only_with_consent(
+    client: TestClient,
+) -> None:
+    from hrv.synchrony import dyad_grid, segment_synchrony
+    from sensor.simulator import Scenario, simulate_session
+    from server.export.derive import corrected_series
+
+    store = _ctx(client).store
+    pid = _participant(client, "P-S", "patient")
+    tid = _participant(client, "T-S", "therapist")
+    sid = _session(client, pid, tid)
+    t0 = 1_700_000_000.0
+    store.start_session(sid, at_s=t0)
+    sims = simulate_session(Scenario.first_session(1200.0), seed=5)  # 20 minutes, coupled
+    for who, code in ((pid, "P-S"), (tid, "T-S")):
+        store.grant_consent(who, "storage", "v1")
+        sim = sims["patient" if who == pid else "therapist"]
+        batch = BeatBatch(
+            participant=code,
+            device=f"sim-{code}",
+            rr_ms=sim.rr_ms,
+            rr_raw=None,
+            host_time_s=t0 + float(sim.beat_times_s[-1]),
+            beat_times_s=t0 + sim.beat_times_s,
+            gap_before=True,
+        )
+        store.append_beats(sid, who, batch)
+    assert _post(client, sid, pid, "SRS", {1: 8, 2: 8, 3: 8, 4: 8}).status_code == 201
+
+    store.grant_consent(pid, "synchrony", "v1")
+    row = client.get(f"/api/participants/{pid}/alliance").json()["sessions"][0]
+    assert row["synchrony"] is None  # the therapist has not consented to synchrony
+
+    store.grant_consent(tid, "synchrony", "v1")
+    sync = client.get(f"/api/participants/{pid}/alliance").json()["sessions"][0]["synchrony"]
+    # the same analysis done here directly on the stored beats (independent of the API code path)
+    series = [
+        corrected_series(page.rr_ms, page.beat_time_s)
+        for page in (store.read_all_beats(sid, participant_id=p) for p in (pid, tid))
+    ]
+    grid = dyad_grid(
+        series[0].rr_ms,
+        series[1].rr_ms,
+        patient_beat_times_s=series[0].time_s,
+        therapist_beat_times_s=series[1].time_s,
+        signal="hr",
+        smooth_s=10.0,
+    )
+    expected = segment_synchrony(grid.patient, grid.therapist, fs_hz=grid.fs_hz).z
+    assert sync["observed_z"] == pytest.approx(expected.observed, rel=1e-12)
+    assert sync["surrogate_mean_z"] == pytest.approx(expected.surrogate_mean, rel=1e-12)
+    assert sync["surrogate_sd_z"] == pytest.approx(expected.surrogate_sd, rel=1e-12)
+    assert sync["p_value"] == pytest.approx(expected.p_value, rel=1e-12)
+    assert sync["n_segments"] >= 30  # 20 minutes of 30 s segments, a few may be masked
+    # the simulated therapist follows the patient: the real pairs beat their pseudo pairings
+    assert sync["effect_size"] > 0
