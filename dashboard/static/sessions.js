@@ -65,6 +65,16 @@
     live.href = withToken("/sessions/" + s.id + "/live");
     live.textContent = s.status === "live" ? "Live view" : "View";
     open.append(live);
+    if (s.status === "stopped" || s.status === "interrupted") {
+      const review = document.createElement("a");
+      review.href = withToken("/sessions/" + s.id + "/review");
+      review.textContent = "Review";
+      open.append(" · ", review);
+    }
+    const alliance = document.createElement("a");
+    alliance.href = withToken("/sessions/" + s.id + "/alliance");
+    alliance.textContent = "Alliance scores";
+    open.append(" · ", alliance);
     if (s.status === "planned" || s.status === "interrupted") {
       const start = document.createElement("button");
       start.type = "button";

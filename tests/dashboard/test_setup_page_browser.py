@@ -320,8 +320,11 @@ def test_sessions_page_lists_sessions_and_starts_a_planned_one(laptop: Tab, serv
     assert shown == ids  # newest first, as the API lists them
     row = page.locator(f"tr[data-session-id='{planned}']")
     assert row.locator(".status").inner_text() == "planned"
-    link = row.locator("a")
+    link = row.locator("a", has_text="View")
     assert link.get_attribute("href") == f"/sessions/{planned}/live?token={server.token}"
+    alliance = row.locator("a", has_text="Alliance scores")
+    assert alliance.get_attribute("href") == f"/sessions/{planned}/alliance?token={server.token}"
+    assert row.locator("a", has_text="Review").count() == 0  # not before the session ends
     assert laptop.no_horizontal_scroll()
     laptop.shot("sessions-1366x768.png")
 
