@@ -17,8 +17,7 @@
     "WAI-SR": { items: 12, min: 1, max: 5, step: 1 },
   };
 
-  const params = new URLSearchParams(window.location.search);
-  const token = params.get("token") || "";
+  const { token, withToken, api } = window.Sintonia;
   const match = window.location.pathname.match(/\/sessions\/(\d+)\/alliance/);
   const sessionId = match ? Number(match[1]) : null;
 
@@ -33,44 +32,6 @@
 
   let wording = {};
   let participants = [];
-
-  function withToken(path) {
-    return token ? path + "?token=" + encodeURIComponent(token) : path;
-  }
-
-  function formatDetail(status, detail) {
-    if (Array.isArray(detail)) {
-      return detail.map((e) => {
-        const where = (e.loc || []).filter((p) => p !== "body").join(" › ");
-        const msg = String(e.msg || "").replace(/^Value error, /, "");
-        return where ? where + ": " + msg : msg;
-      }).join("; ");
-    }
-    if (typeof detail === "string" && detail) return detail;
-    if (status === 401) return "the access token is missing or wrong; open the link printed by sintonia serve";
-    return "the server answered " + status;
-  }
-
-  async function api(method, path, body) {
-    const init = { method, headers: { Authorization: "Bearer " + token, Accept: "application/json" } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (err) {
-      throw new Error("the server cannot be reached (" + err.message + ")");
-    }
-    const text = await response.text();
-    let data = null;
-    if (text) {
-      try { data = JSON.parse(text); } catch (err) { data = { detail: text }; }
-    }
-    if (!response.ok) throw new Error(formatDetail(response.status, data && data.detail));
-    return data;
-  }
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);

@@ -4,38 +4,15 @@
 "use strict";
 
 (function () {
-  const token = new URLSearchParams(window.location.search).get("token") || "";
+  const { token, withToken, api } = window.Sintonia;
   const table = document.getElementById("sessions");
   const body = table.querySelector("tbody");
   const errorBox = document.getElementById("list-error");
   const STATUS_WORDS = { planned: "planned", live: "live", stopped: "finished", interrupted: "interrupted" };
 
-  function withToken(path) {
-    return token ? path + "?token=" + encodeURIComponent(token) : path;
-  }
-
   function showError(message) {
     errorBox.textContent = message;
     errorBox.hidden = false;
-  }
-
-  async function api(method, path) {
-    const response = await fetch(path, {
-      method,
-      headers: { Authorization: "Bearer " + token, Accept: "application/json" },
-    });
-    const text = await response.text();
-    let data = null;
-    if (text) {
-      try { data = JSON.parse(text); } catch (err) { data = { detail: text }; }
-    }
-    if (!response.ok) {
-      const detail = data && data.detail;
-      let message = typeof detail === "string" ? detail : "the server answered " + response.status;
-      if (response.status === 401) message = "the access token is missing or wrong; open the link printed by sintonia serve";
-      throw new Error(message);
-    }
-    return data;
   }
 
   function when(seconds) {

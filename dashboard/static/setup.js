@@ -29,8 +29,8 @@
   ];
   const MAX_MINUTES = 600;
 
+  const { token, withToken, api, ApiError } = window.Sintonia;
   const params = new URLSearchParams(window.location.search);
-  const token = params.get("token") || "";
   const demo = params.get("demo") === "1";
   const config = JSON.parse(document.getElementById("sintonia-config").textContent);
 
@@ -44,57 +44,6 @@
 
   // What has been created so far (so that a retry resumes, never duplicates).
   const state = { participants: {}, sessionId: null, granted: new Set(), busy: false };
-
-  class ApiError extends Error {
-    constructor(status, detail) {
-      super(formatDetail(status, detail));
-      this.status = status;
-      this.detail = detail;
-    }
-  }
-
-  function withToken(path) {
-    return token ? path + "?token=" + encodeURIComponent(token) : path;
-  }
-
-  function formatDetail(status, detail) {
-    if (Array.isArray(detail)) {
-      return detail.map((e) => {
-        const where = (e.loc || []).filter((p) => p !== "body").join(" › ");
-        return where ? where + ": " + e.msg : e.msg;
-      }).join("; ");
-    }
-    if (status === 503 && typeof detail === "string" && detail) return detail;
-    if (status >= 500) {
-      return "the server failed (" + status + (typeof detail === "string" && detail ? ": " + detail : "") +
-        "); its log says why";
-    }
-    if (typeof detail === "string" && detail) return detail;
-    if (status === 401) return "the access token is missing or wrong; open the link printed by sintonia serve";
-    if (status === 403) return "this account may not do that";
-    return "the server answered " + status;
-  }
-
-  async function api(method, path, body) {
-    const init = { method, headers: { Authorization: "Bearer " + token, Accept: "application/json" } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (err) {
-      throw new ApiError(0, "the server cannot be reached (" + err.message + ")");
-    }
-    let data = null;
-    const text = await response.text();
-    if (text) {
-      try { data = JSON.parse(text); } catch (err) { data = { detail: text }; }
-    }
-    if (!response.ok) throw new ApiError(response.status, data && data.detail);
-    return data;
-  }
 
   // ------------------------------------------------------------------ building the form
 

@@ -26,6 +26,7 @@ from server.settings import ServerSettings
 
 #: The files of this page set (the live page's files are tested with the live page).
 OWN_FILES = (
+    "api.js",
     "common.css",
     "setup.css",
     "setup.html",
