@@ -38,6 +38,7 @@ from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate
 
 __all__ = [
     "CONSENT_TEXT_VERSION",
+    "PAGE_CSP",
     "PHASE_TEMPLATES",
     "STATIC_PACKAGE",
     "StaticFile",
@@ -82,7 +83,7 @@ _STATIC_CACHE: Final[str] = "no-cache"
 _VENDOR_CACHE: Final[str] = "public, max-age=86400"
 _PLACEHOLDER: Final[str] = "<!--SINTONIA:CONFIG-->"
 #: Every HTML page: scripts, styles, images and connections from this server only.
-_CSP: Final[str] = (
+PAGE_CSP: Final[str] = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
@@ -197,7 +198,7 @@ def _send(request: Request, file: StaticFile, cache_control: str) -> Response:
         "X-Content-Type-Options": "nosniff",
     }
     if file.media_type.startswith("text/html"):
-        headers["Content-Security-Policy"] = _CSP
+        headers["Content-Security-Policy"] = PAGE_CSP
         headers["Referrer-Policy"] = "no-referrer"
     if _not_modified(request, file.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)

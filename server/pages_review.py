@@ -27,7 +27,7 @@ from dashboard.report import render_report
 from dashboard.review import review_session
 from server.api._common import StorageErrorRoute, context, visible_session
 from server.auth import authenticate
-from server.pages import static_file
+from server.pages import PAGE_CSP, static_file
 from server.review_data import load_session_inputs
 
 __all__ = ["REVIEW_OUT", "alliance_page", "render_review", "review_page", "router"]
@@ -40,11 +40,7 @@ router = APIRouter(route_class=StorageErrorRoute, include_in_schema=False, tags=
 REVIEW_OUT: Final[str] = "review page"
 #: The alliance form: scripts and connections from this server only (as server.pages), but
 #: inline styles allowed: plotly.js injects its own <style> element for the chart.
-_CSP: Final[str] = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-)
+_CSP: Final[str] = PAGE_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 
 
 def render_review(request: Request, session_id: int) -> str:
