@@ -47,6 +47,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hrv.errors import InsufficientDataError, SintoniaError
+from hrv.validate import LONGEST_BEAT_S
 
 __all__ = [
     "BASELINE_DURATION_S",
@@ -90,9 +91,9 @@ STATE_LABELS: Final[dict[str, str]] = {
 BASELINE_DURATION_S: Final[float] = 180.0
 #: Consistency constant: MAD * 1.4826 estimates the SD of a normal distribution [4].
 MAD_TO_SD: Final[float] = 1.482602218505602
-#: Longest plausible single beat-to-beat interval, s (24 bpm, as PLAUSIBLE_RR_MAX_MS). Time beyond
-#: this since the last beat counts as missing.
-_MAX_BEAT_INTERVAL_S: Final[float] = 2.5
+#: Longest plausible single beat-to-beat interval, s (:data:`hrv.validate.LONGEST_BEAT_S`). Time
+#: beyond this since the last beat counts as missing.
+_MAX_BEAT_INTERVAL_S: Final[float] = LONGEST_BEAT_S
 #: Shortest plausible beat interval, s (240 bpm), sizes the baseline buffer.
 _MIN_BEAT_INTERVAL_S: Final[float] = 0.25
 

@@ -32,9 +32,11 @@ __all__ = [
     "ARTIFACT_TYPES",
     "ArtifactTruth",
     "DetectionScores",
+    "StrapRecording",
     "inject_artifacts",
     "rmssd_error_pct",
     "score_detection",
+    "strap_recording",
     "synthetic_rr",
     "windowed_rmssd",
 ]
@@ -513,3 +515,131 @@ def rmssd_error_pct(
     b = windowed_rmssd(corrected_rr, window_s)
     m = min(a.shape[0], b.shape[0])
     return np.asarray(100.0 * np.abs(b[:m] - a[:m]) / a[:m], dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class StrapRecording:
+    """A stored-beat series as a chest strap delivers it, with what was done to it.
+
+    Attributes
+    ----------
+    time_s : numpy.ndarray
+        Beat times (end of each RR), s from 0, non-decreasing.
+    rr_ms : numpy.ndarray
+        RR as stored, ms.
+    gap_before : numpy.ndarray of bool
+        Beat times re-anchored before the beat (first beat, after a dropout or a pause).
+    events : tuple of (str, float)
+        What was injected and where (kind, time s): ``extra``, ``missed``, ``ectopic``,
+        ``duplicate``, ``long``, ``dropout``, ``pause``.
+    """
+
+    time_s: NDArray[np.float64]
+    rr_ms: NDArray[np.float64]
+    gap_before: NDArray[np.bool_]
+    events: tuple[tuple[str, float], ...]
+
+
+def strap_recording(
+    duration_s: float,
+    *,
+    seed: int,
+    mean_hr_bpm: float = 70.0,
+    n_extra: int = 2,
+    n_missed: int = 2,
+    n_ectopic: int = 2,
+    n_duplicate: int = 1,
+    n_long: int = 1,
+    n_dropouts: int = 1,
+    n_pauses: int = 0,
+    dropout_s: tuple[float, float] = (3.0, 20.0),
+    pause_s: tuple[float, float] = (30.0, 120.0),
+) -> StrapRecording:
+    """Beats with every real-world chest-strap artifact, at random places (deterministic).
+
+    Parameters
+    ----------
+    duration_s : float
+        Length of the underlying clean series, s.
+    seed : int
+        Seed of :func:`numpy.random.default_rng`.
+    mean_hr_bpm : float
+        Mean heart rate of the clean series (:func:`synthetic_rr`).
+    n_extra, n_missed, n_ectopic, n_duplicate, n_long : int
+        How many of each beat artifact: an extra detection splitting one RR into 150 ms and the
+        rest (the most common strap artifact); a missed detection (two RR merged); a premature
+        beat with its compensatory pause; a beat delivered twice (the same RR stored again, as a
+        retransmitted notification); a long beat (RR x 1.6, a weak R wave).
+    n_dropouts, n_pauses : int
+        Stretches without stored beats: dropouts (contact or radio lost, ``dropout_s``) and
+        privacy pauses (``pause_s``); the beats after each are re-anchored (``gap_before``).
+    dropout_s, pause_s : (float, float)
+        Ranges of their lengths, s.
+
+    Returns
+    -------
+    StrapRecording
+
+    Examples
+    --------
+    >>> r = strap_recording(300.0, seed=1)
+    >>> bool(r.gap_before[0]), int(r.gap_before.sum()), bool(np.all(np.diff(r.time_s) >= 0))
+    (True, 2, True)
+    """
+    rng = np.random.default_rng(seed)
+    rr = list(synthetic_rr(duration_s=duration_s, seed=seed, mean_hr_bpm=mean_hr_bpm))
+    n = len(rr)
+    events: list[tuple[str, float]] = []
+    kinds = (
+        ["extra"] * n_extra
+        + ["missed"] * n_missed
+        + ["ectopic"] * n_ectopic
+        + ["duplicate"] * n_duplicate
+        + ["long"] * n_long
+    )
+    # positions away from each other and the ends, applied from the last so indices hold
+    margin = min(20, max(n // 10, 1))
+    span = max(n - 2 * margin, 1)
+    picks = sorted(
+        (int(margin + k), kind)
+        for k, kind in zip(
+            rng.choice(span, size=min(len(kinds), span), replace=False), kinds, strict=False
+        )
+    )
+    t_clean = np.cumsum(rr) / 1000.0
+    for i, kind in reversed(picks):
+        events.append((kind, float(t_clean[min(i, n - 1)])))
+        if kind == "extra" and rr[i] > 400.0:
+            rr[i : i + 1] = [150.0, rr[i] - 150.0]
+        elif kind == "missed" and i + 1 < len(rr):
+            rr[i : i + 2] = [rr[i] + rr[i + 1]]
+        elif kind == "ectopic" and i + 1 < len(rr):
+            d = 0.3 * rr[i]
+            rr[i], rr[i + 1] = rr[i] - d, rr[i + 1] + d
+        elif kind == "duplicate":
+            rr[i : i + 1] = [rr[i], rr[i]]
+        elif kind == "long":
+            rr[i] = 1.6 * rr[i]
+    rr_a = np.asarray(rr, dtype=np.float64)
+    t = np.cumsum(rr_a) / 1000.0
+    keep = np.ones(rr_a.size, dtype=np.bool_)
+    gap = np.zeros(rr_a.size, dtype=np.bool_)
+    gap[0] = True
+    holes = [("dropout", dropout_s)] * n_dropouts + [("pause", pause_s)] * n_pauses
+    for kind, (lo, hi) in holes:
+        length = float(rng.uniform(lo, hi))
+        start = float(rng.uniform(0.1, 0.9) * max(t[-1] - length, 1.0))
+        inside = (t > start) & (t <= start + length)
+        if not inside.any():
+            continue
+        keep &= ~inside
+        after = int(np.searchsorted(t, start + length, side="right"))
+        if after < rr_a.size:
+            gap[after] = True
+        events.append((kind, start))
+    return StrapRecording(
+        time_s=t[keep],
+        rr_ms=rr_a[keep],
+        gap_before=gap[keep],
+        events=tuple(sorted(events, key=lambda e: e[1])),
+    )

@@ -9,12 +9,21 @@ from numpy.typing import ArrayLike, NDArray
 
 from hrv.errors import InsufficientDataError, InvalidRRError
 
-__all__ = ["PLAUSIBLE_RR_MAX_MS", "PLAUSIBLE_RR_MIN_MS", "require_beats", "validate_rr"]
+__all__ = [
+    "LONGEST_BEAT_S",
+    "PLAUSIBLE_RR_MAX_MS",
+    "PLAUSIBLE_RR_MIN_MS",
+    "require_beats",
+    "validate_rr",
+]
 
 #: Shortest physiologically plausible RR interval, ms (240 bpm). Shorter values are artifacts.
 PLAUSIBLE_RR_MIN_MS: Final[float] = 250.0
 #: Longest physiologically plausible RR interval, ms (24 bpm). Longer values are artifacts.
 PLAUSIBLE_RR_MAX_MS: Final[float] = 2500.0
+#: Longest interval one beat stands for, s (:data:`PLAUSIBLE_RR_MAX_MS`, 24 bpm): the one limit
+#: used wherever a state is held, a trace drawn or contact judged from one beat to the next.
+LONGEST_BEAT_S: Final[float] = PLAUSIBLE_RR_MAX_MS / 1000.0
 
 
 def validate_rr(rr: ArrayLike) -> NDArray[np.float64]:
