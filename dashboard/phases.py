@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from dashboard.events import PhaseChange, PhaseChangeReason
 from hrv.errors import SintoniaError
@@ -27,10 +28,12 @@ __all__ = [
     "DEFAULT_FIRST_SESSION",
     "PhaseClock",
     "PhaseError",
+    "PhaseInterval",
     "PhaseSpec",
     "PhaseStatus",
     "PhaseTemplate",
     "ScheduleEntry",
+    "actual_phases",
 ]
 
 _ID_RE: Final[re.Pattern[str]] = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -402,3 +405,115 @@ class PhaseClock:
                 )
             )
         return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseInterval:
+    """A phase as it actually ran: ``[start_s, end_s)`` on the caller's clock, s.
+
+    Attributes
+    ----------
+    index : int
+        Position of the phase in the session's template.
+    name : str
+        Phase id (e.g. ``"welcome"``, ``"map"``).
+    label : str
+        What the therapist saw on the ribbon.
+    start_s, end_s : float
+        When it was entered and when the next phase was entered (or the session ended), s.
+    planned : bool
+        True when no phase event was recorded and the interval is the template's plan.
+    """
+
+    index: int
+    name: str
+    label: str
+    start_s: float
+    end_s: float
+    planned: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        """``end_s - start_s``, s."""
+        return self.end_s - self.start_s
+
+
+def actual_phases(
+    events: Sequence[tuple[float, str, int, Literal["enter", "extend", "end"] | str]],
+    template: PhaseTemplate,
+    start_s: float,
+    end_s: float,
+) -> tuple[PhaseInterval, ...]:
+    """The phases of a session as they ran, from its recorded phase events (the one rule).
+
+    Used by the review, the report, every export and the cohort, so that they agree.
+
+    Parameters
+    ----------
+    events : sequence of (time_s, phase_id, phase_index, action)
+        Recorded phase events in time order; ``enter`` opens a phase (and closes the one
+        before), ``end`` closes the session's last phase, ``extend`` changes the plan, not what
+        happened, and is ignored.
+    template : PhaseTemplate
+        Labels, and the plan when no ``enter`` event was recorded.
+    start_s, end_s : float
+        The session's time frame on the events' clock, s.
+
+    Returns
+    -------
+    tuple of PhaseInterval
+        In time order, without empty intervals. The first phase starts at ``start_s`` when it
+        was entered a little later (the beats before it belong to it). Without any ``enter``
+        event: the template's planned schedule from ``start_s``, cut at ``end_s``, marked
+        ``planned``.
+
+    Examples
+    --------
+    >>> ev = [(0.0, "welcome", 0, "enter"), (600.0, "map", 1, "enter"), (900.0, "map", 1, "end")]
+    >>> [(p.name, p.start_s, p.end_s) for p in actual_phases(ev, DEFAULT_FIRST_SESSION, 0, 1e3)]
+    [('welcome', 0.0, 600.0), ('map', 600.0, 900.0)]
+    >>> [p.name for p in actual_phases([], DEFAULT_FIRST_SESSION, 0.0, 1000.0)]
+    ['welcome', 'map']
+    """
+    labels = {p.id: p.label for p in template.phases}
+    index_of = {p.id: i for i, p in enumerate(template.phases)}
+    end_s = max(float(end_s), float(start_s))
+    enters = [e for e in events if e[3] == "enter"]
+    if not enters:
+        out: list[PhaseInterval] = []
+        for i, (spec, s0) in enumerate(
+            zip(template.phases, template.planned_starts_s(), strict=True)
+        ):
+            a = start_s + s0
+            if a >= end_s:
+                break
+            b = min(a + spec.duration_s, end_s)
+            if i == len(template.phases) - 1:
+                b = end_s  # the last phase runs to the end (an overrun stays in it)
+            out.append(PhaseInterval(i, spec.id, spec.label, float(a), float(b), planned=True))
+        return tuple(out)
+    spans: list[PhaseInterval] = []
+    current: tuple[str, int, float] | None = None
+    first = True
+    for time_s, phase_id, phase_index, action in events:
+        if action not in ("enter", "end"):
+            continue
+        if current is not None:
+            a = current[2]
+            b = max(min(float(time_s), end_s), a)
+            spans.append(
+                PhaseInterval(current[1], current[0], labels.get(current[0], current[0]), a, b)
+            )
+            current = None
+        if action == "enter":
+            a = min(float(start_s), float(time_s)) if first else float(time_s)
+            first = False
+            idx = int(phase_index) if phase_index is not None else index_of.get(phase_id, 0)
+            current = (str(phase_id), idx, a)
+    if current is not None and end_s > current[2]:
+        spans.append(
+            PhaseInterval(
+                current[1], current[0], labels.get(current[0], current[0]), current[2], end_s
+            )
+        )
+    return tuple(s for s in spans if s.end_s > s.start_s)

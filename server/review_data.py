@@ -1,42 +1,31 @@
-"""Load one stored session into the inputs of :func:`dashboard.review.review_session`.
+"""The review's view of a stored session: :func:`server.readmodel.load_session_record` for the
+``review`` purpose, turned into :class:`dashboard.review.SessionInputs` (times from the session
+start).
 
-The only place where the review touches the store: beats, phase events, markers, cues and device
-events are read once and turned into plain arrays and dataclasses with times relative to the
-session start. A participant without an active ``review`` consent for the session is left out
-(with a note saying so): reviewing is a purpose of its own (DESIGN.md, security and consent);
-synchrony is computed only when every participant has an active ``synchrony`` consent.
+A participant without an active ``review`` consent for the session is left out, with a note
+saying so: reviewing is a purpose of its own (DESIGN.md, security and consent); synchrony is
+computed only when every included participant has an active ``synchrony`` consent.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
 
-from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseError, PhaseTemplate
 from dashboard.review import (
     CuePoint,
     DeviceEventPoint,
     MarkerPoint,
     ParticipantBeats,
     PhaseEventPoint,
+    PhaseSpan,
     SessionInputs,
 )
+from server.readmodel import SessionRecord, load_session_record
 from server.storage import Store
 
-__all__ = ["load_session_inputs"]
-
-_log = logging.getLogger(__name__)
-
-
-def _template(value: Any) -> PhaseTemplate:
-    if isinstance(value, dict):
-        try:
-            return PhaseTemplate.from_dict(value)
-        except PhaseError as exc:
-            _log.warning("phase template not understood (%s); using the default", exc)
-    return DEFAULT_FIRST_SESSION
+__all__ = ["load_session_inputs", "review_inputs"]
 
 
 def _reason_text(reason: dict[str, Any]) -> str:
@@ -51,85 +40,31 @@ def _reason_text(reason: dict[str, Any]) -> str:
     return "-"
 
 
-def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
-    """Read a session from the store as :class:`dashboard.review.SessionInputs`.
-
-    Parameters
-    ----------
-    store : Store
-    session_id : int
-
-    Returns
-    -------
-    SessionInputs
-        Times relative to the session start: ``started_at_s`` of the session, or its first beat
-        (or event) when it never started. The duration runs to ``stopped_at_s``, or to the last
-        beat or event.
-
-    Raises
-    ------
-    server.storage.RecordNotFoundError
-        For an unknown session.
-    """
-    session = store.get_session(session_id)
-    people = store.session_participants(session_id)
-    notes: list[str] = []
-    synchrony_allowed = True
-    pages = []
-    codes: dict[int, str] = {}
-    for sp in people:
-        person = store.get_participant(sp.participant_id)
-        codes[person.id] = person.code
-        if not store.has_consent(person.id, "review", session_id=session_id):
-            notes.append(
-                f"{person.code} ({person.role}) is left out: no active consent for review."
-            )
-            continue
-        if not store.has_consent(person.id, "synchrony", session_id=session_id):
-            synchrony_allowed = False
-        page = store.read_all_beats(session_id, participant_id=person.id)
-        pages.append((person, page))
-    phase_events = store.list_phase_events(session_id)
-    markers = store.list_markers(session_id)
-    cues = store.list_cues(session_id)
-    devices = store.list_device_events(session_id)
-
-    candidates = [float(pg.beat_time_s[0]) for _, pg in pages if len(pg)]
-    candidates += [e.time_s for e in phase_events]
-    if session.started_at_s is not None:
-        t0 = float(session.started_at_s)
-    elif candidates:
-        t0 = min(candidates)
-    else:
-        t0 = 0.0
-    ends = [float(pg.beat_time_s[-1]) for _, pg in pages if len(pg)]
-    ends += [e.time_s for e in phase_events] + [m.time_s for m in markers]
-    if session.stopped_at_s is not None:
-        t_end = float(session.stopped_at_s)
-    else:
-        t_end = max(ends, default=t0)
-
+def review_inputs(record: SessionRecord, *, notes: tuple[str, ...] = ()) -> SessionInputs:
+    """:class:`dashboard.review.SessionInputs` of a session record, times from its start."""
+    t0 = record.start_s
+    codes = {p.participant.id: p.participant.code for p in record.participants}
     participants = tuple(
         ParticipantBeats(
-            participant_id=person.id,
-            code=person.code,
-            role=person.role,
-            time_s=np.asarray(page.beat_time_s, dtype=np.float64) - t0,
-            rr_ms=np.asarray(page.rr_ms, dtype=np.float64),
-            gap_before=np.asarray(page.gap_before, dtype=bool),
-            contact=np.asarray(page.contact, dtype=np.int8),
+            participant_id=p.participant.id,
+            code=p.participant.code,
+            role=p.participant.role,
+            time_s=np.asarray(p.beats.beat_time_s, dtype=np.float64) - t0,
+            rr_ms=np.asarray(p.beats.rr_ms, dtype=np.float64),
+            gap_before=np.asarray(p.beats.gap_before, dtype=bool),
+            contact=np.asarray(p.beats.contact, dtype=np.int8),
         )
-        for person, page in pages
+        for p in record.participants
     )
     return SessionInputs(
-        session_id=session.id,
-        label=session.label,
-        started_at_s=session.started_at_s if session.started_at_s is not None else None,
-        duration_s=max(t_end - t0, 0.0),
-        template=_template(session.phase_template),
+        session_id=record.session.id,
+        label=record.session.label,
+        started_at_s=record.session.started_at_s,
+        duration_s=record.duration_s,
+        template=record.template,
         participants=participants,
         phase_events=tuple(
-            PhaseEventPoint(e.time_s - t0, e.phase_name, e.action) for e in phase_events
+            PhaseEventPoint(e.time_s - t0, e.phase_name, e.action) for e in record.phase_events
         ),
         markers=tuple(
             MarkerPoint(
@@ -138,7 +73,7 @@ def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
                 m.note,
                 None if m.participant_id is None else codes.get(m.participant_id),
             )
-            for m in markers
+            for m in record.markers
         ),
         cues=tuple(
             CuePoint(
@@ -149,7 +84,7 @@ def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
                 c.response,
                 None if c.responded_at_s is None else c.responded_at_s - t0,
             )
-            for c in cues
+            for c in record.cues
         ),
         device_events=tuple(
             DeviceEventPoint(
@@ -159,8 +94,30 @@ def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
                 e.kind,
                 e.value,
             )
-            for e in devices
+            for e in record.device_events
         ),
-        notes=tuple(notes),
-        synchrony_allowed=synchrony_allowed,
+        notes=notes,
+        synchrony_allowed=all("synchrony" in p.purposes for p in record.participants),
+        phases=tuple(
+            PhaseSpan(p.name, p.label, p.start_s, p.end_s) for p in record.relative_phases()
+        ),
     )
+
+
+def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
+    """Read a session from the store as :class:`dashboard.review.SessionInputs`.
+
+    Raises
+    ------
+    server.storage.RecordNotFoundError
+        For an unknown session.
+    """
+    record = load_session_record(store, session_id, purpose="review")
+    notes = []
+    for sp in store.session_participants(session_id):
+        if sp.participant_id in record.excluded:
+            person = store.get_participant(sp.participant_id)
+            notes.append(
+                f"{person.code} ({person.role}) is left out: no active consent for review."
+            )
+    return review_inputs(record, notes=tuple(notes))
