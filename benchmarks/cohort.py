@@ -8,16 +8,16 @@ Run as ``python benchmarks/cohort.py [--sessions 1000] [--baseline-sessions 200]
    into a temporary SQLite file, with the default phases, storage, research-export and synchrony
    consents, and SRS / WAI-SR scores. A progress line on stderr.
 2. **Vectorized**: :func:`server.export.cohort.cohort_table` over every session (bulk reads of 50
-   sessions per query, one artifact correction per recording, all phases from prefix sums, one
-   spectrum per phase for LF/HF, SUSY per phase when ``hrv.synchrony`` is installed), once with
+   sessions per query, one derivation per recording, the phases through
+   ``hrv.derive.interval_stats``, one spectrum per phase for LF/HF, SUSY per phase), once with
    every metric and once with the time-domain metrics only (no LF/HF, no synchrony).
 3. **Baseline**, measured in the same run on the first ``--baseline-sessions`` sessions: a plain
    per-session Python loop through the Store API (consents, session, phase events,
    ``read_all_beats`` per participant, alliance scores) calling the hrv functions one by one per
-   phase (``correct_artifacts`` once per recording through ``corrected_series``, then
+   phase (the correction once per recording through ``hrv.derive.derive``, then
    ``mean_hr``, ``rmssd``, ``ln_rmssd``, the artifact share and ``frequency_domain`` on each
-   phase's boolean-masked slice; ``hrv.synchrony`` dyad grid and SUSY per phase when the module
-   is installed). Its numbers are checked against the vectorized table.
+   phase's boolean-masked slice; ``hrv.synchrony`` dyad grid and SUSY per phase). Its numbers
+   are checked against the vectorized table.
 
 Speeds are sessions per second; ratios are vectorized / baseline on the same machine and data.
 The last line printed is one JSON object with every figure.
@@ -41,19 +41,15 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import numpy as np
 
+from hrv import synchrony as sync_module
+from hrv.derive import SYNCHRONY_SMOOTH_S, StoredBeats, derive
 from hrv.errors import InsufficientDataError
 from hrv.frequency import frequency_domain
-from hrv.time_domain import ln_rmssd, mean_hr, rmssd
+from hrv.time_domain import mean_hr, rmssd
 from sensor.simulator import ArtifactSpec, Scenario, simulate_session
 from sensor.types import BeatBatch
-from server.export.cohort import (
-    SYNCHRONY_SMOOTH_S,
-    alliance_totals,
-    cohort_table,
-    synchrony_module,
-)
-from server.export.derive import corrected_series
-from server.export.session import phase_intervals, session_bounds
+from server.export.cohort import alliance_totals, cohort_table
+from server.readmodel import phase_template, session_bounds, session_phases
 from server.storage import DeviceAssignment, Store
 
 T0_S = 1_700_000_000.0
@@ -174,16 +170,30 @@ def baseline(
                 continue
             person = store.get_participant(sp.participant_id)
             page = store.read_all_beats(sid, participant_id=sp.participant_id)
-            # correct_artifacts once per recording, with the corrected beats' times
-            cs = corrected_series(page.rr_ms, page.beat_time_s)
-            people.append((sp, person, page, cs))
+            people.append((sp, person, page))
         ends = [
-            float(x) for *_, page, _ in people for x in (page.beat_time_s[0], page.beat_time_s[-1])
+            float(x) for *_, page in people for x in (page.beat_time_s[0], page.beat_time_s[-1])
         ]
-        start, end = session_bounds(session, ends)
-        phases = phase_intervals(events, start, end)
+        start, end = session_bounds(session, ends, [e.time_s for e in events])
+        phases = [
+            (ph.name, ph.start_s - start, ph.end_s - start)
+            for ph in session_phases(events, phase_template(session.phase_template), start, end)
+        ]
+        # the correction once per recording, session-relative (as every output computes it)
+        people = [
+            (
+                sp,
+                person,
+                page,
+                derive(
+                    StoredBeats.from_arrays(page.beat_time_s - start, page.rr_ms, page.gap_before),
+                    trace=False,
+                ),
+            )
+            for sp, person, page in people
+        ]
         dyad: dict[str, tuple[float, float, float, float]] = {}
-        sync = synchrony_module() if lf_hf else None
+        sync = sync_module if lf_hf else None
         roles = {
             person.role: cs
             for sp, person, _, cs in people
@@ -191,48 +201,56 @@ def baseline(
         }
         if sync is not None and {"patient", "therapist"} <= set(roles):
             grid = sync.dyad_grid(
-                roles["patient"].rr_ms,
-                roles["therapist"].rr_ms,
-                patient_beat_times_s=roles["patient"].time_s,
-                therapist_beat_times_s=roles["therapist"].time_s,
+                roles["patient"].c_rr_ms,
+                roles["therapist"].c_rr_ms,
+                patient_beat_times_s=roles["patient"].c_time_s,
+                therapist_beat_times_s=roles["therapist"].c_time_s,
                 signal="hr",
                 smooth_s=SYNCHRONY_SMOOTH_S,
             )
-            for ph in phases:
-                sel = (grid.time_s >= ph.start_s) & (grid.time_s < ph.end_s)
+            for name, a, b in phases:
+                sel = (grid.time_s >= a) & (grid.time_s < b)
                 try:
                     seg = sync.segment_synchrony(
                         grid.patient[sel], grid.therapist[sel], fs_hz=grid.fs_hz
                     )
                 except InsufficientDataError:
                     continue
-                dyad[ph.name] = (
+                dyad[name] = (
                     seg.z.observed,
                     seg.z.effect_size,
                     seg.z.p_value,
                     float(seg.valid.sum()),
                 )
         for sp, person, page, cs in people:
-            for ph in phases:
-                sel = (cs.time_s >= ph.start_s) & (cs.time_s < ph.end_s)
-                raw = (page.beat_time_s >= ph.start_s) & (page.beat_time_s < ph.end_s)
-                x = cs.rr_ms[sel]
+            for name, a, b in phases:
+                sel = (cs.c_time_s >= a) & (cs.c_time_s < b)
+                raw = (page.beat_time_s - start >= a) & (page.beat_time_s - start < b)
+                x = cs.c_rr_ms[sel]
+                seg = cs.c_segment[sel]
+                runs = [x[seg == k] for k in np.unique(seg)]  # never across a dropout
+                r = (
+                    rmssd(x)
+                    if len(runs) == 1
+                    else math.sqrt(np.mean(np.concatenate([np.diff(v) for v in runs]) ** 2))
+                )
                 lfhf = math.nan
-                if lf_hf:
+                longest = max(runs, key=lambda v: float(v.sum()))
+                if lf_hf and longest.sum() >= 120_000.0:
                     with contextlib.suppress(InsufficientDataError):
-                        lfhf = frequency_domain(x).lf_hf
-                out[(sid, person.code, ph.name)] = {
+                        lfhf = frequency_domain(longest).lf_hf
+                out[(sid, person.code, name)] = {
                     "n_beats": float(raw.sum()),
                     "mean_hr_bpm": mean_hr(x),
-                    "rmssd_ms": rmssd(x),
-                    "ln_rmssd": ln_rmssd(x),
+                    "rmssd_ms": r,
+                    "ln_rmssd": math.log(r),
                     "artifact_pct": 100.0 * float(np.mean(cs.classes[raw] != 0)),
                     "lf_hf": lfhf,
                     **scores.get(sp.participant_id, {}),
                 }
-                if ph.name in dyad:
+                if name in dyad:
                     keys = ("susy_z", "susy_effect_size", "susy_p", "susy_segments")
-                    out[(sid, person.code, ph.name)].update(zip(keys, dyad[ph.name], strict=True))
+                    out[(sid, person.code, name)].update(zip(keys, dyad[name], strict=True))
         if (k + 1) % 10 == 0 or k + 1 == len(session_ids):
             _progress("baseline", k + 1, len(session_ids), t0)
     return out
@@ -297,7 +315,7 @@ def main() -> None:
         rows.append(
             {
                 "lf_hf": lf,
-                "synchrony": lf and synchrony_module() is not None,
+                "synchrony": lf,
                 "vectorized_sessions_per_s": round(v, 2),
                 "baseline_sessions_per_s": round(b, 2),
                 "speedup": round(v / b, 2),
@@ -317,8 +335,6 @@ def main() -> None:
             f"{r['baseline_sessions_per_s']:>13.1f}{r['speedup']:>8.2f}x{r['vectorized_s']:>9.1f}"
         )
     print(f"largest relative difference vectorized vs baseline: {agree:.2e}")
-    if synchrony_module() is None:
-        print("hrv.synchrony is not installed: no synchrony columns (nor in the baseline)")
     print(
         json.dumps(
             {
@@ -329,7 +345,7 @@ def main() -> None:
                 "beats_per_session": round(n_beats),
                 "generate_s": round(gen_s, 1),
                 "max_relative_difference": agree,
-                "synchrony": synchrony_module() is not None,
+                "synchrony": True,
                 "results": rows,
             }
         )

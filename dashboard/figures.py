@@ -39,6 +39,7 @@ from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
 from dashboard.review import CuePoint, MarkerPoint, ParticipantTrace, PhaseSpan
 from hrv.arousal import STATE_CODES, STATE_LABELS
+from hrv.validate import LONGEST_BEAT_S
 
 __all__ = [
     "MARKER_LABELS",
@@ -76,8 +77,8 @@ _MARKER_COLOUR: Final[str] = OKABE_ITO["reddish_purple"]
 _CUE_COLOUR: Final[str] = OKABE_ITO["bluish_green"]
 _BAND_COLOUR: Final[str] = OKABE_ITO["sky_blue"]
 _RIBBON_FILLS: Final[tuple[str, str]] = ("#DCEAF5", "#F3E6CC")
-#: Largest time between two beats that a line may bridge, s (as the arousal tracker's hold).
-_MAX_BRIDGE_S: Final[float] = 2.5
+#: Largest time between two beats that a line may bridge, s (the longest plausible beat).
+_MAX_BRIDGE_S: Final[float] = LONGEST_BEAT_S
 _S_PER_MIN: Final[float] = 60.0
 #: Paper-coordinate band of the phase ribbon above the plots.
 _RIBBON_Y: Final[tuple[float, float]] = (1.015, 1.075)

@@ -15,12 +15,12 @@ import datetime as _dt
 import html
 import math
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import plotly.offline  # type: ignore[import-untyped]
 
 from dashboard.figures import MARKER_LABELS, cue_hover, session_figure
-from dashboard.review import ParticipantReview, SessionReview
+from dashboard.review import ParticipantReview, SessionReview, SurrogateStat
 
 __all__ = ["AROUSAL_NOTICE", "DASH", "render_report"]
 
@@ -269,8 +269,33 @@ def _p(value: float) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _p_of(stat: SurrogateStat) -> str:
+    """A p value, marked when it sits at its floor ``1 / (n + 1)``: then it says only that no
+    surrogate reached the observed value."""
+    if stat.p_at_floor:
+        return f"{_p(stat.p_value)}*"
+    return _p(stat.p_value)
+
+
+def _sync_row(label: str, n_segments: int, z: SurrogateStat | None, *leads: Any) -> list[str]:
+    if z is None:
+        return [_e(label), str(n_segments), DASH, DASH, DASH, DASH, DASH, DASH]
+    return [
+        _e(label),
+        str(n_segments),
+        _num(z.observed, 3),
+        f"{_num(z.surrogate_mean, 3)} ({_num(z.surrogate_sd, 3)})",
+        _num(z.effect_size, 2),
+        _p_of(z),
+        *(_num(None if x is None else x.effect_size, 2) for x in leads),
+    ]
+
+
 def _synchrony_section(review: SessionReview) -> str:
-    """Synchrony per phase; every value next to its surrogate comparison (or only the note)."""
+    """Synchrony of the session and per phase; every value next to its surrogate comparison (or
+    only the note). The whole-session row is the one number the API and the alliance trend give;
+    a p at its floor is starred; a dominant lag at the edge of the searched range names no
+    leader."""
     parts = ["<section><h2>Therapist-patient synchrony</h2>"]
     sync = review.synchrony
     if sync is None:
@@ -286,35 +311,32 @@ def _synchrony_section(review: SessionReview) -> str:
         "Effect size, patient leads",
         "Effect size, therapist leads",
     ]
-    rows = []
+    rows = [_sync_row("Whole session", sync.n_segments, sync.whole, None, None)]
     for r in sync.phases:
-        if r.z is None:
-            rows.append([_e(r.label), str(r.n_segments), DASH, DASH, DASH, DASH, DASH, DASH])
-            continue
-        rows.append(
-            [
-                _e(r.label),
-                str(r.n_segments),
-                _num(r.z.observed, 3),
-                f"{_num(r.z.surrogate_mean, 3)} ({_num(r.z.surrogate_sd, 3)})",
-                _num(r.z.effect_size, 2),
-                _p(r.z.p_value),
-                _num(None if r.patient_leads is None else r.patient_leads.effect_size, 2),
-                _num(None if r.therapist_leads is None else r.therapist_leads.effect_size, 2),
-            ]
-        )
-    parts.append(f"<h3>{_e(sync.patient)} and {_e(sync.therapist)}, per phase</h3>")
+        rows.append(_sync_row(r.label, r.n_segments, r.z, r.patient_leads, r.therapist_leads))
+    parts.append(f"<h3>{_e(sync.patient)} and {_e(sync.therapist)}</h3>")
     parts.append(_table(head, rows, text_cols=1))
+    stats = [sync.whole, *(r.z for r in sync.phases)]
+    if any(s is not None and s.p_at_floor for s in stats):
+        parts.append(
+            '<p class="note">* p at its floor, 1 / (surrogates + 1): no surrogate pairing '
+            "reached the observed value; it is not a smaller p.</p>"
+        )
     if sync.wlcc is not None:
         w = sync.wlcc
         leader = {"patient": "the patient leads", "therapist": "the therapist leads"}.get(
             sync.leader or "", "no clear leader"
         )
+        if sync.lag_at_edge:
+            leader = (
+                "at the edge of the lags searched, so not a finding: the real lag may lie "
+                "beyond it; no leader is named"
+            )
         parts.append(
-            "<p>Whole session, windowed cross-correlation: mean peak r "
+            "<p>Dominant lag, windowed cross-correlation: mean peak r "
             f"{_num(sync.wlcc_mean_peak_r, 2)}, mean peak z {_num(w.observed, 3)} against "
             f"{_num(w.surrogate_mean, 3)} (SD {_num(w.surrogate_sd, 3)}) for {w.n_surrogates} "
-            f"window-shift surrogates: effect size {_num(w.effect_size, 2)}, p {_p(w.p_value)}; "
+            f"window-shift surrogates: effect size {_num(w.effect_size, 2)}, p {_p_of(w)}; "
             f"dominant lag {_num(sync.wlcc_profile_lag_s, 1)} s ({leader}).</p>"
         )
     parts.append(f'<p class="note">{_e(review.synchrony_note)}</p></section>')

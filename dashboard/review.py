@@ -5,12 +5,11 @@ Pure: arrays and small dataclasses in (:class:`SessionInputs`, built from the st
 The figures and the HTML report (:mod:`dashboard.figures`, :mod:`dashboard.report`) only present
 what is computed here.
 
-The same code paths as the live session are replayed, so that the review shows what the therapist
-saw: :class:`hrv.stream.HRVStream` turns each person's beats into per-beat mean HR, RMSSD and
-quality, and :func:`hrv.arousal.replay_arousal` replays the arousal tracker. Per-phase tables use
-the batch path of the design: Lipponen & Tarvainen (2019) artifact correction of the whole
-recording, then the metric functions of :mod:`hrv.time_domain` and :mod:`hrv.frequency` on each
-phase's beats.
+Every number comes from the one derivation of stored beats, :func:`hrv.derive.derive`: the live
+engine and the arousal tracker replayed over each person's beats (so that the review shows what the
+therapist saw), and the Lipponen & Tarvainen (2019) corrected series per gap-free segment, from
+which :func:`hrv.derive.interval_stats` gives the per-phase table, selected by time. The exports
+and the cohort call the same functions on the same beats, so they show the same numbers.
 
 All times in a review are seconds from the session start (float64); RR in ms.
 
@@ -29,27 +28,33 @@ References
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate
-from hrv import time_domain as _td
-from hrv.arousal import STATE_CODES, ArousalConfig, ArousalSeries, replay_arousal
-from hrv.artifacts import BeatClass, correct_artifacts, detect_artifacts
+from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate, actual_phases
+from hrv import synchrony as _sync
+from hrv.arousal import STATE_CODES, ArousalConfig, ArousalSeries
 from hrv.coherence import COHERENCE_WINDOW_S, coherence_ratio
+from hrv.derive import (
+    LF_HF_MIN_DURATION_S,
+    LONGEST_BEAT_S,
+    SYNCHRONY_SMOOTH_S,
+    Derivation,
+    StoredBeats,
+    derive,
+    dyad_synchrony,
+    interval_stats,
+)
 from hrv.errors import InsufficientDataError, SintoniaError
-from hrv.frequency import frequency_domain
-from hrv.stream import HRVStream, StreamConfig, StreamUpdates
+from hrv.stream import StreamConfig
 
 __all__ = [
     "LF_HF_MIN_DURATION_S",
-    "SYNCHRONY_HOOK_NOTE",
     "SYNCHRONY_SMOOTH_S",
     "ActivationEpisode",
     "BreathingResponse",
@@ -79,22 +84,6 @@ __all__ = [
 
 EpisodeEnd = Literal["recovered", "signal_lost", "session_end"]
 
-#: Shortest gap-free stretch of beats for LF/HF, s: the Task Force (1996) asks for at least 2 min
-#: for short-term spectral analysis (LF down to 0.04 Hz needs several of its 25 s cycles).
-LF_HF_MIN_DURATION_S: Final[float] = 120.0
-#: Longest time one beat's state is held when weighting time in band, s (as
-#: ``hrv.arousal._MAX_BEAT_INTERVAL_S``, 24 bpm): longer gaps count as no data.
-_MAX_HOLD_S: Final[float] = 2.5
-#: What the report says while :mod:`hrv.synchrony` is not part of the installed package.
-SYNCHRONY_HOOK_NOTE: Final[str] = (
-    "Therapist-patient synchrony is not included: the synchrony module (hrv.synchrony) is not "
-    "available in this installation. A synchrony value is only ever reported next to its "
-    "surrogate comparison."
-)
-#: Centred moving average of the heart-rate grid before synchrony, s: removes each person's own
-#: respiratory sinus arrhythmia and 0.1 Hz Mayer waves, keeps the slower arousal-related changes
-#: (see :func:`hrv.synchrony.dyad_grid`).
-SYNCHRONY_SMOOTH_S: Final[float] = 10.0
 _BAND_STATES: Final[frozenset[str]] = frozenset({"above", "within", "below"})
 _CODE: Final[dict[str, int]] = {name: i for i, name in enumerate(STATE_CODES)}
 
@@ -215,6 +204,9 @@ class SessionInputs:
         Anything the loader left out and why (e.g. a participant without a review consent).
     synchrony_allowed : bool
         Whether every participant has an active ``synchrony`` consent (else no synchrony).
+    phases : tuple of PhaseSpan, optional
+        The phases as the session read model computed them; when None they are worked out from
+        ``phase_events`` and ``template`` (:func:`phase_spans`).
     """
 
     session_id: int
@@ -229,6 +221,7 @@ class SessionInputs:
     device_events: tuple[DeviceEventPoint, ...] = ()
     notes: tuple[str, ...] = ()
     synchrony_allowed: bool = True
+    phases: tuple[PhaseSpan, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,6 +493,11 @@ class SurrogateStat:
     p_value: float
     n_surrogates: int
 
+    @property
+    def p_at_floor(self) -> bool:
+        """Whether ``p_value`` is the smallest the surrogates allow, ``1 / (n + 1)``."""
+        return self.p_value <= 1.0 / (self.n_surrogates + 1) + 1e-12
+
 
 @dataclass(frozen=True, slots=True)
 class PhaseSynchrony:
@@ -545,7 +543,15 @@ class SynchronyReview:
     wlcc_profile_lag_s : float or None
         Dominant lag, s (positive: the therapist follows the patient).
     leader : str or None
-        ``"patient"``, ``"therapist"`` or ``"none"``.
+        ``"patient"``, ``"therapist"`` or ``"none"`` (also ``"none"`` when the dominant lag
+        lies at the edge of the searched range: that is not a finding).
+    whole : SurrogateStat or None
+        The session's one synchrony number: SUSY mean Fisher z of the whole session against
+        its pseudo pairings (the same number as the API and the alliance trend).
+    n_segments : int
+        Valid 30 s segments of the whole session.
+    lag_at_edge : bool
+        The dominant lag is at +/- the largest lag searched.
     """
 
     patient: str
@@ -556,14 +562,17 @@ class SynchronyReview:
     wlcc_mean_peak_r: float | None
     wlcc_profile_lag_s: float | None
     leader: str | None
+    whole: SurrogateStat | None = None
+    n_segments: int = 0
+    lag_at_edge: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class SessionReview:
     """The review of one session: what :mod:`dashboard.report` renders.
 
-    ``synchrony`` is None while :mod:`hrv.synchrony` is not available; ``synchrony_note`` then says
-    so (the report omits the section with that note; see :func:`synchrony_section`).
+    ``synchrony`` is None when it cannot or may not be computed; ``synchrony_note`` then says
+    why (the report omits the section with that note; see :func:`synchrony_section`).
     """
 
     session_id: int
@@ -578,7 +587,7 @@ class SessionReview:
     breathing: tuple[BreathingResponse, ...]
     usual_band: tuple[float, float]
     synchrony: SynchronyReview | None = None
-    synchrony_note: str = SYNCHRONY_HOOK_NOTE
+    synchrony_note: str = ""
     notes: tuple[str, ...] = ()
 
 
@@ -589,6 +598,9 @@ def phase_spans(
     events: Sequence[PhaseEventPoint], template: PhaseTemplate, end_s: float
 ) -> tuple[PhaseSpan, ...]:
     """The phases as they actually ran, from the stored phase events.
+
+    The one rule of :func:`dashboard.phases.actual_phases` (used by the exports and the cohort
+    too), on session-relative times from 0 to ``end_s``.
 
     Parameters
     ----------
@@ -611,27 +623,14 @@ def phase_spans(
     >>> [(p.phase_id, p.start_s, p.end_s) for p in phase_spans(ev, DEFAULT_FIRST_SESSION, 900.0)]
     [('welcome', 0.0, 500.0), ('map', 500.0, 900.0)]
     """
-    labels = {p.id: p.label for p in template.phases}
-    spans: list[PhaseSpan] = []
-    if not any(e.action == "enter" for e in events):
-        starts = template.planned_starts_s()
-        for spec, start in zip(template.phases, starts, strict=True):
-            if start >= end_s:
-                break
-            spans.append(PhaseSpan(spec.id, spec.label, start, min(start + spec.duration_s, end_s)))
-        return tuple(spans)
-    current: tuple[str, float] | None = None
-    for e in events:
-        if e.action == "extend":
-            continue
-        if current is not None and e.time_s >= current[1]:
-            spans.append(
-                PhaseSpan(current[0], labels.get(current[0], current[0]), current[1], e.time_s)
-            )
-        current = (e.phase_id, e.time_s) if e.action == "enter" else None
-    if current is not None and end_s > current[1]:
-        spans.append(PhaseSpan(current[0], labels.get(current[0], current[0]), current[1], end_s))
-    return tuple(s for s in spans if s.end_s > s.start_s)
+    index_of = {p.id: i for i, p in enumerate(template.phases)}
+    intervals = actual_phases(
+        [(e.time_s, e.phase_id, index_of.get(e.phase_id, 0), e.action) for e in events],
+        template,
+        0.0,
+        end_s,
+    )
+    return tuple(PhaseSpan(p.name, p.label, p.start_s, p.end_s) for p in intervals)
 
 
 # ------------------------------------------------------------------------------------ kernels
@@ -641,92 +640,37 @@ def _opt(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _stream(p: ParticipantBeats, config: StreamConfig) -> StreamUpdates:
-    """Replay the live engine over one person's beats, flushing at each re-anchor (dropout)."""
-    n = p.time_s.shape[0]
-    if n == 0:
-        return StreamUpdates.concatenate([])
-    contact = None if p.contact is None else np.asarray(p.contact, dtype=np.int8)
-    cuts = np.flatnonzero(p.gap_before)
-    bounds = np.unique(np.r_[0, cuts[cuts > 0], n])
-    st = HRVStream(config)
-    parts: list[StreamUpdates] = []
-    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        parts.append(
-            st.push(
-                p.rr_ms[a:b],
-                p.time_s[a:b],
-                None if contact is None else contact[a:b],
-                gap_before=a > 0,
-            )
-        )
-    parts.append(st.flush())
-    return StreamUpdates.concatenate(parts)
+def _derive(p: ParticipantBeats, cfg: ReviewConfig) -> Derivation:
+    """The one derivation of a person's beats (as :meth:`server.readmodel.PersonRecord.derivation`
+    computes it for the exports: session-relative times, baseline from time 0)."""
+    return derive(
+        StoredBeats.from_arrays(p.time_s, p.rr_ms, p.gap_before, p.contact),
+        session_start_s=0.0,
+        participant=p.code,
+        stream_config=cfg.stream,
+        arousal_config=cfg.arousal,
+    )
 
 
 def _hold_durations(t: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Time each beat's state is held: until the next beat, at most :data:`_MAX_HOLD_S`."""
+    """Time each beat's state is held: until the next beat, at most one longest beat."""
     if t.shape[0] == 0:
         return np.zeros(0)
-    return np.minimum(np.diff(t, append=t[-1]), _MAX_HOLD_S)
-
-
-def _pooled_rmssd(rr: NDArray[np.float64], pair_ok: NDArray[np.bool_]) -> float | None:
-    """RMSSD over the successive differences that do not span a re-anchor (dropout).
-
-    Equals :func:`hrv.time_domain.rmssd` when no pair is excluded.
-    """
-    d = np.diff(rr)[pair_ok[1:]]
-    if d.shape[0] < 2:
-        return None
-    return float(np.sqrt(np.mean(d * d)))
-
-
-def _longest_run(gap_before: NDArray[np.bool_]) -> tuple[int, int]:
-    """``[a, b)`` of the longest stretch without a re-anchor inside it."""
-    n = gap_before.shape[0]
-    starts = np.r_[0, np.flatnonzero(gap_before[1:]) + 1]
-    ends = np.r_[starts[1:], n]
-    k = int(np.argmax(ends - starts))
-    return int(starts[k]), int(ends[k])
-
-
-def _lf_hf(rr: NDArray[np.float64], gap_before: NDArray[np.bool_], min_s: float) -> float | None:
-    if rr.shape[0] == 0:
-        return None
-    a, b = _longest_run(gap_before)
-    run = rr[a:b]
-    if float(run.sum()) / 1000.0 < min_s:
-        return None
-    try:
-        return _opt(float(frequency_domain(run).lf_hf))
-    except InsufficientDataError:
-        return None
-
-
-def _metric(fn: Any, rr: NDArray[np.float64]) -> float | None:
-    try:
-        return _opt(float(fn(rr)))
-    except InsufficientDataError:
-        return None
+    return np.minimum(np.diff(t, append=t[-1]), LONGEST_BEAT_S)
 
 
 def _phase_rows(
-    p: ParticipantBeats,
-    rr_corr: NDArray[np.float64],
-    is_artifact: NDArray[np.bool_],
+    d: Derivation,
     series: ArousalSeries,
     spans: Sequence[PhaseSpan],
     cfg: ReviewConfig,
 ) -> tuple[PhaseRow, ...]:
-    t = p.time_s
+    stats = interval_stats(
+        d, [s.start_s for s in spans], [s.end_s for s in spans], lf_hf_min_s=cfg.lf_hf_min_s
+    )
     hold = _hold_durations(series.time_s)
     rows: list[PhaseRow] = []
-    for span in spans:  # a handful of phases; the beats inside are sliced, not looped over
-        a, b = np.searchsorted(t, [span.start_s, span.end_s], side="left").tolist()
-        rr = rr_corr[a:b]
-        pair_ok = ~p.gap_before[a:b]
-        rmssd = _pooled_rmssd(rr, pair_ok)
+    for i, span in enumerate(spans):  # a handful of phases; the beats inside are sliced
         sa_, sb = np.searchsorted(series.time_s, [span.start_s, span.end_s]).tolist()
         secs = np.bincount(
             series.state[sa_:sb].astype(np.intp), weights=hold[sa_:sb], minlength=len(STATE_CODES)
@@ -734,24 +678,23 @@ def _phase_rows(
         within = float(secs[_CODE["within"]])
         above = float(secs[_CODE["above"]])
         below = float(secs[_CODE["below"]])
+        row = stats.row(i)
         rows.append(
             PhaseRow(
                 phase_id=span.phase_id,
                 label=span.label,
                 start_s=span.start_s,
                 end_s=span.end_s,
-                n_beats=b - a,
-                mean_hr_bpm=_metric(_td.mean_hr, rr) if b - a >= 2 else None,
-                rmssd_ms=rmssd,
-                ln_rmssd=None if rmssd is None or rmssd <= 0 else math.log(rmssd),
-                artifact_pct=(
-                    100.0 * float(np.count_nonzero(is_artifact[a:b])) / (b - a) if b > a else None
-                ),
+                n_beats=int(stats.n_beats[i]),
+                mean_hr_bpm=row["mean_hr_bpm"],
+                rmssd_ms=row["rmssd_ms"],
+                ln_rmssd=row["ln_rmssd"],
+                artifact_pct=row["artifact_pct"],
                 within_s=within,
                 above_s=above,
                 below_s=below,
                 no_band_s=max(span.duration_s - within - above - below, 0.0),
-                lf_hf=_lf_hf(rr, p.gap_before[a:b], cfg.lf_hf_min_s),
+                lf_hf=row["lf_hf"],
             )
         )
     return tuple(rows)
@@ -839,34 +782,31 @@ def _co_activation(
     return tuple(out)
 
 
-def _window_rr(
-    p: ParticipantBeats, rr_corr: NDArray[np.float64], lo: float, hi: float
-) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    a, b = np.searchsorted(p.time_s, [lo, hi]).tolist()
-    return rr_corr[a:b], ~p.gap_before[a:b]
-
-
-def _coherence(rr: NDArray[np.float64]) -> tuple[float | None, float | None]:
+def _coherence(d: Derivation, lo: float, hi: float) -> tuple[float | None, float | None]:
+    """Coherence ratio and breathing rate of the corrected beats of ``[lo, hi)`` (one segment:
+    the last one in the window, as a spectrum must not span a gap)."""
+    a, b = np.searchsorted(d.c_time_s, [lo, hi]).tolist()
+    if b <= a:
+        return None, None
+    seg = d.c_segment[a:b]
+    a += int(np.flatnonzero(seg == seg[-1])[0])
     try:
-        c = coherence_ratio(rr, window_s=COHERENCE_WINDOW_S)
+        c = coherence_ratio(d.c_rr_ms[a:b], window_s=COHERENCE_WINDOW_S)
     except InsufficientDataError:
         return None, None
     return _opt(c.ratio), _opt(c.breathing_rate_bpm)
 
 
-def _breathing(
-    marker_s: float, p: ParticipantBeats, rr_corr: NDArray[np.float64], w: float
-) -> BreathingResponse:
-    rr_b, ok_b = _window_rr(p, rr_corr, marker_s - w, marker_s)
-    rr_d, ok_d = _window_rr(p, rr_corr, marker_s, marker_s + w)
-    coh_b, _ = _coherence(rr_b)
-    coh_d, rate_d = _coherence(rr_d)
+def _breathing(marker_s: float, p: ParticipantBeats, d: Derivation, w: float) -> BreathingResponse:
+    st = interval_stats(d, [marker_s - w, marker_s], [marker_s, marker_s + w], lf_hf=False)
+    coh_b, _ = _coherence(d, marker_s - w, marker_s)
+    coh_d, rate_d = _coherence(d, marker_s, marker_s + w)
     return BreathingResponse(
         marker_s=marker_s,
         participant=p.code,
         window_s=w,
-        rmssd_before_ms=_pooled_rmssd(rr_b, ok_b),
-        rmssd_during_ms=_pooled_rmssd(rr_d, ok_d),
+        rmssd_before_ms=_opt(float(st.rmssd_ms[0])),
+        rmssd_during_ms=_opt(float(st.rmssd_ms[1])),
         coherence_before=coh_b,
         coherence_during=coh_d,
         breathing_rate_during_bpm=rate_d,
@@ -875,14 +815,17 @@ def _breathing(
 
 def _quality(
     p: ParticipantBeats,
-    by_type: dict[str, int],
-    n_art: int,
+    d: Derivation,
     series: ArousalSeries,
     events: Sequence[DeviceEventPoint],
 ) -> SignalQuality:
-    n = p.time_s.shape[0]
-    gaps = np.flatnonzero(p.gap_before[1:]) + 1
-    lost = p.time_s[gaps] - p.time_s[gaps - 1] - p.rr_ms[gaps] / 1000.0
+    n = len(d)
+    by_type = d.by_type()
+    n_art = int(np.count_nonzero(d.is_artifact))
+    # silences between segments: from the last beat of one to the start of the next's first
+    c_t, c_rr, c_seg = d.c_time_s, d.c_rr_ms, d.c_segment
+    firsts = np.flatnonzero(np.diff(c_seg)) + 1 if c_seg.size else np.zeros(0, np.intp)
+    lost = c_t[firsts] - c_rr[firsts] / 1000.0 - c_t[firsts - 1] if firsts.size else np.zeros(0)
     hold = _hold_durations(series.time_s)
     no_band = np.isin(series.state, [_CODE["calibrating"], _CODE["uncertain"]])
     total = float(hold.sum())
@@ -891,8 +834,10 @@ def _quality(
     return SignalQuality(
         n_beats=n,
         artifact_pct=100.0 * n_art / n if n else 0.0,
-        artifacts_by_type={k: v for k, v in by_type.items() if k != "normal"},
-        dropouts=int(gaps.shape[0]),
+        artifacts_by_type={
+            k: v for k, v in by_type.items() if k != "normal" and (v or k != "unusable")
+        },
+        dropouts=int(firsts.shape[0]),
         dropout_s=float(np.clip(lost, 0.0, None).sum()),
         disconnects=sum(e.kind == "disconnected" for e in mine),
         reconnects=max(n_connected - 1, 0),
@@ -900,7 +845,7 @@ def _quality(
     )
 
 
-def _stat(c: Any) -> SurrogateStat:
+def _stat(c: _sync.SurrogateComparison) -> SurrogateStat:
     return SurrogateStat(
         method=str(c.method),
         statistic=str(c.statistic),
@@ -916,81 +861,74 @@ def _stat(c: Any) -> SurrogateStat:
 def synchrony_section(
     inputs: SessionInputs,
     spans: Sequence[PhaseSpan],
-    corrected: dict[str, NDArray[np.float64]],
+    derived: dict[str, Derivation],
 ) -> tuple[SynchronyReview | None, str]:
-    """Therapist-patient synchrony per phase, with surrogates: ``(section, note)``.
+    """Therapist-patient synchrony per phase and for the session, with surrogates.
 
-    The hook of issue 7: while :mod:`hrv.synchrony` is not installed the section is None and the
-    note is :data:`SYNCHRONY_HOOK_NOTE` (the report omits the section and prints the note).
-    Otherwise the corrected heart rate of the (first) patient and therapist goes on a common 4 Hz
-    grid, smoothed over :data:`SYNCHRONY_SMOOTH_S`; each phase gets SUSY segment synchrony
-    (30 s segments, +/-5 s lags) against all pseudo pairings of segments (Tschacher & Meier 2020)
-    and the session gets a windowed lagged cross-correlation (Boker et al. 2002) against circular
-    window shifts. A synchrony value is never returned without its surrogate comparison.
+    The one definition, :func:`hrv.derive.dyad_synchrony`, on the (first) patient's and
+    therapist's derivations: SUSY segment synchrony per phase and for the whole session against
+    every pseudo pairing of segments (Tschacher & Meier 2020), and the windowed lagged
+    cross-correlation (Boker et al. 2002) for the dominant lag. A synchrony value is never
+    returned without its surrogate comparison. Returns ``(section, note)``; the section is None,
+    with the reason in the note, without both consents or beats of both people, or when the
+    recordings are too short.
     """
     if not inputs.synchrony_allowed:
         return None, (
             "Therapist-patient synchrony is omitted: not every participant has an active consent "
             "for synchrony analysis."
         )
-    try:
-        sync = importlib.import_module("hrv.synchrony")
-    except ImportError:
-        return None, SYNCHRONY_HOOK_NOTE
     patient = next((p for p in inputs.participants if p.role == "patient"), None)
     therapist = next((p for p in inputs.participants if p.role == "therapist"), None)
-    if patient is None or therapist is None or min(patient.rr_ms.size, therapist.rr_ms.size) < 3:
+    if patient is None or therapist is None:
         return None, "Therapist-patient synchrony needs beats of both a patient and a therapist."
     try:
-        grid = sync.dyad_grid(
-            corrected[patient.code],
-            corrected[therapist.code],
-            patient_beat_times_s=patient.time_s,
-            therapist_beat_times_s=therapist.time_s,
-            signal="hr",
-            smooth_s=SYNCHRONY_SMOOTH_S,
+        ds = dyad_synchrony(
+            derived[patient.code],
+            derived[therapist.code],
+            [s.start_s for s in spans],
+            [s.end_s for s in spans],
         )
-        rows: list[PhaseSynchrony] = []
-        for span in spans:
-            sel = (grid.time_s >= span.start_s) & (grid.time_s < span.end_s)
-            try:
-                seg = sync.segment_synchrony(
-                    grid.patient[sel], grid.therapist[sel], fs_hz=grid.fs_hz
-                )
-            except InsufficientDataError as exc:
-                rows.append(
-                    PhaseSynchrony(span.phase_id, span.label, 0, None, None, None, str(exc))
-                )
-                continue
-            rows.append(
-                PhaseSynchrony(
-                    span.phase_id,
-                    span.label,
-                    int(np.count_nonzero(seg.valid)),
-                    _stat(seg.z),
-                    _stat(seg.z_patient_leads),
-                    _stat(seg.z_therapist_leads),
-                )
+    except SintoniaError as exc:
+        return None, f"Therapist-patient synchrony is omitted: {exc}"
+    rows: list[PhaseSynchrony] = []
+    for span, seg, why in zip(spans, ds.phases, ds.phase_notes, strict=True):
+        if seg is None:
+            rows.append(PhaseSynchrony(span.phase_id, span.label, 0, None, None, None, why))
+            continue
+        rows.append(
+            PhaseSynchrony(
+                span.phase_id,
+                span.label,
+                int(np.count_nonzero(seg.valid)),
+                _stat(seg.z),
+                _stat(seg.z_patient_leads),
+                _stat(seg.z_therapist_leads),
             )
-        try:
-            w = sync.windowed_cross_correlation(grid.patient, grid.therapist, fs_hz=grid.fs_hz)
-            wlcc: SurrogateStat | None = _stat(w.surrogate)
-            peak_r: float | None = _opt(float(w.mean_peak_r))
-            lag: float | None = _opt(float(w.profile_lag_s))
-            leader: str | None = str(w.leader)
-        except InsufficientDataError:
-            wlcc, peak_r, lag, leader = None, None, None, None
-    except (SintoniaError, AttributeError, TypeError) as exc:
-        return None, f"Therapist-patient synchrony could not be computed: {exc}"
+        )
+    w = ds.wlcc
+    lag = None if w is None else _opt(float(w.profile_lag_s))
+    at_edge = lag is not None and w is not None and abs(lag) >= float(w.max_lag_s) - 1e-9
     review = SynchronyReview(
-        patient.code, therapist.code, SYNCHRONY_SMOOTH_S, tuple(rows), wlcc, peak_r, lag, leader
+        patient=patient.code,
+        therapist=therapist.code,
+        smooth_s=SYNCHRONY_SMOOTH_S,
+        phases=tuple(rows),
+        wlcc=None if w is None else _stat(w.surrogate),
+        wlcc_mean_peak_r=None if w is None else _opt(float(w.mean_peak_r)),
+        wlcc_profile_lag_s=lag,
+        leader=None if w is None else ("none" if at_edge else str(w.leader)),
+        whole=None if ds.whole is None else _stat(ds.whole.z),
+        n_segments=0 if ds.whole is None else int(np.count_nonzero(ds.whole.valid)),
+        lag_at_edge=at_edge,
     )
     return review, (
-        "Heart-rate synchrony on a 4 Hz grid smoothed over 10 s. Per phase: SUSY segment "
-        "synchrony (30 s segments, lags up to 5 s) against every pseudo pairing of segments "
-        "(Tschacher & Meier 2020); session: windowed lagged cross-correlation (60 s windows, "
-        "lags up to 5 s, 30 s steps; Boker et al. 2002) against circular window shifts. "
-        "p is one-sided (more synchrony than the surrogates)."
+        "Heart-rate synchrony on a 4 Hz grid smoothed over 10 s. Session and per phase: SUSY "
+        "segment synchrony (30 s segments, lags up to 5 s) against every pseudo pairing of "
+        "segments (Tschacher & Meier 2020); dominant lag: windowed lagged cross-correlation "
+        "(60 s windows, lags up to 5 s, 30 s steps; Boker et al. 2002) against circular window "
+        "shifts. p is one-sided (more synchrony than the surrogates); a p at its floor "
+        "(1 / (surrogates + 1)) means only that no surrogate reached the observed value."
     )
 
 
@@ -1013,17 +951,16 @@ def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) ->
     Raises
     ------
     ReviewError
-        If a participant's arrays do not have matching lengths or times go back.
+        If a participant's arrays do not have matching lengths.
 
     Notes
     -----
-    * Traces and bands: the live engine and the arousal tracker replayed beat by beat (live
-      equals batch).
-    * Per phase (beats with ``start <= t < end``): mean HR :math:`\\overline{60000/RR}`, RMSSD
-      :math:`\\sqrt{\\overline{(RR_{k+1}-RR_k)^2}}` over successive pairs that do not span a
-      dropout, ln RMSSD, on the Lipponen-Tarvainen corrected beats; LF/HF (Welch) on the longest
-      gap-free stretch when it lasts at least 2 min (Task Force 1996), else None.
-    * Time in band: each beat's state held until the next beat (at most 2.5 s).
+    * Everything per person comes from :func:`hrv.derive.derive`: traces and bands from the live
+      engine and the arousal tracker replayed beat by beat (live equals batch); per-phase mean
+      HR, RMSSD (successive pairs inside one gap-free segment), ln RMSSD, artifact % and LF/HF
+      (longest gap-free stretch of at least 2 min; Task Force 1996) from
+      :func:`hrv.derive.interval_stats` on the corrected beats selected by time.
+    * Time in band: each beat's state held until the next beat (at most one longest beat).
     * Activation episodes: the tracker's ``above`` band, from the onset of the band change
       (threshold crossing) to the onset of the return to the usual range; recovery time is the
       time from the episode's peak index to that return.
@@ -1036,10 +973,14 @@ def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) ->
     ((), ['welcome'])
     """
     cfg = config if config is not None else ReviewConfig()
-    spans = phase_spans(inputs.phase_events, inputs.template, inputs.duration_s)
+    spans = (
+        inputs.phases
+        if inputs.phases is not None
+        else phase_spans(inputs.phase_events, inputs.template, inputs.duration_s)
+    )
     reviews: list[ParticipantReview] = []
     series_by: dict[str, ArousalSeries] = {}
-    corrected: dict[str, NDArray[np.float64]] = {}
+    derived: dict[str, Derivation] = {}
     for p in inputs.participants:
         n = p.time_s.shape[0]
         if not (p.rr_ms.shape == (n,) and p.gap_before.shape == (n,)):
@@ -1047,30 +988,12 @@ def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) ->
                 f"participant {p.code}: time_s, rr_ms and gap_before must have one value per "
                 f"beat, got {n}, {p.rr_ms.shape[0]} and {p.gap_before.shape[0]}"
             )
-        if n > 1 and bool(np.any(np.diff(p.time_s) < 0)):
-            raise ReviewError(f"participant {p.code}: beat times must be non-decreasing")
-        up = _stream(p, cfg.stream)
-        series = replay_arousal(
-            up.time_s,
-            up.mean_hr_bpm,
-            up.ln_rmssd,
-            up.quality,
-            up.valid,
-            participant=p.code,
-            session_start_s=0.0,
-            config=cfg.arousal,
-        )
-        if n >= 3:
-            det = detect_artifacts(p.rr_ms)
-            rr_corr = correct_artifacts(p.rr_ms, det).rr
-            is_art = det.is_artifact
-            by_type = det.by_type()
-        else:
-            rr_corr = p.rr_ms.copy()
-            is_art = np.zeros(n, dtype=bool)
-            by_type = {c.name.lower(): 0 for c in BeatClass}
+        d = _derive(p, cfg)
+        assert d.trace is not None
+        assert d.arousal is not None
+        up, series = d.trace, d.arousal
         series_by[p.code] = series
-        corrected[p.code] = rr_corr
+        derived[p.code] = d
         trace = ParticipantTrace(
             code=p.code,
             role=p.role,
@@ -1086,11 +1009,9 @@ def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) ->
                 code=p.code,
                 role=p.role,
                 trace=trace,
-                phases=_phase_rows(p, rr_corr, is_art, series, spans, cfg),
+                phases=_phase_rows(d, series, spans, cfg),
                 episodes=_episodes(p.code, series, spans, inputs.duration_s),
-                quality=_quality(
-                    p, by_type, int(np.count_nonzero(is_art)), series, inputs.device_events
-                ),
+                quality=_quality(p, d, series, inputs.device_events),
             )
         )
     patients = [r for r in reviews if r.role == "patient"]
@@ -1113,14 +1034,14 @@ def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) ->
             continue
         who = [by_code[m.participant]] if m.participant in by_code else default_who
         for p in who:
-            breathing.append(_breathing(m.time_s, p, corrected[p.code], cfg.breathing_window_s))
-    sync, note = synchrony_section(inputs, spans, corrected)
+            breathing.append(_breathing(m.time_s, p, derived[p.code], cfg.breathing_window_s))
+    sync, note = synchrony_section(inputs, spans, derived)
     return SessionReview(
         session_id=inputs.session_id,
         label=inputs.label,
         started_at_s=inputs.started_at_s,
         duration_s=inputs.duration_s,
-        phases=spans,
+        phases=tuple(spans),
         markers=inputs.markers,
         cues=inputs.cues,
         participants=tuple(reviews),

@@ -28,12 +28,11 @@ import logging
 import math
 from typing import Annotated, Final, Literal
 
-import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
+from hrv.derive import dyad_synchrony, interval_stats
 from hrv.errors import SintoniaError
-from hrv.synchrony import dyad_grid, segment_synchrony
 from server.api._common import (
     StorageErrorRoute,
     context,
@@ -41,13 +40,12 @@ from server.api._common import (
     visible_participant,
     visible_session,
 )
-from server.api.data import DEFAULT_WINDOW_S, derived_series
 from server.app import AppContext
 from server.auth import Principal, can_view_session, require_auth
-from server.export.cohort import SYNCHRONY_SMOOTH_S, WAI_SR_SUBSCALES, alliance_totals
-from server.export.derive import corrected_series
+from server.export.cohort import WAI_SR_SUBSCALES, alliance_totals
+from server.readmodel import PersonRecord, SessionRecord, load_session_record
 from server.storage import AllianceScore, RecordNotFoundError
-from server.storage.store import ALLIANCE_ITEM_RANGES, MAX_BEAT_PAGE_SIZE
+from server.storage.store import ALLIANCE_ITEM_RANGES
 
 __all__ = [
     "WORDING_FILE",
@@ -157,11 +155,11 @@ class AllianceTrendRowOut(BaseModel):
     wai_sr_task: float | None
     wai_sr_bond: float | None
     mean_hr_bpm: float | None = Field(
-        description="Mean of the 60 s trailing-window HR over the session, beats/min; null "
-        "without beats or without the participant's review consent."
+        description="Mean HR of the session's corrected beats, beats/min (as the report's "
+        "numbers); null without beats or without the participant's review consent."
     )
     mean_rmssd_ms: float | None = Field(
-        description="Mean of the 60 s trailing-window RMSSD over the session, ms."
+        description="RMSSD of the session's corrected beats (never across a gap), ms."
     )
     synchrony: SessionSynchronyOut | None = Field(
         default=None,
@@ -184,6 +182,11 @@ class SessionSynchronyOut(BaseModel):
     effect_size: float
     p_value: float
     n_segments: int
+    n_surrogates: int = Field(description="Size of the surrogate distribution.")
+    p_at_floor: bool = Field(
+        description="p is the smallest the surrogates allow, 1 / (n_surrogates + 1): no "
+        "surrogate reached the observed value, nothing more."
+    )
 
 
 AllianceTrendRowOut.model_rebuild()
@@ -237,60 +240,52 @@ def _scores_out(rows: list[AllianceScore], code: str) -> AllianceScoresOut:
     )
 
 
+def _person(record: SessionRecord, participant_id: int) -> PersonRecord | None:
+    return next((p for p in record.participants if p.participant.id == participant_id), None)
+
+
 def _session_physiology(
-    ctx: AppContext, session_id: int, participant_id: int
+    record: SessionRecord, participant_id: int
 ) -> tuple[float | None, float | None]:
-    """Mean trailing-window HR (bpm) and RMSSD (ms) of the participant in the session."""
-    if not ctx.store.has_consent(participant_id, "review", session_id=session_id):
+    """Mean HR (bpm) and RMSSD (ms) of the participant's corrected beats over the whole session
+    (:func:`hrv.derive.interval_stats`: the numbers the report's whole-session row shows)."""
+    person = _person(record, participant_id)
+    if person is None or len(person.beats) == 0:
         return None, None
-    page = ctx.store.read_beats(session_id, participant_id=participant_id, limit=MAX_BEAT_PAGE_SIZE)
-    if len(page) == 0:
-        return None, None
-    d = derived_series(page.rr_ms, page.beat_time_s, page.gap_before, window_s=DEFAULT_WINDOW_S)
-    if not np.any(d.valid):
-        return None, None
-    return float(np.mean(d.hr_bpm[d.valid])), float(np.mean(d.rmssd_ms[d.valid]))
+    st = interval_stats(person.derivation(trace=False), [-math.inf], [math.inf], lf_hf=False)
+    row = st.row(0)
+    return row["mean_hr_bpm"], row["rmssd_ms"]
 
 
-def _session_synchrony(
-    ctx: AppContext, session_id: int, participant_id: int
-) -> SessionSynchronyOut | None:
-    """Segment synchrony of the session's patient-therapist pair (both need ``synchrony``)."""
-    people = {p.participant_id for p in ctx.store.session_participants(session_id)}
-    roles = {pid: ctx.store.get_participant(pid).role for pid in people}
-    patients = sorted(pid for pid, role in roles.items() if role == "patient")
-    therapists = sorted(pid for pid, role in roles.items() if role == "therapist")
-    if participant_id not in (patients[:1] + therapists[:1]) or not patients or not therapists:
+def _session_synchrony(record: SessionRecord, participant_id: int) -> SessionSynchronyOut | None:
+    """The session's synchrony of its patient-therapist pair: the whole-session SUSY number of
+    :func:`hrv.derive.dyad_synchrony`, as the report shows it. ``record`` is read for the
+    ``synchrony`` purpose, so both people need that consent."""
+    people = sorted(record.participants, key=lambda p: p.participant.id)
+    patient = next((p for p in people if p.participant.role == "patient"), None)
+    therapist = next((p for p in people if p.participant.role == "therapist"), None)
+    if patient is None or therapist is None:
         return None
-    pair = (patients[0], therapists[0])
-    if not all(ctx.store.has_consent(pid, "synchrony", session_id=session_id) for pid in pair):
+    if participant_id not in (patient.participant.id, therapist.participant.id):
         return None
-    series = []
-    for pid in pair:
-        page = ctx.store.read_beats(session_id, participant_id=pid, limit=MAX_BEAT_PAGE_SIZE)
-        if len(page) < 2:
-            return None
-        series.append(corrected_series(page.rr_ms, page.beat_time_s))
     try:
-        grid = dyad_grid(
-            series[0].rr_ms,
-            series[1].rr_ms,
-            patient_beat_times_s=series[0].time_s,
-            therapist_beat_times_s=series[1].time_s,
-            signal="hr",
-            smooth_s=SYNCHRONY_SMOOTH_S,
+        ds = dyad_synchrony(
+            patient.derivation(trace=False), therapist.derivation(trace=False), wlcc=False
         )
-        seg = segment_synchrony(grid.patient, grid.therapist, fs_hz=grid.fs_hz)
-    except SintoniaError:  # too short, or too few valid segments
+    except SintoniaError:  # too short
         return None
-    z = seg.z
+    if ds.whole is None:
+        return None
+    z = ds.whole.z
     return SessionSynchronyOut(
         observed_z=float(z.observed),
         surrogate_mean_z=float(z.surrogate_mean),
         surrogate_sd_z=float(z.surrogate_sd),
         effect_size=float(z.effect_size),
         p_value=float(z.p_value),
-        n_segments=int(seg.valid.sum()),
+        n_segments=int(ds.whole.valid.sum()),
+        p_at_floor=bool(z.p_value <= 1.0 / (z.n_surrogates + 1) + 1e-12),
+        n_surrogates=int(z.n_surrogates),
     )
 
 
@@ -422,7 +417,8 @@ def get_participant_alliance(
         session = ctx.store.get_session(sid)
         if not can_view_session(principal, session):
             continue
-        hr, rmssd = _session_physiology(ctx, sid, participant_id)
+        record = load_session_record(ctx.store, sid, purpose="review")
+        hr, rmssd = _session_physiology(record, participant_id)
 
         def get(name: str, totals: dict[str, float] = totals) -> float | None:
             return _none_if_nan(totals.get(name, math.nan))
@@ -441,7 +437,9 @@ def get_participant_alliance(
                 wai_sr_bond=get("wai_sr_bond"),
                 mean_hr_bpm=hr,
                 mean_rmssd_ms=rmssd,
-                synchrony=_session_synchrony(ctx, sid, participant_id),
+                synchrony=_session_synchrony(
+                    load_session_record(ctx.store, sid, purpose="synchrony"), participant_id
+                ),
             )
         )
     out.sort(key=lambda r: (r.date_s, r.session_id))

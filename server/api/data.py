@@ -1,8 +1,8 @@
 """Stored data of a session: raw beats (paged by cursor) and the timeline (paged by time).
 
-The timeline's derived series are recomputed from the stored beats with the batch functions
-(:func:`hrv.artifacts.detect_artifacts`, :func:`hrv.artifacts.correct_artifacts`,
-:func:`hrv.windows.trailing_window_trace`), so the review shows the same numbers whatever the live
+The timeline's derived series are recomputed from the stored beats with the one derivation
+(:func:`hrv.derive.derive`: correction per gap-free segment) and
+:func:`hrv.windows.trailing_window_trace`, so the review shows the same numbers whatever the live
 engine did, and raw data is never touched.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from numpy.typing import NDArray
 
-from hrv.artifacts import correct_artifacts, detect_artifacts
+from hrv.derive import StoredBeats, derive
 from hrv.windows import trailing_window_trace
 from server.api._common import StorageErrorRoute, context, errors, visible_session
 from server.app import AppContext
@@ -237,37 +237,14 @@ def derived_series(
     >>> d.hr_bpm[-1], d.rmssd_ms[-1], int(d.artifact.sum())
     (np.float64(60.0), np.float64(0.0), 0)
     """
-    n = rr_ms.shape[0]
-    if n == 0:
-        empty = np.zeros(0, dtype=np.float64)
-        return DerivedSeries(
-            np.zeros(0, bool), empty, empty, empty, empty, empty, empty, np.zeros(0, bool)
-        )
-    edges = np.flatnonzero(gap_before[1:]) + 1
-    bounds = np.concatenate(([0], edges, [n]))
-    artifact_in: list[NDArray[np.bool_]] = []
-    rr_c: list[NDArray[np.float64]] = []
-    t_c: list[NDArray[np.float64]] = []
-    mask_c: list[NDArray[np.bool_]] = []
-    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):  # per segment
-        seg = rr_ms[a:b]
-        detection = detect_artifacts(seg)
-        correction = correct_artifacts(seg, detection)
-        flags = detection.is_artifact
-        src = correction.source_index
-        artifact_in.append(flags)
-        rr_c.append(correction.rr)
-        t_c.append(beat_time_s[a] - seg[0] / _MS_PER_S + np.cumsum(correction.rr) / _MS_PER_S)
-        mask_c.append(np.where(src >= 0, flags[np.maximum(src, 0)], True))
-    rr = np.concatenate(rr_c)
-    times = np.maximum.accumulate(np.concatenate(t_c))  # interpolation may nudge a time back
+    d = derive(StoredBeats.from_arrays(beat_time_s, rr_ms, gap_before), trace=False)
     trace = trailing_window_trace(
-        rr, window_s=window_s, beat_times_s=times, artifact_mask=np.concatenate(mask_c)
+        d.c_rr_ms, window_s=window_s, beat_times_s=d.c_time_s, artifact_mask=d.c_artifact
     )
     return DerivedSeries(
-        artifact=np.concatenate(artifact_in),
+        artifact=d.is_artifact,
         time_s=trace.time_s,
-        rr_ms=rr,
+        rr_ms=d.c_rr_ms,
         hr_bpm=trace.mean_hr_bpm,
         rmssd_ms=trace.rmssd_ms,
         sdnn_ms=trace.sdnn_ms,

@@ -1,7 +1,8 @@
 """``sintonia export ...`` and ``sintonia cohort``: files out of the stored sessions.
 
-* ``sintonia export csv SESSION [--out DIR]``: ``session-ID_beats.csv`` and
-  ``session-ID_events.csv`` (pseudonymous, absolute times; needs each person's ``review`` consent);
+* ``sintonia export csv SESSION [--out DIR]``: ``session-ID_beats.csv``,
+  ``session-ID_events.csv`` and ``session-ID_phases.csv`` (pseudonymous, absolute times;
+  needs each person's ``review`` consent);
 * ``sintonia export edf SESSION [--out FILE]``: EDF+ with RR and HR at 4 Hz and annotations;
 * ``sintonia export research OUT_DIR [--sessions 1,2] [--format tsv|parquet|both]``: the
   de-identified BIDS-like export (needs each person's ``research_export`` consent);
@@ -181,6 +182,7 @@ def _export(args: argparse.Namespace, store: Store, cmd: str) -> int:
             args.session,
             args.out / f"session-{args.session}_beats.csv",
             args.out / f"session-{args.session}_events.csv",
+            phases_path=args.out / f"session-{args.session}_phases.csv",
             actor=actor,
             arousal=not args.no_arousal,
         )

@@ -19,30 +19,20 @@ from __future__ import annotations
 
 from server.export.clinical import SessionExport, write_session_csv
 from server.export.cohort import CohortTable, alliance_totals, cohort_table, read_beats_bulk
-from server.export.derive import CorrectedSeries, DerivedBeats, corrected_series, derive_beats
 from server.export.edf import edf_signals, tachogram_on_grid, write_session_edf
 from server.export.errors import ExportError, NothingToExportError
 from server.export.research import ResearchExport, export_research
-from server.export.session import PhaseInterval, SessionData, load_session, phase_intervals
 
 __all__ = [
     "CohortTable",
-    "CorrectedSeries",
-    "DerivedBeats",
     "ExportError",
     "NothingToExportError",
-    "PhaseInterval",
     "ResearchExport",
-    "SessionData",
     "SessionExport",
     "alliance_totals",
     "cohort_table",
-    "corrected_series",
-    "derive_beats",
     "edf_signals",
     "export_research",
-    "load_session",
-    "phase_intervals",
     "read_beats_bulk",
     "tachogram_on_grid",
     "write_session_csv",

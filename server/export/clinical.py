@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.export.errors import NothingToExportError
-from server.export.session import load_session
-from server.export.tables import beat_table, event_table, write_delimited
+from server.export.tables import (
+    beat_table,
+    event_table,
+    phase_table,
+    write_delimited,
+)
+from server.readmodel import load_session_record
 from server.storage import ConsentPurpose, Store
 
 __all__ = ["SessionExport", "write_session_csv"]
@@ -59,8 +64,11 @@ def write_session_csv(
     actor: str = "system",
     purpose: ConsentPurpose = "review",
     arousal: bool = True,
+    phases_path: Path | None = None,
 ) -> SessionExport:
-    """Write one session's beats (raw, corrected, derived) and events as two CSV files.
+    """Write one session's beats (raw, corrected, derived) and events as CSV files, and with
+    ``phases_path`` its per-phase summary (the report's numbers,
+    :data:`server.export.tables.PHASE_COLUMNS`).
 
     Parameters
     ----------
@@ -90,8 +98,9 @@ def write_session_csv(
 
     Notes
     -----
-    The derived columns come from :func:`server.export.derive.derive_beats` (Lipponen &
-    Tarvainen 2019 correction; Task Force 1996 metrics over trailing 10 s and 60 s windows).
+    The derived columns come from the one derivation, :func:`hrv.derive.derive` (Lipponen &
+    Tarvainen 2019 correction per gap-free segment; the live engine's trailing 10 s and 60 s
+    windows, Task Force 1996).
 
     Examples
     --------
@@ -103,7 +112,7 @@ def write_session_csv(
     ...     print(exc)
     session 1: no participant has an active review consent (0 left out)
     """
-    data = load_session(store, session_id, purpose=purpose)
+    data = load_session_record(store, session_id, purpose=purpose)
     if not data.participants:
         raise NothingToExportError(
             f"session {session_id}: no participant has an active {purpose} consent "
@@ -114,6 +123,10 @@ def write_session_csv(
     events = event_table(data)
     n_beats = write_delimited(beats, beats_path)
     n_events = write_delimited(events, events_path)
+    paths = [beats_path, events_path]
+    if phases_path is not None:
+        write_delimited(phase_table(data), phases_path)
+        paths.append(phases_path)
     codes = tuple(p.participant.code for p in data.participants)
     store.audit(
         actor,
@@ -124,11 +137,9 @@ def write_session_csv(
             "participants": [p.participant.id for p in data.participants],
             "excluded": len(data.excluded),
             "purpose": purpose,
-            "files": [beats_path.name, events_path.name],
+            "files": [p.name for p in paths],
             "beats": n_beats,
         },
     )
     _log.info("session %d exported as CSV: %d beats, %d events", session_id, n_beats, n_events)
-    return SessionExport(
-        session_id, (beats_path, events_path), codes, len(data.excluded), n_beats, n_events
-    )
+    return SessionExport(session_id, tuple(paths), codes, len(data.excluded), n_beats, n_events)

@@ -6,35 +6,31 @@ beats, mean HR, RMSSD, ln RMSSD, the artifact percentage and LF/HF where the pha
 120 s of beats (else empty: never a number from too little data), and the participant's alliance
 scores for that session.
 
-How it stays fast
------------------
-* Beats are read in bulk, many sessions per query (only beat time and RR, fetched from the
-  driver's cursor), straight into numpy; recordings are runs of equal (session, participant)
-  whose lengths come from one ``GROUP BY`` count.
-* Artifact correction runs once per recording (:func:`server.export.derive.corrected_series`:
-  the Lipponen & Tarvainen 2019 batch detector, which works on a whole series).
-* Every phase of every recording is then an index range ``[lo, hi)`` of the concatenated
-  corrected series, found with one :func:`numpy.searchsorted` on an exact integer key
-  ``recording * 2**40 + microseconds since the recording's session start``; mean HR, RMSSD and
-  artifact counts of all phases come from differences of prefix sums (no loop over phases).
-* LF/HF needs a spectrum per phase (:func:`hrv.frequency.frequency_domain`), the one per-phase
-  call left (about 2 ms each).
+How it stays fast, and equal to the report
+-------------------------------------------
+* Beats are read in bulk, many sessions per query (beat time, RR and the re-anchor flag, fetched
+  from the driver's cursor), straight into numpy; recordings are runs of equal (session,
+  participant) whose lengths come from one ``GROUP BY`` count.
+* Each recording goes through the one derivation, :func:`hrv.derive.derive` (Lipponen &
+  Tarvainen 2019 correction per gap-free segment, session-relative times), and its phases
+  (:func:`server.readmodel.session_phases`, the read model's rules) through
+  :func:`hrv.derive.interval_stats`, exactly as the report and the exports: the same numbers.
+* LF/HF needs a spectrum per phase (:func:`hrv.frequency.frequency_domain`), about 2 ms each.
 
 Synchrony
 ---------
-When :mod:`hrv.synchrony` is installed and both the patient and the therapist of a session have an
-active ``synchrony`` consent (besides the cohort's purpose), the rows of that session's phases get
+When both the patient and the therapist of a session have an active ``synchrony`` consent
+(besides the cohort's purpose), the rows of that session's phases get
 the dyad's SUSY segment synchrony of heart rate (Tschacher & Meier 2020): the corrected heart rate
 of both on a 4 Hz grid smoothed over 10 s (:func:`hrv.synchrony.dyad_grid`, as the review does),
 30 s segments, lags up to 5 s, compared with every pseudo pairing of segments
-(:func:`hrv.synchrony.segment_synchrony`). The columns (:data:`SYNCHRONY_COLUMNS`) always come
-together: the observed mean Fisher z with its surrogate effect size and p value, never alone.
-Without the module the columns are left out of the table.
+(:func:`hrv.derive.dyad_synchrony`, as the review). The columns (:data:`SYNCHRONY_COLUMNS`)
+always come together: the observed mean Fisher z with its surrogate effect size and p value,
+never alone.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,12 +41,19 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
-from hrv.errors import InsufficientDataError, SintoniaError
-from hrv.frequency import MIN_DURATION_S, frequency_domain
-from server.export.derive import CorrectedSeries, corrected_series
+from dashboard.phases import PhaseInterval
+from hrv.derive import (
+    SYNCHRONY_SMOOTH_S,
+    Derivation,
+    StoredBeats,
+    derive,
+    dyad_synchrony,
+    interval_stats,
+)
+from hrv.errors import SintoniaError
 from server.export.errors import ExportError
-from server.export.session import PhaseInterval, phase_intervals, session_bounds
-from server.export.tables import Table
+from server.export.tables import PHASE_COLUMNS, Table
+from server.readmodel import phase_template, session_bounds, session_phases
 from server.storage import ConsentPurpose, PhaseEvent, Session, Store
 from server.storage import schema as t
 
@@ -64,7 +67,6 @@ __all__ = [
     "alliance_totals",
     "cohort_table",
     "read_beats_bulk",
-    "synchrony_module",
 ]
 
 _log = logging.getLogger(__name__)
@@ -72,18 +74,7 @@ _log = logging.getLogger(__name__)
 #: Columns of the cohort table: (name, unit, description).
 COHORT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("session_id", "", "session id in the database"),
-    ("participant", "", "pseudonymous participant code"),
-    ("role", "", "patient or therapist"),
-    ("phase_index", "", "position of the phase in the template"),
-    ("phase", "", "phase id"),
-    ("phase_start_s", "s", "phase start from the session start"),
-    ("phase_duration_s", "s", "phase duration"),
-    ("n_beats", "", "stored beats in the phase"),
-    ("mean_hr_bpm", "bpm", "mean of 60000 / RR over the corrected beats"),
-    ("rmssd_ms", "ms", "RMSSD of the corrected beats"),
-    ("ln_rmssd", "ln(ms)", "natural log of RMSSD"),
-    ("artifact_pct", "%", "stored beats classified as artifacts"),
-    ("lf_hf", "", "LF/HF (Welch, 4 Hz) where the phase holds >= 120 s of beats, else empty"),
+    *(c for c in PHASE_COLUMNS if c[0] != "planned"),
     ("srs_total", "", "Session Rating Scale total, 0-40 (all 4 items answered)"),
     ("wai_sr_total", "", "WAI-SR total, 12-60 (all 12 items answered)"),
     ("wai_sr_goal", "", "WAI-SR goal subscale, 4-20"),
@@ -91,15 +82,13 @@ COHORT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("wai_sr_bond", "", "WAI-SR bond subscale, 4-20"),
 )
 
-#: Synchrony columns, present when :mod:`hrv.synchrony` is installed: (name, unit, description).
+#: Synchrony columns, present unless ``synchrony=False``: (name, unit, description).
 SYNCHRONY_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("susy_z", "z", "dyad's SUSY mean Fisher z of heart rate over segments and lags (-5..5 s)"),
     ("susy_effect_size", "", "(z - mean of pseudo pairs) / SD of pseudo pairs (Tschacher 2020)"),
     ("susy_p", "", "one-sided p of z against the pseudo pairs (more synchrony than chance)"),
     ("susy_segments", "", "valid 30 s segments of the phase"),
 )
-#: Centred moving average of the heart-rate grid before synchrony, s (as the session review).
-SYNCHRONY_SMOOTH_S: Final[float] = 10.0
 
 #: WAI-SR item numbers of each subscale (Hatcher & Gillaspy 2006, client form; the scoring key
 #: also used by Munder et al. 2010).
@@ -128,6 +117,8 @@ class BulkBeats:
     starts : numpy.ndarray of intp
         Index of the first beat of each recording (run of equal session and participant), plus
         the total length at the end.
+    gap_before : numpy.ndarray of bool
+        Beat times re-anchored before the beat.
     """
 
     session_id: NDArray[np.int64]
@@ -135,6 +126,7 @@ class BulkBeats:
     beat_time_s: NDArray[np.float64]
     rr_ms: NDArray[np.float64]
     starts: NDArray[np.intp]
+    gap_before: NDArray[np.bool_]
 
     @property
     def n_recordings(self) -> int:
@@ -158,10 +150,10 @@ def read_beats_bulk(store: Store, session_ids: Sequence[int]) -> BulkBeats:
 
     Notes
     -----
-    One query counts the beats per (session, participant); the other returns only beat time and
-    RR in the same order, fetched from the driver's cursor without SQLAlchemy's per-row
-    processing (the fetch is the cost: about 1 us per row on SQLite). Both run in one
-    transaction, so the counts and the rows agree.
+    One query counts the beats per (session, participant); the other returns only beat time,
+    RR and the re-anchor flag in the same order, fetched from the driver's cursor without
+    SQLAlchemy's per-row processing (the fetch is the cost: about 1 us per row on SQLite). Both
+    run in one transaction, so the counts and the rows agree.
     """
     b = t.beats
     where = b.c.session_id.in_(list(session_ids))
@@ -172,14 +164,14 @@ def read_beats_bulk(store: Store, session_ids: Sequence[int]) -> BulkBeats:
         .order_by(b.c.session_id, b.c.participant_id)
     )
     values_q = (
-        sa.select(b.c.beat_time_s, b.c.rr_ms)
+        sa.select(b.c.beat_time_s, b.c.rr_ms, b.c.gap_before)
         .where(where)
-        .order_by(b.c.session_id, b.c.participant_id, b.c.beat_time_s)
+        .order_by(b.c.session_id, b.c.participant_id, b.c.beat_time_s, b.c.device, b.c.seq)
     )
     with store.engine.connect() as conn:
         counts = conn.execute(counts_q).all()
         rows = conn.execute(values_q).cursor.fetchall()
-    values = np.array(rows, dtype=np.float64).reshape(-1, 2)
+    values = np.array(rows, dtype=np.float64).reshape(-1, 3)
     n = np.array([int(c[2]) for c in counts], dtype=np.intp)
     starts = np.concatenate(([0], np.cumsum(n))).astype(np.intp)
     if starts[-1] != values.shape[0]:
@@ -189,7 +181,12 @@ def read_beats_bulk(store: Store, session_ids: Sequence[int]) -> BulkBeats:
     sid = np.repeat(np.array([int(c[0]) for c in counts], dtype=np.int64), n)
     pid = np.repeat(np.array([int(c[1]) for c in counts], dtype=np.int64), n)
     return BulkBeats(
-        sid, pid, np.ascontiguousarray(values[:, 0]), np.ascontiguousarray(values[:, 1]), starts
+        sid,
+        pid,
+        np.ascontiguousarray(values[:, 0]),
+        np.ascontiguousarray(values[:, 1]),
+        starts,
+        values[:, 2] != 0.0,
     )
 
 
@@ -294,10 +291,16 @@ def _consenting_pairs(
 
 
 def _session_frames(
-    store: Store, session_ids: Sequence[int], beats: BulkBeats
+    store: Store,
+    session_ids: Sequence[int],
+    beats: BulkBeats,
+    allowed: set[tuple[int, int]],
 ) -> dict[int, tuple[float, tuple[PhaseInterval, ...]]]:
-    """Start and phases of each session (sessions and phase events read in bulk)."""
+    """Start and phases of each session, by the read model's rules
+    (:func:`server.readmodel.session_bounds`, :func:`server.readmodel.session_phases`), from
+    the beats of the included recordings; sessions and phase events read in bulk."""
     s_rows, e_rows = t.sessions, t.phase_events
+    m_rows = t.markers
     ids = list(session_ids)
     with store.engine.connect() as conn:
         sessions = {
@@ -311,11 +314,22 @@ def _session_frames(
             .order_by(e_rows.c.session_id, e_rows.c.time_s, e_rows.c.id)
         ):
             events[int(r.session_id)].append(PhaseEvent(**r._mapping))
+        marker_times: dict[int, list[float]] = {sid: [] for sid in ids}
+        for r in conn.execute(
+            sa.select(m_rows.c.session_id, m_rows.c.participant_id, m_rows.c.time_s).where(
+                m_rows.c.session_id.in_(ids)
+            )
+        ):
+            sid = int(r.session_id)
+            if r.participant_id is None or (sid, int(r.participant_id)) in allowed:
+                marker_times[sid].append(float(r.time_s))
     first = beats.starts[:-1]
     last = beats.starts[1:] - 1
     ends: dict[int, list[float]] = {}
     for a, b in zip(first.tolist(), last.tolist(), strict=True):
-        sid = int(beats.session_id[a])
+        sid, pid = int(beats.session_id[a]), int(beats.participant_id[a])
+        if (sid, pid) not in allowed:
+            continue
         ends.setdefault(sid, []).extend(
             [
                 float(beats.beat_time_s[a] - beats.rr_ms[a] / 1000.0),
@@ -325,8 +339,11 @@ def _session_frames(
     out: dict[int, tuple[float, tuple[PhaseInterval, ...]]] = {}
     for sid, session in sessions.items():
         ev = events[sid]
-        start, end = session_bounds(session, ends.get(sid, []), [e.time_s for e in ev])
-        out[sid] = (start, phase_intervals(ev, start, end))
+        start, end = session_bounds(
+            session, ends.get(sid, []), [e.time_s for e in ev] + marker_times[sid]
+        )
+        template = phase_template(session.phase_template)
+        out[sid] = (start, session_phases(ev, template, start, end))
     return out
 
 
@@ -350,48 +367,6 @@ def _alliance_columns(
     return out
 
 
-def synchrony_module() -> Any | None:
-    """:mod:`hrv.synchrony` if it is installed, else None."""
-    try:
-        return importlib.import_module("hrv.synchrony")
-    except ImportError:
-        return None
-
-
-def _dyad_synchrony(
-    sync: Any,
-    patient: CorrectedSeries,
-    therapist: CorrectedSeries,
-    phases: Sequence[PhaseInterval],
-) -> list[tuple[float, float, float, float]]:
-    """(z, effect size, p, valid segments) of each phase; NaN where a phase is too short."""
-    nan = math.nan
-    try:
-        grid = sync.dyad_grid(
-            patient.rr_ms,
-            therapist.rr_ms,
-            patient_beat_times_s=patient.time_s,
-            therapist_beat_times_s=therapist.time_s,
-            signal="hr",
-            smooth_s=SYNCHRONY_SMOOTH_S,
-        )
-    except SintoniaError:
-        return [(nan, nan, nan, 0.0)] * len(phases)
-    out = []
-    for ph in phases:
-        sel = (grid.time_s >= ph.start_s) & (grid.time_s < ph.end_s)
-        try:
-            seg = sync.segment_synchrony(grid.patient[sel], grid.therapist[sel], fs_hz=grid.fs_hz)
-        except SintoniaError:
-            out.append((nan, nan, nan, 0.0))
-            continue
-        z = seg.z
-        out.append(
-            (float(z.observed), float(z.effect_size), float(z.p_value), float(seg.valid.sum()))
-        )
-    return out
-
-
 def _key(group: NDArray[np.int64], rel_s: NDArray[np.float64]) -> NDArray[np.int64]:
     """Exact sort key: recording in the high bits, microseconds (offset to be >= 0) below."""
     us = np.rint(rel_s * _US_PER_S).astype(np.int64) + (1 << (_KEY_SHIFT - 1))
@@ -403,157 +378,143 @@ def _chunk_rows(
     chunk: Sequence[int],
     allowed: set[tuple[int, int]],
     lf_hf: bool,
-    sync: Any | None,
+    synchrony: bool,
     sync_allowed: set[tuple[int, int]],
 ) -> list[Table]:
     beats = read_beats_bulk(store, chunk)
-    frames = _session_frames(store, chunk, beats)
+    frames = _session_frames(store, chunk, beats, allowed)
     alliance = _alliance_columns(store, chunk)
     codes, roles = _people(store, {p for _, p in allowed})
 
-    # Per recording: correct once, keep corrected and stored series with their group number.
-    c_rr: list[NDArray[np.float64]] = []
-    c_key: list[NDArray[np.int64]] = []
-    s_key: list[NDArray[np.int64]] = []
-    s_art: list[NDArray[np.bool_]] = []
-    rec: list[tuple[int, int, int]] = []  # (group, session, participant)
-    series: dict[tuple[int, int], CorrectedSeries] = {}
+    cols: dict[str, list[Any]] = {c: [] for c, _, _ in COHORT_COLUMNS[:13]}
+    sync_rows: list[tuple[float, float, float, float]] = []
+    derived: dict[tuple[int, int], Derivation] = {}
+    rows_of: dict[int, list[int]] = {}
     for a, b in zip(beats.starts[:-1].tolist(), beats.starts[1:].tolist(), strict=True):
         sid, pid = int(beats.session_id[a]), int(beats.participant_id[a])
         if (sid, pid) not in allowed:
             continue
-        g = len(rec)
-        rec.append((g, sid, pid))
-        start = frames[sid][0]
-        cs = corrected_series(beats.rr_ms[a:b], beats.beat_time_s[a:b])
-        series[(sid, pid)] = cs
-        gc = np.full(cs.rr_ms.shape[0], g, dtype=np.int64)
-        gs = np.full(b - a, g, dtype=np.int64)
-        c_rr.append(cs.rr_ms)
-        c_key.append(_key(gc, cs.time_s - start))
-        s_key.append(_key(gs, beats.beat_time_s[a:b] - start))
-        s_art.append(cs.classes != 0)
-    if not rec:
-        return []
-    rr = np.concatenate(c_rr)
-    key_c = np.concatenate(c_key)
-    key_s = np.concatenate(s_key)
-    art = np.concatenate(s_art)
-
-    # One row per recording and phase.
-    r_group, r_sid, r_pid, r_phase = [], [], [], []
-    r_a, r_b, r_index, r_name = [], [], [], []
-    for g, sid, pid in rec:
         start, phases = frames[sid]
-        for ph in phases:
-            r_group.append(g)
-            r_sid.append(sid)
-            r_pid.append(pid)
-            r_phase.append(ph)
-            r_a.append(ph.start_s - start)
-            r_b.append(ph.end_s - start)
-            r_index.append(ph.index)
-            r_name.append(ph.name)
-    grp = np.array(r_group, dtype=np.int64)
-    rel_a = np.array(r_a, dtype=np.float64)
-    rel_b = np.array(r_b, dtype=np.float64)
-
-    # A beat belongs to the phase in which it ends: a <= t < b.
-    lo = np.searchsorted(key_c, _key(grp, rel_a), side="left")
-    hi = np.searchsorted(key_c, _key(grp, rel_b), side="left")
-    lo_s = np.searchsorted(key_s, _key(grp, rel_a), side="left")
-    hi_s = np.searchsorted(key_s, _key(grp, rel_b), side="left")
-
-    p_hr = np.concatenate(([0.0], np.cumsum(_MS_PER_MIN / rr)))
-    d2 = np.diff(rr) ** 2
-    p_d2 = np.concatenate(([0.0], np.cumsum(d2)))
-    p_ms = np.concatenate(([0.0], np.cumsum(rr)))
-    p_art = np.concatenate(([0], np.cumsum(art.astype(np.int64))))
-    n = (hi - lo).astype(np.float64)
-    n_s = hi_s - lo_s
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_hr = np.where(n >= 1, (p_hr[hi] - p_hr[lo]) / n, np.nan)
-        # successive differences inside [lo, hi): d_lo .. d_{hi-2}
-        sum_d2 = p_d2[np.maximum(hi - 1, lo)] - p_d2[lo]
-        rmssd = np.where(n >= 2, np.sqrt(sum_d2 / (n - 1.0)), np.nan)
-        ln = np.where(rmssd > 0, np.log(rmssd), np.nan)
-        art_pct = np.where(n_s > 0, 100.0 * (p_art[hi_s] - p_art[lo_s]) / n_s, np.nan)
-    lfhf = np.full(grp.shape[0], np.nan)
-    if lf_hf:
-        long_enough = (p_ms[hi] - p_ms[lo]) / 1000.0 >= MIN_DURATION_S
-        for i in np.flatnonzero(long_enough).tolist():
-            try:
-                lfhf[i] = frequency_domain(rr[lo[i] : hi[i]]).lf_hf
-            except InsufficientDataError:
+        # the same derivation as the review and the exports: session-relative stored beats
+        d = derive(
+            StoredBeats.from_arrays(
+                beats.beat_time_s[a:b] - start, beats.rr_ms[a:b], beats.gap_before[a:b]
+            ),
+            trace=False,
+        )
+        derived[(sid, pid)] = d
+        rel = [(ph.start_s - start, ph.end_s - start) for ph in phases]
+        st = interval_stats(d, [x for x, _ in rel], [y for _, y in rel], lf_hf=lf_hf)
+        for i, ph in enumerate(phases):
+            rows_of.setdefault(sid, []).append(len(cols["session_id"]))
+            cols["session_id"].append(sid)
+            cols["participant"].append(codes[pid])
+            cols["role"].append(roles[pid])
+            cols["phase_index"].append(ph.index)
+            cols["phase"].append(ph.name)
+            cols["phase_start_s"].append(round(rel[i][0], 6))
+            cols["phase_duration_s"].append(round(rel[i][1] - rel[i][0], 6))
+            cols["n_beats"].append(int(st.n_beats[i]))
+            cols["mean_hr_bpm"].append(float(st.mean_hr_bpm[i]))
+            cols["rmssd_ms"].append(float(st.rmssd_ms[i]))
+            cols["ln_rmssd"].append(float(st.ln_rmssd[i]))
+            cols["artifact_pct"].append(float(st.artifact_pct[i]))
+            cols["lf_hf"].append(float(st.lf_hf[i]))
+            sync_rows.append(_NO_SYNC)
+    if not cols["session_id"]:
+        return []
+    if synchrony:
+        for sid in chunk:
+            values = _dyad_values(sid, derived, roles, frames[sid], sync_allowed)
+            if values is None:
                 continue
-
-    sync_cols: dict[str, NDArray[np.float64]] = {}
-    if sync is not None:
-        dyads = _dyad_values(sync, chunk, rec, series, roles, frames, sync_allowed)
-        values = np.array(
-            [
-                dyads.get((s, ph.index, ph.start_s), _NO_SYNC)
-                for s, ph in zip(r_sid, r_phase, strict=True)
-            ],
-            dtype=np.float64,
-        ).reshape(-1, 4)
-        sync_cols = {c: values[:, k] for k, (c, _, _) in enumerate(SYNCHRONY_COLUMNS)}
+            by_phase = dict(values)
+            for r in rows_of.get(sid, []):
+                sync_rows[r] = by_phase.get(
+                    (int(cols["phase_index"][r]), float(cols["phase_start_s"][r])), _NO_SYNC
+                )
+    r_sid = cols["session_id"]
+    r_pid_code = cols["participant"]
+    pid_of = {(s, codes[p]): p for s, p in allowed}
 
     def allied(name: str) -> NDArray[np.float64]:
         return np.array(
             [
-                alliance.get((s, p), {}).get(name, math.nan)
-                for s, p in zip(r_sid, r_pid, strict=True)
+                alliance.get((s, pid_of[(s, c)]), {}).get(name, math.nan)
+                for s, c in zip(r_sid, r_pid_code, strict=True)
             ],
             dtype=np.float64,
         )
 
-    return [
-        {
-            "session_id": np.array(r_sid, dtype=np.int64),
-            "participant": np.array([codes[p] for p in r_pid], dtype=object),
-            "role": np.array([roles[p] for p in r_pid], dtype=object),
-            "phase_index": np.array(r_index, dtype=np.int64),
-            "phase": np.array(r_name, dtype=object),
-            "phase_start_s": np.round(rel_a, 6),
-            "phase_duration_s": np.round(rel_b - rel_a, 6),
-            "n_beats": n_s.astype(np.int64),
-            "mean_hr_bpm": mean_hr,
-            "rmssd_ms": rmssd,
-            "ln_rmssd": ln,
-            "artifact_pct": art_pct,
-            "lf_hf": lfhf,
-            **{c: allied(c) for c, _, _ in COHORT_COLUMNS[13:]},
-            **sync_cols,
-        }
-    ]
+    out: Table = {
+        "session_id": np.array(r_sid, dtype=np.int64),
+        "participant": np.array(cols["participant"], dtype=object),
+        "role": np.array(cols["role"], dtype=object),
+        "phase_index": np.array(cols["phase_index"], dtype=np.int64),
+        "phase": np.array(cols["phase"], dtype=object),
+        "phase_start_s": np.array(cols["phase_start_s"], dtype=np.float64),
+        "phase_duration_s": np.array(cols["phase_duration_s"], dtype=np.float64),
+        "n_beats": np.array(cols["n_beats"], dtype=np.int64),
+        **{
+            c: np.array(cols[c], dtype=np.float64)
+            for c in ("mean_hr_bpm", "rmssd_ms", "ln_rmssd", "artifact_pct", "lf_hf")
+        },
+        **{c: allied(c) for c, _, _ in COHORT_COLUMNS[13:]},
+    }
+    if synchrony:
+        sync_values = np.array(sync_rows, dtype=np.float64).reshape(-1, 4)
+        out.update({c: sync_values[:, k] for k, (c, _, _) in enumerate(SYNCHRONY_COLUMNS)})
+    return [out]
 
 
 _NO_SYNC: Final[tuple[float, float, float, float]] = (math.nan, math.nan, math.nan, math.nan)
 
 
 def _dyad_values(
-    sync: Any,
-    chunk: Sequence[int],
-    rec: Sequence[tuple[int, int, int]],
-    series: Mapping[tuple[int, int], CorrectedSeries],
+    sid: int,
+    derived: Mapping[tuple[int, int], Derivation],
     roles: Mapping[int, str],
-    frames: Mapping[int, tuple[float, tuple[PhaseInterval, ...]]],
+    frame: tuple[float, tuple[PhaseInterval, ...]],
     sync_allowed: set[tuple[int, int]],
-) -> dict[tuple[int, int, float], tuple[float, float, float, float]]:
-    """Synchrony per (session, phase index, phase start) of each session with a consenting dyad:
-    its first patient and first therapist (by participant id) with a ``synchrony`` consent."""
-    out: dict[tuple[int, int, float], tuple[float, float, float, float]] = {}
-    for sid in chunk:
-        people = sorted(p for _, s, p in rec if s == sid and (s, p) in sync_allowed)
-        patient = next((p for p in people if roles[p] == "patient"), None)
-        therapist = next((p for p in people if roles[p] == "therapist"), None)
-        if patient is None or therapist is None:
-            continue
-        phases = frames[sid][1]
-        values = _dyad_synchrony(sync, series[(sid, patient)], series[(sid, therapist)], phases)
-        for ph, v in zip(phases, values, strict=True):
-            out[(sid, ph.index, ph.start_s)] = v
+) -> list[tuple[tuple[int, float], tuple[float, float, float, float]]] | None:
+    """Synchrony per (phase index, relative phase start) of a session with a consenting dyad:
+    its first patient and first therapist (by participant id) with a ``synchrony`` consent
+    (:func:`hrv.derive.dyad_synchrony`, as the review)."""
+    people = sorted(p for s, p in derived if s == sid and (s, p) in sync_allowed)
+    patient = next((p for p in people if roles[p] == "patient"), None)
+    therapist = next((p for p in people if roles[p] == "therapist"), None)
+    if patient is None or therapist is None:
+        return None
+    start, phases = frame
+    try:
+        ds = dyad_synchrony(
+            derived[(sid, patient)],
+            derived[(sid, therapist)],
+            [ph.start_s - start for ph in phases],
+            [ph.end_s - start for ph in phases],
+            whole=False,
+            wlcc=False,
+        )
+    except SintoniaError:
+        return None
+    out = []
+    for ph, seg in zip(phases, ds.phases, strict=True):
+        key = (ph.index, round(ph.start_s - start, 6))
+        if seg is None:
+            out.append((key, (math.nan, math.nan, math.nan, 0.0)))
+        else:
+            z = seg.z
+            out.append(
+                (
+                    key,
+                    (
+                        float(z.observed),
+                        float(z.effect_size),
+                        float(z.p_value),
+                        float(np.count_nonzero(seg.valid)),
+                    ),
+                )
+            )
     return out
 
 
@@ -590,8 +551,8 @@ def cohort_table(
     lf_hf : bool
         Compute LF/HF (one spectrum per phase long enough); False leaves the column empty.
     synchrony : bool
-        Add :data:`SYNCHRONY_COLUMNS` when :mod:`hrv.synchrony` is installed (dyads whose two
-        members have an active ``synchrony`` consent; empty for the others).
+        Add :data:`SYNCHRONY_COLUMNS` (dyads whose two members have an active ``synchrony``
+        consent; empty for the others).
     chunk_sessions : int
         Sessions read per query (bounds memory: about 9,000 beats per one-hour dyad).
     progress : callable, optional
@@ -604,11 +565,10 @@ def cohort_table(
 
     Notes
     -----
-    Per phase, over the corrected beats ending in ``[start, end)``: mean HR
-    ``= mean(60000 / RR)``, ``RMSSD = sqrt(sum (RR_{i+1} - RR_i)^2 / (n - 1))`` (Task Force
-    1996), ``ln RMSSD``; artifact % over the stored beats; LF/HF from
-    :func:`hrv.frequency.frequency_domain` (Welch on the 4 Hz spline, bands 0.04-0.15 and
-    0.15-0.4 Hz) where the corrected beats of the phase span at least 120 s.
+    Per phase, :func:`hrv.derive.interval_stats` over the corrected beats ending in
+    ``[start, end)``: mean HR (:func:`hrv.time_domain.mean_hr`), RMSSD over the successive
+    differences inside one gap-free segment (Task Force 1996), ln RMSSD; artifact % over the
+    stored beats; LF/HF (Welch) of the longest gap-free stretch when it spans at least 120 s.
 
     References
     ----------
@@ -635,9 +595,9 @@ def cohort_table(
         ids = sorted(set(session_ids))
     at_s = store.now()
     allowed, excluded = _consenting_pairs(store, ids, purpose, at_s) if ids else (set(), 0)
-    sync = synchrony_module() if synchrony else None
+    sync = synchrony
     sync_allowed: set[tuple[int, int]] = set()
-    if sync is not None and ids:
+    if sync and ids:
         sync_allowed = _consenting_pairs(store, ids, "synchrony", at_s)[0] & allowed
     parts: list[Table] = []
     for k in range(0, len(ids), chunk_sessions):

@@ -45,9 +45,8 @@ from numpy.typing import NDArray
 
 from hrv.validate import PLAUSIBLE_RR_MAX_MS
 from server.export.clinical import SessionExport
-from server.export.derive import corrected_series
 from server.export.errors import ExportError, NothingToExportError
-from server.export.session import SessionData, load_session
+from server.readmodel import SessionRecord, load_session_record
 from server.storage import ConsentPurpose, Store
 
 __all__ = [
@@ -162,7 +161,7 @@ def _labels(roles: list[str]) -> list[str]:
 
 
 def edf_signals(
-    data: SessionData, *, rate_hz: float = EDF_RATE_HZ
+    data: SessionRecord, *, rate_hz: float = EDF_RATE_HZ
 ) -> tuple[float, NDArray[np.float64], list[EdfSignal]]:
     """The signals of a session's EDF+ file, before digitisation.
 
@@ -183,9 +182,8 @@ def edf_signals(
     signals: list[EdfSignal] = []
     labels = _labels([p.participant.role for p in data.participants])
     for person, label in zip(data.participants, labels, strict=True):
-        b = person.beats
-        cs = corrected_series(b.rr_ms, b.beat_time_s)
-        rr = tachogram_on_grid(cs.rr_ms, cs.time_s - origin, grid)
+        d = person.derivation(trace=False)
+        rr = tachogram_on_grid(d.c_rr_ms, d.c_time_s + (data.start_s - origin), grid)
         with np.errstate(divide="ignore", invalid="ignore"):
             hr = _MS_PER_MIN / rr
         signals.append(EdfSignal(f"RR {label}", "ms", EDF_RR_RANGE_MS, np.nan_to_num(rr, nan=0.0)))
@@ -195,7 +193,7 @@ def edf_signals(
     return float(origin), grid, signals
 
 
-def _annotations(data: SessionData, origin: float) -> list[tuple[float, float, str]]:
+def _annotations(data: SessionRecord, origin: float) -> list[tuple[float, float, str]]:
     """(onset s, duration s or -1, text) of every annotation, relative to ``origin``."""
     roles = {p.participant.id: p.participant.role for p in data.participants}
     out: list[tuple[float, float, str]] = [
@@ -259,7 +257,7 @@ def write_session_edf(
     """
     import pyedflib  # optional dependency (extra "export")
 
-    data = load_session(store, session_id, purpose=purpose)
+    data = load_session_record(store, session_id, purpose=purpose)
     if not data.participants:
         raise NothingToExportError(
             f"session {session_id}: no participant has an active {purpose} consent "

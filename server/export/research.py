@@ -28,7 +28,9 @@ Layout (after the Brain Imaging Data Structure, BIDS 1.9: Gorgolewski et al. 201
     sub-XX/sub-XX_sessions.tsv   session_id, recording, duration_s
     sub-XX/ses-YY/beh/sub-XX_ses-YY_task-psychotherapy_recording-rr_physio.tsv.gz + .json
     sub-XX/ses-YY/beh/sub-XX_ses-YY_task-psychotherapy_events.tsv + .json
-    beats.parquet, events.parquet  (format "parquet" or "both")
+    sub-XX/ses-YY/beh/sub-XX_ses-YY_task-psychotherapy_phases.tsv + .json  (per-phase HRV: the
+        numbers of the report and the cohort table)
+    beats.parquet, events.parquet, phases.parquet  (format "parquet" or "both")
 
 The physio files hold one row per stored beat (irregular sampling: BIDS physio assumes a
 uniform rate, hence "BIDS-like"; the sidecar says ``"SamplingFrequency": "irregular"`` and names
@@ -63,15 +65,17 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from server.export.errors import ExportError, NothingToExportError
-from server.export.session import SessionData, consenting_participants, load_session
 from server.export.tables import (
     ARTIFACT_NAMES,
+    PHASE_COLUMNS,
     Table,
     derive_participant,
     nullable_int,
+    phase_table,
     relative_time,
     write_delimited,
 )
+from server.readmodel import SessionRecord, consenting_participants, load_session_record
 from server.storage import BeatPage, Session, Store
 from server.storage.records import RR_RAW_MISSING
 
@@ -79,6 +83,7 @@ __all__ = [
     "BIDS_VERSION",
     "PHYSIO_COLUMNS",
     "RESEARCH_EVENT_COLUMNS",
+    "RESEARCH_PHASE_COLUMNS",
     "TASK_LABEL",
     "ResearchExport",
     "ResearchFormat",
@@ -130,6 +135,11 @@ PHYSIO_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
 )
 
 #: Events columns: (name, unit, description), in file order.
+#: Columns of the per-recording phase summary (the report's and the cohort's numbers).
+RESEARCH_PHASE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = tuple(
+    c for c in PHASE_COLUMNS if c[0] not in ("participant", "role")
+)
+
 RESEARCH_EVENT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("onset", "s", "from the session start"),
     ("duration", "s", "length of a phase; 0 for an instant"),
@@ -175,11 +185,11 @@ class ResearchExport:
     files: tuple[Path, ...]
 
 
-def research_physio_table(data: SessionData, index: int) -> Table:
+def research_physio_table(data: SessionRecord, index: int) -> Table:
     """The de-identified physio columns (:data:`PHYSIO_COLUMNS`) of participant ``index``."""
     person = data.participants[index]
     b = person.beats
-    d = derive_participant(data, person, arousal=False)
+    d = derive_participant(person, arousal=False)
     return {
         "time_s": relative_time(b.beat_time_s, data.start_s),
         "rr_ms": b.rr_ms,
@@ -195,7 +205,16 @@ def research_physio_table(data: SessionData, index: int) -> Table:
     }
 
 
-def _events(data: SessionData, subject_pid: int) -> Table:
+def research_phase_table(data: SessionRecord, index: int) -> Table:
+    """Per-phase HRV of participant ``index`` (:data:`RESEARCH_PHASE_COLUMNS`): the numbers of
+    the report and the cohort table, without the participant's code."""
+    person = data.participants[index]
+    one = replace(data, participants=(person,))
+    table = phase_table(one)
+    return {c: table[c] for c, _, _ in RESEARCH_PHASE_COLUMNS}
+
+
+def _events(data: SessionRecord, subject_pid: int) -> Table:
     """De-identified events of one session for one subject (:data:`RESEARCH_EVENT_COLUMNS`)."""
     roles = {p.participant.id: p.participant.role for p in data.participants}
     rows: list[tuple[float, float, str, str, str | None, str | None, float, float]] = []
@@ -249,7 +268,7 @@ def _write_tsv_gz(table: Table, path: Path) -> int:
     return n
 
 
-def _without_beats(data: SessionData) -> SessionData:
+def _without_beats(data: SessionRecord) -> SessionRecord:
     """The session without its beats (kept for the descriptive files, not the signals)."""
     return replace(
         data, participants=tuple(replace(p, beats=_EMPTY_PAGE) for p in data.participants)
@@ -400,17 +419,19 @@ def export_research(
     tsv = format in ("tsv", "both")
     beats_sink = _ParquetSink(out_dir / "beats.parquet") if format != "tsv" else None
     events_sink = _ParquetSink(out_dir / "events.parquet") if format != "tsv" else None
+    phases_sink = _ParquetSink(out_dir / "phases.parquet") if format != "tsv" else None
     ses_count: dict[int, int] = {}
     sessions_rows: dict[int, list[tuple[str, str, float]]] = {pid: [] for pid in pids}
     physio_side = _sidecar(
         PHYSIO_COLUMNS, SamplingFrequency="irregular", StartTime=0, TimeColumn="time_s"
     )
     events_side = _sidecar(RESEARCH_EVENT_COLUMNS)
+    phases_side = _sidecar(RESEARCH_PHASE_COLUMNS)
     n_beats = 0
-    sessions: list[SessionData] = []
+    sessions: list[SessionRecord] = []
     try:
         for k, (session, _) in enumerate(planned):
-            data = load_session(store, session.id, purpose=_PURPOSE, at_s=at_s)
+            data = load_session_record(store, session.id, purpose=_PURPOSE, at_s=at_s)
             sessions.append(_without_beats(data))
             for i, person in enumerate(data.participants):
                 pid = person.participant.id
@@ -424,6 +445,7 @@ def export_research(
                 )
                 physio = research_physio_table(data, i)
                 events = _events(data, pid)
+                phases = research_phase_table(data, i)
                 n_beats += int(physio["time_s"].shape[0])
                 keys = {
                     "participant_id": sub,
@@ -434,6 +456,8 @@ def export_research(
                 if beats_sink is not None and events_sink is not None:
                     beats_sink.write(physio, keys)
                     events_sink.write(events, keys)
+                if phases_sink is not None:
+                    phases_sink.write(phases, keys)
                 if tsv:
                     folder = out_dir / sub / ses / "beh"
                     folder.mkdir(parents=True, exist_ok=True)
@@ -446,10 +470,14 @@ def export_research(
                     _write_json(e_path.with_suffix(".json"), events_side)
                     files += [p_path, p_path.with_name(f"{stem}_recording-rr_physio.json")]
                     files += [e_path, e_path.with_suffix(".json")]
+                    ph_path = folder / f"{stem}_phases.tsv"
+                    write_delimited(phases, ph_path, delimiter="\t")
+                    _write_json(ph_path.with_suffix(".json"), phases_side)
+                    files += [ph_path, ph_path.with_suffix(".json")]
             if progress is not None:
                 progress(k + 1, len(planned))
     finally:
-        for sink in (beats_sink, events_sink):
+        for sink in (beats_sink, events_sink, phases_sink):
             if sink is not None and sink.close():
                 files.append(sink.path)
 
@@ -479,7 +507,7 @@ def export_research(
 def _write_descriptions(
     out_dir: Path,
     store: Store,
-    sessions: list[SessionData],
+    sessions: list[SessionRecord],
     subject: dict[int, str],
     roles: dict[int, str],
     sessions_rows: dict[int, list[tuple[str, str, float]]],
@@ -563,7 +591,7 @@ def _write_descriptions(
     return files
 
 
-def _alliance(store: Store, sessions: list[SessionData], subject: dict[int, str]) -> Table:
+def _alliance(store: Store, sessions: list[SessionRecord], subject: dict[int, str]) -> Table:
     """Alliance item scores of the included recordings, keyed by subject and session label."""
     rows: list[tuple[str, str, str, str, int, float]] = []
     count: dict[int, int] = {}

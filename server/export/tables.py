@@ -18,14 +18,15 @@ from numpy.typing import NDArray
 
 from hrv.arousal import STATE_CODES
 from hrv.artifacts import BeatClass
-from server.export.derive import DerivedBeats, derive_beats
-from server.export.session import ParticipantBeats, SessionData
+from hrv.derive import PerBeat, per_beat
+from server.readmodel import PersonRecord, SessionRecord
 from server.storage.records import RR_RAW_MISSING
 
 __all__ = [
     "ARTIFACT_NAMES",
     "BEAT_COLUMNS",
     "EVENT_COLUMNS",
+    "PHASE_COLUMNS",
     "TIME_DECIMALS",
     "Table",
     "beat_table",
@@ -34,6 +35,7 @@ __all__ = [
     "event_table",
     "format_value",
     "nullable_int",
+    "phase_table",
     "relative_time",
     "write_delimited",
 ]
@@ -75,6 +77,24 @@ BEAT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("arousal_state", "", "calibrating, uncertain, above, within or below usual activation"),
 )
 
+#: Every column of the per-phase summary table: (name, unit, description). The numbers are those
+#: of the report and the cohort table (:meth:`server.readmodel.SessionRecord.phase_stats`).
+PHASE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("participant", "", "pseudonymous participant code"),
+    ("role", "", "patient or therapist"),
+    ("phase_index", "", "position of the phase in the template"),
+    ("phase", "", "phase id"),
+    ("phase_start_s", "s", "phase start from the session start"),
+    ("phase_duration_s", "s", "phase duration"),
+    ("planned", "", "1 when no phase event was recorded and the phase is the template's plan"),
+    ("n_beats", "", "stored beats in the phase"),
+    ("mean_hr_bpm", "bpm", "mean heart rate of the corrected beats (as sintonia analyze)"),
+    ("rmssd_ms", "ms", "RMSSD of the corrected beats, never across a gap"),
+    ("ln_rmssd", "ln(ms)", "natural log of RMSSD"),
+    ("artifact_pct", "%", "stored beats classified as artifacts or unusable"),
+    ("lf_hf", "", "LF/HF (Welch) of the longest gap-free stretch if >= 120 s, else empty"),
+)
+
 #: Every column of the per-session events table: (name, unit, description).
 EVENT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("session_time_s", "s", "event time minus the session start"),
@@ -91,30 +111,21 @@ EVENT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
 )
 
 
-def derive_participant(
-    data: SessionData, person: ParticipantBeats, *, arousal: bool = True
-) -> DerivedBeats:
-    """:func:`server.export.derive.derive_beats` of one included participant of a session."""
-    b = person.beats
-    return derive_beats(
-        b.rr_ms,
-        b.beat_time_s,
-        b.contact,
-        session_start_s=data.start_s,
-        participant=person.participant.code,
-        arousal=arousal,
-    )
+def derive_participant(person: PersonRecord, *, arousal: bool = True) -> PerBeat:
+    """Per-beat derived values of one included participant (:func:`hrv.derive.per_beat` of the
+    session read model's derivation: the same one the review uses)."""
+    return per_beat(person.derivation(trace=True, arousal=arousal))
 
 
 def beat_table(
-    data: SessionData, derived: Sequence[DerivedBeats] | None = None, *, arousal: bool = True
+    data: SessionRecord, derived: Sequence[PerBeat] | None = None, *, arousal: bool = True
 ) -> Table:
     """The beats of every included participant with the derived columns (:data:`BEAT_COLUMNS`).
 
     Parameters
     ----------
-    data : SessionData
-    derived : sequence of DerivedBeats, optional
+    data : SessionRecord
+    derived : sequence of PerBeat, optional
         One per ``data.participants`` (computed when omitted).
     arousal : bool
         Replay the arousal tracker when ``derived`` is computed here.
@@ -125,7 +136,7 @@ def beat_table(
         Rows grouped by participant (in ``data.participants`` order), each in beat-time order.
     """
     if derived is None:
-        derived = [derive_participant(data, p, arousal=arousal) for p in data.participants]
+        derived = [derive_participant(p, arousal=arousal) for p in data.participants]
     parts: list[Table] = []
     for person, d in zip(data.participants, derived, strict=True):
         b = person.beats
@@ -161,6 +172,34 @@ def beat_table(
     return concat_tables(parts, [c[0] for c in BEAT_COLUMNS])
 
 
+def phase_table(data: SessionRecord, *, lf_hf: bool = True) -> Table:
+    """Per-phase HRV of every included participant (:data:`PHASE_COLUMNS`), times relative to
+    the session start: the same numbers as the report and the cohort table."""
+    parts: list[Table] = []
+    phases = data.relative_phases()
+    q = len(phases)
+    for person in data.participants:
+        st = data.phase_stats(person, lf_hf=lf_hf)
+        parts.append(
+            {
+                "participant": np.full(q, person.participant.code, dtype=object),
+                "role": np.full(q, person.participant.role, dtype=object),
+                "phase_index": np.array([p.index for p in phases], dtype=np.int64),
+                "phase": np.array([p.name for p in phases], dtype=object),
+                "phase_start_s": np.round([p.start_s for p in phases], TIME_DECIMALS),
+                "phase_duration_s": np.round([p.duration_s for p in phases], TIME_DECIMALS),
+                "planned": np.array([int(p.planned) for p in phases], dtype=np.int64),
+                "n_beats": st.n_beats,
+                "mean_hr_bpm": st.mean_hr_bpm,
+                "rmssd_ms": st.rmssd_ms,
+                "ln_rmssd": st.ln_rmssd,
+                "artifact_pct": st.artifact_pct,
+                "lf_hf": st.lf_hf,
+            }
+        )
+    return concat_tables(parts, [c[0] for c in PHASE_COLUMNS])
+
+
 def relative_time(time_s: NDArray[np.float64], start_s: float) -> NDArray[np.float64]:
     """Seconds from ``start_s``, rounded to :data:`TIME_DECIMALS` decimals (1 us).
 
@@ -189,13 +228,13 @@ def concat_tables(parts: Sequence[Table], columns: Sequence[str]) -> Table:
     return {c: np.concatenate([p[c] for p in parts]) for c in columns}
 
 
-def event_table(data: SessionData) -> Table:
+def event_table(data: SessionRecord) -> Table:
     """Phases, markers, cues (with responses) and device events in time order.
 
     Columns: :data:`EVENT_COLUMNS`.
 
     Markers, cues and device events about a participant who is not included were already left
-    out by :func:`server.export.session.load_session`.
+    out by :func:`server.readmodel.load_session_record`.
     """
     people = {p.participant.id: p.participant for p in data.participants}
     rows: list[dict[str, Any]] = []

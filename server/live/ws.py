@@ -15,6 +15,7 @@ from typing import Final
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from server.live.finished import finished_history
 from server.live.subscription import Subscription
 from server.storage import RecordNotFoundError
 
@@ -73,6 +74,13 @@ async def session_socket(
     await asyncio.to_thread(
         ctx.store.audit, principal.actor, "session.watch_live", "session", session_id
     )
+    if record.status in ("stopped", "interrupted") and not ctx.hub.is_live(session_id):
+        # a finished session: the whole of it, derived from storage, then the end
+        history = await asyncio.to_thread(finished_history, ctx.store, session_id)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await websocket.send_text(history.model_dump_json())
+            await websocket.close(1000, "session stopped")
+        return
     sub = ctx.hub.subscribe(session_id, history_s=history_s)
     sender = asyncio.create_task(_send(websocket, sub))
     receiver = asyncio.create_task(_receive(websocket))

@@ -10,7 +10,6 @@ device's disconnect and reconnect), phase events, markers, and a cue with its re
 from __future__ import annotations
 
 import html
-import importlib.util
 import itertools
 import re
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 from dashboard.events import find_forbidden_terms
 from dashboard.phases import DEFAULT_FIRST_SESSION
 from dashboard.report import AROUSAL_NOTICE, DASH, render_report
-from dashboard.review import SYNCHRONY_HOOK_NOTE, review_session
+from dashboard.review import review_session
 from sensor.simulator import ArtifactSpec, Scenario, simulate_session
 from sensor.types import BeatBatch, DeviceEvent
 from server.cli import main as cli_main
@@ -201,16 +200,18 @@ def test_report_content_and_audit(stored: tuple[Store, int], report_file: Path) 
     assert "no response recorded" in text
     assert "@media print" in page
     assert load_session_inputs(store, sid).synchrony_allowed
-    if importlib.util.find_spec("hrv.synchrony") is None:
-        assert SYNCHRONY_HOOK_NOTE in text
-    else:  # never a synchrony number without its surrogate comparison
-        table = page.split("<h2>Therapist-patient synchrony</h2>", 1)[1].split("</section>")[0]
-        rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
-        assert len(rows) == 5
-        for row in rows:
-            cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
-            assert (cells[2] == DASH) == (cells[3] == DASH) == (cells[5] == DASH)
-        assert "window-shift surrogates" in text
+    # never a synchrony number without its surrogate comparison
+    table = page.split("<h2>Therapist-patient synchrony</h2>", 1)[1].split("</section>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    assert len(rows) == 6  # the whole session (the one number), then the five phases
+    assert "Whole session" in rows[0]
+    for row in rows:
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        assert (cells[2] == DASH) == (cells[3] == DASH) == (cells[5] == DASH)
+        # a p at its floor is starred, and then the report says what that means
+        if cells[5].endswith("*"):
+            assert "no surrogate pairing reached the observed value" in text
+    assert "window-shift surrogates" in text
     audit = store.list_audit(object_type="session", object_id=sid)
     entries = [a for a in audit if a.action == "report.generate"]
     assert len(entries) == 1

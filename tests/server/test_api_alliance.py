@@ -276,9 +276,9 @@ def test_wording_is_never_stored(client: TestClient, dyad: tuple[int, int, int])
 def test_trend_shows_the_dyads_synchrony_with_its_surrogates_and_only_with_consent(
     client: TestClient,
 ) -> None:
+    from hrv.derive import StoredBeats, derive
     from hrv.synchrony import dyad_grid, segment_synchrony
     from sensor.simulator import Scenario, simulate_session
-    from server.export.derive import corrected_series
 
     store = _ctx(client).store
     pid = _participant(client, "P-S", "patient")
@@ -310,14 +310,17 @@ def test_trend_shows_the_dyads_synchrony_with_its_surrogates_and_only_with_conse
     sync = client.get(f"/api/participants/{pid}/alliance").json()["sessions"][0]["synchrony"]
     # the same analysis done here directly on the stored beats (independent of the API code path)
     series = [
-        corrected_series(page.rr_ms, page.beat_time_s)
+        derive(
+            StoredBeats.from_arrays(page.beat_time_s - t0, page.rr_ms, page.gap_before),
+            trace=False,
+        )
         for page in (store.read_all_beats(sid, participant_id=p) for p in (pid, tid))
     ]
     grid = dyad_grid(
-        series[0].rr_ms,
-        series[1].rr_ms,
-        patient_beat_times_s=series[0].time_s,
-        therapist_beat_times_s=series[1].time_s,
+        series[0].c_rr_ms,
+        series[1].c_rr_ms,
+        patient_beat_times_s=series[0].c_time_s,
+        therapist_beat_times_s=series[1].c_time_s,
         signal="hr",
         smooth_s=10.0,
     )

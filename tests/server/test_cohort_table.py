@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,15 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hrv.artifacts import detect_artifacts
+from hrv.derive import StoredBeats, derive
 from hrv.errors import InsufficientDataError
 from hrv.frequency import frequency_domain
 from hrv.time_domain import ln_rmssd, mean_hr, rmssd
-from server.export import alliance_totals, cohort_table, corrected_series, read_beats_bulk
+from server.export import alliance_totals, cohort_table, read_beats_bulk
 from server.export.cohort import (
     COHORT_COLUMNS,
     SYNCHRONY_COLUMNS,
     SYNCHRONY_SMOOTH_S,
-    synchrony_module,
 )
 from server.storage import Store
 
@@ -33,27 +34,50 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> Fixture:
     return fill_store(tmp_path_factory.mktemp("cohort") / "db.sqlite", n_sessions=2)
 
 
+def _corrected(page: Any, start: float) -> Any:
+    """The corrected series on session-relative times (as every output computes it)."""
+    return derive(
+        StoredBeats.from_arrays(page.beat_time_s - start, page.rr_ms, page.gap_before),
+        trace=False,
+    )
+
+
 def _reference_rows(fx: Fixture) -> dict[tuple[int, str, str], dict[str, float]]:
-    """The same numbers the slow way: one session, participant and phase at a time."""
+    """The same numbers the slow way: one session, participant and phase at a time, with the
+    textbook functions on each gap-free stretch (no successive difference across a gap)."""
     out = {}
     for sid, start in zip(fx.sessions, fx.starts, strict=True):
         for person in (fx.patient, fx.therapist):
             page = fx.store.read_all_beats(sid, participant_id=person.id)
-            cs = corrected_series(page.rr_ms, page.beat_time_s)
-            classes = detect_artifacts(page.rr_ms).classes
+            cs = _corrected(page, start)
+            cuts = np.r_[0, np.flatnonzero(page.gap_before[1:]) + 1, len(page)]
+            classes = np.concatenate(
+                [detect_artifacts(page.rr_ms[a:b]).classes for a, b in zip(cuts[:-1], cuts[1:])]
+            )
             for _, name, a, b in PHASES:
-                sel = (cs.time_s >= start + a) & (cs.time_s < start + b)
+                sel = (cs.c_time_s >= a) & (cs.c_time_s < b)
                 raw = (page.beat_time_s >= start + a) & (page.beat_time_s < start + b)
-                x = cs.rr_ms[sel]
+                x = cs.c_rr_ms[sel]
+                seg = cs.c_segment[sel]
+                diffs = np.concatenate(
+                    [np.diff(x[seg == k]) for k in np.unique(seg)] or [np.zeros(0)]
+                )
+                r = float(np.sqrt(np.mean(diffs**2)))
+                runs = [x[seg == k] for k in np.unique(seg)]
+                longest = max(runs, key=lambda v: float(v.sum()))
                 try:
-                    lfhf = frequency_domain(x).lf_hf
+                    lfhf = (
+                        frequency_domain(longest).lf_hf
+                        if longest.sum() / 1000.0 >= 120.0
+                        else math.nan
+                    )
                 except InsufficientDataError:
                     lfhf = math.nan
                 out[(sid, person.code, name)] = {
                     "n_beats": float(raw.sum()),
                     "mean_hr_bpm": mean_hr(x),
-                    "rmssd_ms": rmssd(x),
-                    "ln_rmssd": ln_rmssd(x),
+                    "rmssd_ms": r if np.unique(seg).size > 1 else rmssd(x),
+                    "ln_rmssd": math.log(r),
                     "artifact_pct": 100.0 * float(np.mean(classes[raw] != 0)),
                     "lf_hf": lfhf,
                 }
@@ -63,7 +87,7 @@ def _reference_rows(fx: Fixture) -> dict[tuple[int, str, str], dict[str, float]]
 def test_cohort_equals_a_per_phase_loop(fx: Fixture) -> None:
     result = cohort_table(fx.store, actor="analyst")
     tab = result.table
-    sync_cols = SYNCHRONY_COLUMNS if synchrony_module() is not None else ()
+    sync_cols = SYNCHRONY_COLUMNS
     assert list(tab) == [c for c, _, _ in (*COHORT_COLUMNS, *sync_cols)]
     assert (result.sessions, result.recordings, result.excluded) == (2, 4, 1)
     ref = _reference_rows(fx)
@@ -157,7 +181,7 @@ def test_cohort_of_no_session_is_empty(tmp_path: Path) -> None:
 
 
 def test_synchrony_columns_need_both_consents(tmp_path: Path) -> None:
-    sync = pytest.importorskip("hrv.synchrony")
+    from hrv import synchrony as sync
     f = fill_store(tmp_path / "db.sqlite", n_sessions=1)
     tab = cohort_table(f.store).table
     # no synchrony consent yet: the columns are there, empty
@@ -174,20 +198,20 @@ def test_synchrony_columns_need_both_consents(tmp_path: Path) -> None:
     sid = f.sessions[0]
     p = f.store.read_all_beats(sid, participant_id=f.patient.id)
     t = f.store.read_all_beats(sid, participant_id=f.therapist.id)
-    cp = corrected_series(p.rr_ms, p.beat_time_s)
-    ct = corrected_series(t.rr_ms, t.beat_time_s)
+    cp = _corrected(p, f.starts[0])
+    ct = _corrected(t, f.starts[0])
     grid = sync.dyad_grid(
-        cp.rr_ms,
-        ct.rr_ms,
-        patient_beat_times_s=cp.time_s,
-        therapist_beat_times_s=ct.time_s,
+        cp.c_rr_ms,
+        ct.c_rr_ms,
+        patient_beat_times_s=cp.c_time_s,
+        therapist_beat_times_s=ct.c_time_s,
         signal="hr",
         smooth_s=SYNCHRONY_SMOOTH_S,
     )
     start = f.starts[0]
     for _, name, a, b in PHASES:
         row = np.flatnonzero(pat & (tab["phase"] == name))[0]
-        sel = (grid.time_s >= start + a) & (grid.time_s < start + b)
+        sel = (grid.time_s >= a) & (grid.time_s < b)
         try:
             seg = sync.segment_synchrony(grid.patient[sel], grid.therapist[sel], fs_hz=grid.fs_hz)
         except InsufficientDataError:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy.interpolate import interp1d
 
-from server.export import corrected_series, edf_signals, load_session, write_session_edf
+from hrv.derive import StoredBeats, derive
+from server.export import edf_signals, write_session_edf
 from server.export.edf import (
     EDF_DIGITAL_RANGE,
     EDF_HR_RANGE_BPM,
@@ -17,6 +18,7 @@ from server.export.edf import (
     EDF_RR_RANGE_MS,
     tachogram_on_grid,
 )
+from server.readmodel import load_session_record
 
 pyedflib = pytest.importorskip("pyedflib")
 
@@ -42,7 +44,7 @@ def edf(fx: Fixture, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_signals_read_back_within_one_digital_step(fx: Fixture, edf: Path) -> None:
-    data = load_session(fx.store, fx.sessions[0], purpose="review")
+    data = load_session_record(fx.store, fx.sessions[0], purpose="review")
     origin, grid, signals = edf_signals(data)
     with pyedflib.EdfReader(str(edf)) as r:
         assert r.getSignalLabels() == [s.label for s in signals]
@@ -63,14 +65,17 @@ def test_signals_read_back_within_one_digital_step(fx: Fixture, edf: Path) -> No
 
 def test_rr_signal_is_the_corrected_tachogram(fx: Fixture, edf: Path) -> None:
     page = fx.store.read_all_beats(fx.sessions[0], participant_id=fx.patient.id)
-    cs = corrected_series(page.rr_ms, page.beat_time_s)
+    cs = derive(
+        StoredBeats.from_arrays(page.beat_time_s - T0_S, page.rr_ms, page.gap_before),
+        trace=False,
+    )
     with pyedflib.EdfReader(str(edf)) as r:
         labels = r.getSignalLabels()
         rr = r.readSignal(labels.index("RR patient 1"))
         hr = r.readSignal(labels.index("HR patient 1"))
     grid = T0_S + np.arange(rr.shape[0]) / EDF_RATE_HZ
     # independent linear interpolation (scipy) of the corrected series at the sample times
-    ref = interp1d(cs.time_s, cs.rr_ms, bounds_error=False)(grid)
+    ref = interp1d(T0_S + cs.c_time_s, cs.c_rr_ms, bounds_error=False)(grid)
     ok = (rr > 0) & np.isfinite(ref)
     assert ok.mean() > 0.95
     np.testing.assert_allclose(rr[ok], ref[ok], atol=_step(EDF_RR_RANGE_MS) * 1.0001)

@@ -242,3 +242,74 @@ def test_a_clinician_watches_only_their_own_sessions(client: TestClient) -> None
         ):
             ws.receive_text()
         assert info.value.code == 4404
+
+
+def test_a_finished_session_is_drawn_whole_from_storage(client: TestClient) -> None:
+    """Issue 10/13: the live page's view of a finished session gets every beat with the arousal
+    the therapist saw (the one derivation), the phases as they ran, and a gap where a privacy
+    pause stored nothing."""
+    import numpy as np
+
+    from hrv.synthetic import synthetic_rr
+    from sensor.types import BeatBatch
+
+    store = ctx(client).store
+    sid, pid, tid = new_session(client, "fin")
+    for p in (pid, tid):
+        store.grant_consent(p, "review", "v1", at_s=0.0)
+    t0 = 1_790_000_000.0
+    store.start_session(sid, at_s=t0)
+    store.record_phase_event(sid, 0, "welcome", "enter", at_s=t0)
+    store.record_phase_event(sid, 1, "map", "enter", at_s=t0 + 400.0)
+    for who, code, seed in ((pid, "P-fin", 1), (tid, "T-fin", 2)):
+        rr = synthetic_rr(duration_s=900.0, seed=seed)
+        t = t0 + np.cumsum(rr) / 1000.0
+        paused = (t > t0 + 500.0) & (t < t0 + 560.0) if who == pid else np.zeros(t.size, bool)
+        keep = ~paused
+        after = int(np.argmax(t >= t0 + 560.0)) if who == pid else -1
+        for a in range(0, t.size, 40):
+            sl = np.arange(a, min(a + 40, t.size))
+            sl = sl[keep[sl]]
+            if not sl.size:
+                continue
+            gap = bool(a == 0 or (after in sl and sl[0] == after))
+            for part in np.split(sl, np.flatnonzero(np.diff(sl) > 1) + 1):
+                store.append_beats(
+                    sid,
+                    who,
+                    BeatBatch(
+                        code,
+                        "strap",
+                        rr[part],
+                        None,
+                        float(t[part[-1]]),
+                        t[part],
+                        True,
+                        None,
+                        int(part[0]),
+                        gap or bool(part[0] == after),
+                    ),
+                )
+    store.add_marker(sid, "privacy_pause", participant_id=pid, at_s=t0 + 500.0)
+    store.add_marker(sid, "privacy_resume", participant_id=pid, at_s=t0 + 560.0)
+    store.stop_session(sid, at_s=t0 + 900.0)
+
+    with client.websocket_connect(url(client, sid)) as ws:
+        messages, code = read_until_closed(ws)
+    assert code == 1000
+    history = messages[0]
+    assert isinstance(history, HistoryMessage)
+    assert history.session.status == "stopped"
+    by_id = {b.participant_id: b for b in history.beats}
+    assert set(by_id) == {pid, tid}
+    patient = by_id[pid]
+    times = np.array(patient.time_s)
+    assert times[0] - t0 < 2.0  # from the start, not only the last minutes
+    assert t0 + 900.0 - times[-1] < 3.0  # to the end
+    # the arousal the therapist saw, after the calibration
+    assert sum(a is not None for a in patient.arousal_index) > 0.5 * len(times)
+    # nothing drawn inside the privacy pause
+    assert not ((times > t0 + 501.0) & (times < t0 + 559.0)).any()
+    assert history.phase is not None
+    assert [e.actual_start_s for e in history.phase.schedule[:2]] == [t0, t0 + 400.0]
+    assert [m.marker_type for m in history.markers] == ["privacy_pause", "privacy_resume"]
