@@ -98,7 +98,8 @@ def test_a_bad_item_is_rejected_without_losing_its_group(store: Store) -> None:
     assert writer.stats.rejected_items == 1
     assert writer.stats.invalid_values == 1
     (event,) = [e for e in store.list_device_events(sid) if e.kind == "invalid_rr"]
-    assert event.detail["seq"] == "102" and event.detail["values"] == "-1.0"
+    assert event.detail["seq"] == "102"
+    assert event.detail["values"] == "-1.0"
 
 
 def test_transient_database_errors_are_retried(
