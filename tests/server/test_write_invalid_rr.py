@@ -171,7 +171,7 @@ def test_through_the_live_hub_valid_beats_reach_storage_and_engine(tmp_path: Pat
             store=store,
             writer=writer,
             settings=settings,
-            source_factory=lambda spec: FakeStrap(items),  # type: ignore[arg-type,return-value]
+            source_factory=lambda spec: FakeStrap(items),
         )
         try:
             p = store.create_participant("P-H", "patient")
