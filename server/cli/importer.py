@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # heavy modules are imported inside the command
     from sensor.types import BeatBatch
     from server.storage import Store
 
-__all__ = ["ImportResult", "import_recording", "register", "run"]
+__all__ = ["IMPORT_SOURCE", "ImportRefused", "ImportResult", "import_recording", "register", "run"]
 
 #: ``version`` and ``recorded_by`` of the consents an import records.
 IMPORT_SOURCE: Final[str] = "import"
