@@ -246,3 +246,20 @@ def test_analyze_answers_extreme_numbers_with_one_line_exit_2(
     err = capsys.readouterr().err
     assert err.startswith("sintonia analyze: error: RR interval at index 100")
     assert err.count("\n") == 1
+
+
+def test_a_ble_packet_with_a_zero_rr_keeps_its_other_beat(store: Store) -> None:
+    from sensor.decoder import NotificationDecoder
+
+    sid, pid = consenting(store)
+    # flags 0x10 (RR present, 8-bit HR), HR 72, RR raw 0 and 891 (1/1024 s)
+    payload = bytes([0x10, 72]) + (0).to_bytes(2, "little") + (891).to_bytes(2, "little")
+    (item,) = NotificationDecoder("patient", "AA:01").feed(1_700_000_000.0, payload)
+    assert isinstance(item, BeatBatch)
+    result = store.append_beats(sid, pid, item)
+    assert (result.inserted, result.invalid) == (1, 1)
+    page = store.read_all_beats(sid)
+    assert page.rr_ms.tolist() == [pytest.approx(891 * 1000 / 1024)]
+    assert page.rr_raw.tolist() == [891]
+    (event,) = invalid_events(store, sid)
+    assert (event.detail["raw"], event.detail["values"]) == ("0", "0.0")
