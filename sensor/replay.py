@@ -7,7 +7,8 @@ of the file interleaved in time order unless one is chosen), with its raw values
 numbers and contact states; other formats get batches of the beats that end in each second.
 
 Time line: beat times come from the file when it has them (Kubios, HRV Logger, two-column text,
-Sintonia beats), else from the cumulative sum of the RR values from 0. Host times are on the
+Sintonia beats), from its receipt times through :class:`~sensor.timing.BeatClock` (Polar Sensor
+Logger: a dropout there is a gap), else from the cumulative sum of the RR values from 0. Host times are on the
 recording's own clock (as :class:`~sensor.types.BeatBatch` documents for replay), or shifted so
 that the recording starts at ``start_time_s`` if that is given (e.g. ``time.time()`` to replay an
 old file as if it were live).
@@ -31,6 +32,7 @@ from numpy.typing import NDArray
 from hrv.validate import CORRUPT_RR_MAX_MS, corrupt_rr_mask
 from sensor.files import RRRecording, read_beats_file, read_rr_file
 from sensor.quality import split_corrupt
+from sensor.timing import BeatClock
 from sensor.types import BeatBatch, DeviceEvent, SourceItem
 
 __all__ = ["DEFAULT_BATCH_S", "GAP_THRESHOLD_S", "ReplaySource", "replay_batches"]
@@ -69,9 +71,25 @@ def _beat_times(rec: RRRecording) -> NDArray[np.float64]:
     bad = _corrupt(rec)
     if rec.times_s is not None and rec.times_s.shape == rec.rr_ms.shape:
         times = np.asarray(rec.times_s, dtype=np.float64)
+    elif rec.host_times_s is not None and rec.host_times_s.shape == rec.rr_ms.shape:
+        times = _placed_at_receipt(rec.host_times_s, np.where(bad, 0.0, rec.rr_ms))
     else:
         times = np.cumsum(np.where(bad, 0.0, rec.rr_ms)) / _MS_PER_S
     return np.where(bad, np.nan, times) if bad.any() else times
+
+
+def _placed_at_receipt(
+    host_s: NDArray[np.float64], rr_ms: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Beat times from receipt times (Polar Sensor Logger): each run of RR values sharing a
+    receipt time is one packet placed by :class:`sensor.timing.BeatClock`, as a strap's would be,
+    so a dropout in the receipt times re-anchors the time line (a gap)."""
+    times = np.empty(rr_ms.shape, dtype=np.float64)
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(host_s) != 0) + 1, [rr_ms.size]))
+    clock = BeatClock(gap_threshold_s=GAP_THRESHOLD_S)
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        times[lo:hi] = clock.place(float(host_s[lo]), rr_ms[lo:hi]).beat_times_s
+    return times
 
 
 def _note_corrupt(rec: RRRecording, bad: NDArray[np.bool_]) -> None:

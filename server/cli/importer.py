@@ -20,8 +20,10 @@
   frame is widened to cover the new beats.
 * Raw beats are stored exactly as read: the file's RR values, unmodified (a corrupt value, e.g.
   0 or NaN, is kept in an ``invalid_rr`` device event instead, see
-  :func:`sensor.quality.split_corrupt`); where the format has its own timestamps, a jump of more
-  than :data:`sensor.replay.GAP_THRESHOLD_S` beyond the RR marks a gap (``gap_before``).
+  :func:`sensor.quality.split_corrupt`); where the format has its own timestamps (two-column
+  text, Kubios, HRV Logger, Sintonia beats; Polar Sensor Logger's receipt times, placed by
+  :class:`sensor.timing.BeatClock`), a jump of more than :data:`sensor.replay.GAP_THRESHOLD_S`
+  beyond the RR marks a gap (``gap_before``).
 
 Time line. Beat times are the file's own times (or the cumulative RR) placed on the wall clock at
 an anchor, the start of the first RR: ``--start`` when given (naive = local time); else the
@@ -177,23 +179,24 @@ def _recording_start(batches: list[BeatBatch]) -> float:
     return min(starts) if starts else math.nan
 
 
-def _anchor(
+def _offset(
     rec: RRRecording,
     path: Path,
     start: float | None,
     session_start: float | None,
-    duration_s: float,
-) -> float | None:
-    """Wall-clock time of the start of the first RR; None: keep the file's own epoch times."""
-    if start is not None:
-        return start
-    if rec.format == "sintonia-beats":
-        return None
-    if rec.start_time is not None:
+    rec_start: float,
+    rec_end: float,
+) -> float:
+    """What to add to the file's clock to put its beats on the wall clock, s."""
+    if start is not None:  # the start of the first RR at --start
+        return start - rec_start
+    if rec.format == "sintonia-beats":  # already epoch times
+        return 0.0
+    if rec.start_time is not None:  # the file's clock starts at its own date
         return rec.start_time.timestamp()
     if session_start is not None:
-        return session_start
-    return path.stat().st_mtime - duration_s
+        return session_start - rec_start
+    return path.stat().st_mtime - rec_end
 
 
 def import_recording(
@@ -268,8 +271,7 @@ def import_recording(
         float(np.nanmax(b.beat_times_s)) for b in raw if np.isfinite(b.beat_times_s).any()
     )
     session_start = None if session is None else session.started_at_s
-    anchor = _anchor(rec, file, start_s, session_start, rec_end - rec_start)
-    offset = 0.0 if anchor is None else anchor - rec_start
+    offset = _offset(rec, file, start_s, session_start, rec_start, rec_end)
     batches = [
         replace(b, beat_times_s=b.beat_times_s + offset, host_time_s=b.host_time_s + offset)
         for b in raw

@@ -72,7 +72,9 @@ def write_kubios(path: Path, rr: np.ndarray) -> Path:
 
 def write_polar(path: Path, rr: np.ndarray) -> Path:
     t0 = datetime(2024, 3, 1, 10, 0, 0)
-    stamps = [t0 + timedelta(milliseconds=float(s)) for s in np.cumsum(rr)]
+    received = np.cumsum(rr)
+    received[200:] += 30_000.0  # the phone received nothing for 30 s before beat 200
+    stamps = [t0 + timedelta(milliseconds=float(s)) for s in received]
     rows = "".join(
         f"{s.isoformat(timespec='milliseconds')};{v:.0f}\n"
         for s, v in zip(stamps, rr, strict=False)
@@ -210,7 +212,7 @@ def test_each_format_imports_raw_beats_exactly_as_read(
         assert enters[0].phase_name == DEFAULT_FIRST_SESSION.phases[0].id
         assert enters[0].time_s == pytest.approx(session.started_at_s)
         gaps = np.flatnonzero(page.gap_before).tolist()
-        if fmt == "plain-two-columns":
+        if fmt in ("plain-two-columns", "polar-sensor-logger"):
             assert gaps == [0, 200]  # the file's 30 s dropout is a gap
         else:
             assert gaps == [0]
