@@ -8,10 +8,10 @@ numbers and contact states; other formats get batches of the beats that end in e
 
 Time line: beat times come from the file when it has them (Kubios, HRV Logger, two-column text,
 Sintonia beats), from its receipt times through :class:`~sensor.timing.BeatClock` (Polar Sensor
-Logger: a dropout there is a gap), else from the cumulative sum of the RR values from 0. Host times are on the
-recording's own clock (as :class:`~sensor.types.BeatBatch` documents for replay), or shifted so
-that the recording starts at ``start_time_s`` if that is given (e.g. ``time.time()`` to replay an
-old file as if it were live).
+Logger: a dropout there is a gap), else from the cumulative sum of the RR values from 0. Host
+times are on the recording's own clock (as :class:`~sensor.types.BeatBatch` documents for
+replay), or shifted so that the recording starts at ``start_time_s`` if that is given (e.g.
+``time.time()`` to replay an old file as if it were live).
 """
 
 from __future__ import annotations
