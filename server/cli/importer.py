@@ -54,6 +54,7 @@ import numpy as np
 from hrv.errors import SintoniaError
 
 if TYPE_CHECKING:  # heavy modules are imported inside the command
+    from dashboard.phases import PhaseTemplate
     from sensor.files import RRRecording
     from sensor.types import BeatBatch
     from server.storage import Store
@@ -320,12 +321,9 @@ def import_recording(
             inserted += r.inserted
             invalid += r.invalid
         if session.status == "planned":
+            template = _template(session.phase_template)
             for index, (phase, at) in enumerate(
-                zip(
-                    DEFAULT_FIRST_SESSION.phases,
-                    DEFAULT_FIRST_SESSION.planned_starts_s(),
-                    strict=True,
-                )
+                zip(template.phases, template.planned_starts_s(), strict=True)
             ):
                 if index == 0 or t0 + at < t_end:
                     store.record_phase_event(
@@ -352,6 +350,18 @@ def import_recording(
         _undo(store, created_session, created_person, session, person, assigned)
         raise
     return ImportResult(sid, code, person.id, inserted, invalid, t0, t_end)
+
+
+def _template(value: object) -> PhaseTemplate:
+    """The session's phase template (a planned session made elsewhere may have its own)."""
+    from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseError, PhaseTemplate
+
+    if isinstance(value, dict):
+        try:
+            return PhaseTemplate.from_dict(value)
+        except PhaseError:
+            pass
+    return DEFAULT_FIRST_SESSION
 
 
 def _widen(store: Store, session_id: int, t0: float, t_end: float) -> None:

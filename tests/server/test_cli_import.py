@@ -545,3 +545,33 @@ def test_artifacts_in_a_generated_recording_are_kept_raw(
         np.testing.assert_array_equal(store.read_all_beats(1).rr_ms, read_rr_file(path).rr_ms)
     finally:
         store.close()
+
+
+def test_into_a_planned_session_its_own_template_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path)
+    store = Store.open(url)
+    template = {
+        "name": "short",
+        "phases": [
+            {"id": "talk", "label": "Talk", "minutes": 2.0},
+            {"id": "close", "label": "Close", "minutes": 60.0},
+        ],
+    }
+    sid = store.create_session(template).id
+    store.close()
+    path = write_plain(tmp_path / "rr.txt", rr_series(seed=10))  # about 5 minutes
+    argv = ["import", str(path), "--code", "P", "--role", "patient", "--consent", "storage"]
+    assert (
+        run([*argv, "--session", str(sid), "--start", START, "--database-url", url], capsys)[0] == 0
+    )
+    store = Store.open(url)
+    try:
+        enters = [(e.phase_name, e.time_s - START_S) for e in store.list_phase_events(sid)]
+        assert enters == [("talk", 0.0), ("close", pytest.approx(120.0))]
+        session = store.get_session(sid)
+        assert session.status == "stopped"
+        assert session.started_at_s == pytest.approx(START_S)
+    finally:
+        store.close()
