@@ -1063,18 +1063,16 @@ class Store:
             The beats' result and the number of device events stored.
         """
         prepared: list[tuple[int, int, list[dict[str, Any]]]] = []
-        all_events = list(events)
-        invalid = 0
+        corrupt: list[tuple[int, int | None, DeviceEvent]] = []
         for s, p, b in beats:
-            kept, corrupt = split_corrupt(b)
-            if corrupt is not None:
-                invalid += int(corrupt.value or 0)
-                all_events.append((s, p, corrupt))
+            kept, event = split_corrupt(b)
+            if event is not None:
+                corrupt.append((s, p, event))
             prepared.extend((s, p, self._beat_rows(s, p, k)) for k in kept)
-        for *_, e in all_events:
+        for *_, e in [*events, *corrupt]:
             _check_time("host_time_s", e.host_time_s)
             _check_text("device event kind", e.kind, 32)
-        if not all_events and not any(r for *_, r in prepared):
+        if not events and not corrupt and not any(r for *_, r in prepared):
             return AppendResult(), 0
         with self._write() as conn:
             # the consent check's time is read inside the transaction, so that a revocation
@@ -1082,13 +1080,45 @@ class Store:
             # erasure)
             now = self._at(at_s)
             result = self._append_beats(conn, prepared, now)
-            n_events = self._add_events(conn, all_events, now)
+            fresh = self._unrecorded_invalid(conn, corrupt, now)
+            n_events = self._add_events(conn, [*events, *fresh], now)
+        invalid = sum(int(e.value or 0) for *_, e in fresh)
         if invalid:
             result = result + AppendResult(invalid=invalid)
             _log.warning("%d corrupt RR values set aside as invalid_rr events", invalid)
         if result.refused:
             _log.warning("%d beats refused: no active storage consent", result.refused)
         return result, n_events
+
+    def _unrecorded_invalid(
+        self,
+        conn: sa.Connection,
+        corrupt: Sequence[tuple[int, int | None, DeviceEvent]],
+        now: float,
+    ) -> list[tuple[int, int | None, DeviceEvent]]:
+        """The ``invalid_rr`` events to store: of consenting participants, and not stored yet
+        (a retried batch records its corrupt values once, as its beats are stored once)."""
+        if not corrupt:
+            return []
+        pairs = {(s, p) for s, p, _ in corrupt if p is not None}
+        allowed = self._storage_allowed(conn, pairs, now)
+        d = t.device_events
+        out = []
+        for s, p, e in corrupt:
+            if (s, p) not in allowed:
+                continue
+            stored = conn.execute(
+                sa.select(d.c.detail).where(
+                    d.c.session_id == s,
+                    d.c.participant_id == p,
+                    d.c.device == e.device,
+                    d.c.kind == e.kind,
+                    d.c.time_s == e.host_time_s,
+                )
+            ).scalars()
+            if not any(x.get("seq") == e.detail["seq"] for x in stored if isinstance(x, dict)):
+                out.append((s, p, e))
+        return out
 
     def _append_beats(
         self,

@@ -101,9 +101,10 @@ def test_each_corrupt_value_is_a_counted_stored_event(store: Store, bad: float) 
     assert store.read_all_beats(sid).rr_ms.tolist() == [800.0, 870.0, 900.0]
     (event,) = invalid_events(store, sid)
     assert (event.value, event.detail["seq"], event.detail["count"]) == (2.0, "1,3", "2")
-    # idempotent like beats: the retried batch adds no beat (the event is per write)
+    # idempotent like beats: a retried batch adds no beat and no second event
     again = store.append_beats(sid, pid, batch([800.0, bad, 870.0, bad], seq=0))
-    assert (again.inserted, again.duplicates) == (0, 2)
+    assert (again.inserted, again.duplicates, again.invalid) == (0, 2, 0)
+    assert len(invalid_events(store, sid)) == 1
 
 
 def test_a_batch_of_only_corrupt_values_stores_its_event(store: Store) -> None:
@@ -118,7 +119,7 @@ def test_without_storage_consent_nothing_is_stored_not_even_the_event(store: Sto
     p = store.create_participant("P-2", "patient")
     s = store.create_session({"phases": []})
     result = store.append_beats(s.id, p.id, batch([0.0, 870.0]))
-    assert (result.inserted, result.refused) == (0, 1)
+    assert (result.inserted, result.refused, result.invalid) == (0, 1, 0)
     assert invalid_events(store, s.id) == []
 
 
