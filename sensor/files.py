@@ -137,6 +137,8 @@ class RRRecording:
         int64 per-device sequence number of each beat (Sintonia beats).
     contact : numpy.ndarray or None
         int8 sensor contact per beat: 1 contact, 0 no contact, -1 not reported (Sintonia beats).
+    lines : numpy.ndarray or None
+        int64 1-based line of the file each RR value was read from (for notes about a value).
     """
 
     rr_ms: NDArray[np.float64]
@@ -151,6 +153,7 @@ class RRRecording:
     host_times_s: NDArray[np.float64] | None = None
     seq: NDArray[np.int64] | None = None
     contact: NDArray[np.int8] | None = None
+    lines: NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return int(self.rr_ms.shape[0])
@@ -251,6 +254,7 @@ def read_rr_file(path: str | os.PathLike[str], *, participant: str | None = None
                 format="elite-hrv",
                 path=name,
                 start_time=start,
+                lines=rec.lines,
             )
     return rec
 
@@ -378,7 +382,8 @@ def _parse_plain(name: str, lines: Sequence[str], text: str = "") -> RRRecording
         fast = _fast_plain_table(text, first[0] + 1 if has_header else 0)
         if fast is not None:
             head = [t.strip().lower() for t in re.split(r"[,;\t]", first[1].strip())]
-            return _plain_recording(name, fast, head if has_header else None)
+            numbers = [i + 1 for i, ln in enumerate(lines) if ln.strip()][int(has_header) :]
+            return _plain_recording(name, fast, head if has_header else None, numbers)
     rows: list[list[str]] = []
     line_numbers: list[int] = []
     header: list[str] | None = None
@@ -411,17 +416,31 @@ def _parse_plain(name: str, lines: Sequence[str], text: str = "") -> RRRecording
         raise MalformedFileError(
             name, "no RR values found (only blank lines, comments or a header)"
         )
-    return _plain_recording(name, _numeric_table(name, rows, line_numbers), header)
+    return _plain_recording(name, _numeric_table(name, rows, line_numbers), header, line_numbers)
+
+
+def _line_array(numbers: Sequence[int], n: int) -> NDArray[np.int64] | None:
+    return np.asarray(numbers, dtype=np.int64) if len(numbers) == n else None
 
 
 def _plain_recording(
-    name: str, table: NDArray[np.float64], header: Sequence[str] | None
+    name: str,
+    table: NDArray[np.float64],
+    header: Sequence[str] | None,
+    numbers: Sequence[int] = (),
 ) -> RRRecording:
     """RR (and times) from the numeric table of a plain file: units detected, columns ordered."""
     n_cols = table.shape[1]
     if n_cols == 1:
         rr_ms, unit = _detect_unit(name, table[:, 0])
-        return RRRecording(rr_ms=rr_ms, times_s=None, unit_detected=unit, format="plain", path=name)
+        return RRRecording(
+            rr_ms=rr_ms,
+            times_s=None,
+            unit_detected=unit,
+            format="plain",
+            path=name,
+            lines=_line_array(numbers, table.shape[0]),
+        )
     time_col, rr_col = 0, 1
     if header is not None and len(header) == 2 and "rr" in header[0] and "rr" not in header[1]:
         time_col, rr_col = 1, 0
@@ -441,7 +460,14 @@ def _plain_recording(
         rr_span_s = float(rr_ms[1:].sum()) / _MS_PER_S
         if rr_span_s > 0 and span_s / rr_span_s > _TIME_MS_RATIO:
             times = times / _MS_PER_S
-    return RRRecording(rr_ms=rr_ms, times_s=times, unit_detected=unit, format="plain", path=name)
+    return RRRecording(
+        rr_ms=rr_ms,
+        times_s=times,
+        unit_detected=unit,
+        format="plain",
+        path=name,
+        lines=_line_array(numbers, table.shape[0]),
+    )
 
 
 def _numeric_table(
@@ -517,6 +543,7 @@ def _parse_kubios(name: str, lines: Sequence[str]) -> RRRecording:
         format="kubios",
         path=name,
         start_time=start,
+        lines=_line_array(numbers, table.shape[0]),
     )
 
 
@@ -572,6 +599,7 @@ def _parse_polar(name: str, lines: Sequence[str], header_idx: int) -> RRRecordin
         path=name,
         start_time=t0,
         host_times_s=host,
+        lines=_line_array(numbers, rr.shape[0]),
     )
 
 
@@ -606,6 +634,7 @@ def _parse_hrv_logger(name: str, lines: Sequence[str], header_idx: int) -> RRRec
         format="hrv-logger",
         path=name,
         start_time=start,
+        lines=_line_array(numbers, rr.shape[0]),
     )
 
 
@@ -701,6 +730,7 @@ def _parse_beats(name: str, lines: Sequence[str]) -> dict[str, RRRecording]:
             host_times_s=np.ascontiguousarray(table[sel, 3]),
             seq=table[sel, 0].astype(np.int64),
             contact=contact[sel],
+            lines=np.asarray(numbers, dtype=np.int64)[sel],
         )
     return out
 

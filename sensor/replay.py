@@ -7,10 +7,11 @@ of the file interleaved in time order unless one is chosen), with its raw values
 numbers and contact states; other formats get batches of the beats that end in each second.
 
 Time line: beat times come from the file when it has them (Kubios, HRV Logger, two-column text,
-Sintonia beats), else from the cumulative sum of the RR values from 0. Host times are on the
-recording's own clock (as :class:`~sensor.types.BeatBatch` documents for replay), or shifted so
-that the recording starts at ``start_time_s`` if that is given (e.g. ``time.time()`` to replay an
-old file as if it were live).
+Sintonia beats), from its receipt times through :class:`~sensor.timing.BeatClock` (Polar Sensor
+Logger: a dropout there is a gap), else from the cumulative sum of the RR values from 0. Host
+times are on the recording's own clock (as :class:`~sensor.types.BeatBatch` documents for
+replay), or shifted so that the recording starts at ``start_time_s`` if that is given (e.g.
+``time.time()`` to replay an old file as if it were live).
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from hrv.validate import CORRUPT_RR_MAX_MS, corrupt_rr_mask
 from sensor.files import RRRecording, read_beats_file, read_rr_file
+from sensor.quality import split_corrupt
+from sensor.timing import BeatClock
 from sensor.types import BeatBatch, DeviceEvent, SourceItem
 
 __all__ = ["DEFAULT_BATCH_S", "GAP_THRESHOLD_S", "ReplaySource", "replay_batches"]
@@ -50,11 +54,55 @@ class _Track:
     times_s: NDArray[np.float64]
 
 
-def _beat_times(rec: RRRecording) -> NDArray[np.float64]:
-    """The recording's beat times (end of each RR), s; cumulative RR from 0 if it has none."""
+def _corrupt(rec: RRRecording) -> NDArray[np.bool_]:
+    """True where the recording's value is no RR interval (:func:`hrv.validate.corrupt_rr_mask`)
+    or its own time is not a number."""
+    bad = corrupt_rr_mask(np.asarray(rec.rr_ms, dtype=np.float64))
     if rec.times_s is not None and rec.times_s.shape == rec.rr_ms.shape:
-        return np.asarray(rec.times_s, dtype=np.float64)
-    return np.cumsum(rec.rr_ms) / _MS_PER_S
+        bad |= ~np.isfinite(rec.times_s)
+    return bad
+
+
+def _beat_times(rec: RRRecording) -> NDArray[np.float64]:
+    """The recording's beat times (end of each RR), s; cumulative RR from 0 if it has none.
+
+    A corrupt value (see :func:`_corrupt`) gets a NaN time and adds nothing to the sum.
+    """
+    bad = _corrupt(rec)
+    if rec.times_s is not None and rec.times_s.shape == rec.rr_ms.shape:
+        times = np.asarray(rec.times_s, dtype=np.float64)
+    elif rec.host_times_s is not None and rec.host_times_s.shape == rec.rr_ms.shape:
+        times = _placed_at_receipt(rec.host_times_s, np.where(bad, 0.0, rec.rr_ms))
+    else:
+        times = np.cumsum(np.where(bad, 0.0, rec.rr_ms)) / _MS_PER_S
+    return np.where(bad, np.nan, times) if bad.any() else times
+
+
+def _placed_at_receipt(
+    host_s: NDArray[np.float64], rr_ms: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Beat times from receipt times (Polar Sensor Logger): each run of RR values sharing a
+    receipt time is one packet placed by :class:`sensor.timing.BeatClock`, as a strap's would be,
+    so a dropout in the receipt times re-anchors the time line (a gap)."""
+    times = np.empty(rr_ms.shape, dtype=np.float64)
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(host_s) != 0) + 1, [rr_ms.size]))
+    clock = BeatClock(gap_threshold_s=GAP_THRESHOLD_S)
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        times[lo:hi] = clock.place(float(host_s[lo]), rr_ms[lo:hi]).beat_times_s
+    return times
+
+
+def _note_corrupt(rec: RRRecording, bad: NDArray[np.bool_]) -> None:
+    """Log one note per corrupt value: file and 1-based line (never the line's text)."""
+    for i in np.flatnonzero(bad).tolist():
+        where = f"line {int(rec.lines[i])}" if rec.lines is not None else f"value {i + 1}"
+        logger.warning(
+            "%s %s: not an RR interval (zero, negative, not finite or above %.0f ms); "
+            "recorded as an invalid_rr event, replay goes on",
+            rec.path,
+            where,
+            CORRUPT_RR_MAX_MS,
+        )
 
 
 def _gaps(times_s: NDArray[np.float64], rr_ms: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -91,6 +139,10 @@ def replay_batches(
     BeatBatch
         In time order; ``host_time_s`` is the recorded receipt time (Sintonia beats) or the
         time of the batch's last beat; ``gap_before`` on the first batch and after a gap.
+        A corrupt value (0, negative, NaN, infinite, above
+        :data:`hrv.validate.CORRUPT_RR_MAX_MS`) stays in its batch with a NaN beat time, for
+        :func:`sensor.quality.split_corrupt` to record; each is logged with its file line, the
+        next valid beat starts a new time line (``gap_before``) and the replay goes on.
 
     Notes
     -----
@@ -111,17 +163,32 @@ def replay_batches(
     n = len(rec)
     if n == 0:
         return
-    times = _beat_times(rec)
     rr = rec.rr_ms
-    gap = _gaps(times, rr)
+    bad = _corrupt(rec)
+    times = _beat_times(rec)
+    if bad.any():
+        _note_corrupt(rec, bad)
+        # a corrupt value's beat is placed at the previous valid beat (for batching only; its
+        # time stays NaN in the batch) and the next valid beat starts a new time line
+        good = np.flatnonzero(~bad)
+        first_t = float(times[good[0]]) if good.size else 0.0
+        last = np.maximum.accumulate(np.where(~bad, np.arange(n), -1))
+        placed = np.where(last >= 0, times[np.maximum(last, 0)], first_t)
+        valid_rr = np.where(bad, 0.0, rr)
+        gap = np.zeros(n, dtype=bool)
+        if good.size > 1:
+            gap[good[1:]] = _gaps(times[good], rr[good])[1:] | (np.diff(good) > 1)
+    else:
+        placed, valid_rr = times, rr
+        gap = _gaps(times, rr)
     if rec.host_times_s is not None and rec.format == "sintonia-beats":
         host = rec.host_times_s
         change = np.flatnonzero(np.diff(host) != 0) + 1
     else:
-        start = float(times[0]) - float(rr[0]) / _MS_PER_S
-        slot = np.floor((times - start) / batch_s).astype(np.int64)
+        start = float(placed[0]) - float(valid_rr[0]) / _MS_PER_S
+        slot = np.floor((placed - start) / batch_s).astype(np.int64)
         change = np.flatnonzero(np.diff(slot) != 0) + 1
-        host = times
+        host = placed
     # a gap always starts a new batch
     bounds = np.union1d(np.union1d(change, np.flatnonzero(gap)), [0, n])
     raw = rec.rr_raw
@@ -238,11 +305,11 @@ class ReplaySource:
     def _offset(self) -> float:
         if self._start_time_s is None:
             return 0.0
-        starts = [
-            float(t.times_s[0]) - float(t.rec.rr_ms[0]) / _MS_PER_S
-            for t in self.tracks
-            if len(t.rec)
-        ]
+        starts = []
+        for t in self.tracks:
+            ok = np.flatnonzero(np.isfinite(t.times_s))  # corrupt values have no time
+            if ok.size:
+                starts.append(float(t.times_s[ok[0]]) - float(t.rec.rr_ms[ok[0]]) / _MS_PER_S)
         return self._start_time_s - min(starts) if starts else 0.0
 
     async def _run(self) -> AsyncIterator[SourceItem]:
@@ -255,11 +322,18 @@ class ReplaySource:
             )
         ]
         batches.sort(key=lambda b: b.host_time_s)  # stable: per-track order is kept
-        if not batches:
+        items: list[SourceItem] = []
+        for raw_batch in batches:  # corrupt values -> one invalid_rr event, valid beats kept
+            kept, corrupt = split_corrupt(raw_batch)
+            items.extend(([corrupt] if corrupt is not None else []) + list(kept))
+        starts = [
+            float(b.beat_times_s[0]) - float(b.rr_ms[0]) / _MS_PER_S
+            for b in items
+            if isinstance(b, BeatBatch) and len(b)
+        ]
+        if not items:
             return
-        first_host = min(
-            float(b.beat_times_s[0]) - float(b.rr_ms[0]) / _MS_PER_S for b in batches if len(b)
-        )
+        first_host = min(starts) if starts else min(i.host_time_s for i in items)
         for t in self.tracks:
             yield DeviceEvent(
                 t.participant,
@@ -269,7 +343,7 @@ class ReplaySource:
                 detail={"file": t.rec.path, "format": t.rec.format},
             )
         wall0 = self._clock()
-        for b in batches:
+        for b in items:
             if self._is_closed():
                 return
             if self.speed is not None:

@@ -66,6 +66,7 @@ DeviceEventKind = Literal[
     "battery",
     "contact",
     "malformed_packet",
+    "invalid_rr",
     "info",
 ]
 

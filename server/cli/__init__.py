@@ -25,6 +25,7 @@ _COMMAND_MODULES: Final[tuple[str, ...]] = (
     "serve",
     "report",
     "export",
+    "importer",
 )
 
 

@@ -57,6 +57,7 @@ from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseClock, PhaseError, Phas
 from hrv.arousal import ArousalTracker, ArousalUpdate
 from hrv.errors import SintoniaError
 from hrv.stream import MultiStreamEngine, StreamConfig, StreamUpdates
+from sensor.quality import split_corrupt
 from sensor.types import BeatBatch, BeatSource, DeviceEvent, SourceItem
 from server.live.sources import (
     ACCELERATED_KINDS,
@@ -1013,10 +1014,17 @@ class LiveHub:
         if isinstance(item, BeatBatch):
             if p is None or p.paused or len(item) == 0:
                 return
-            self.writer.submit(session.sid, p.pid, item)  # storage first ...
-            self._submitted += 1
-            self._pending.append((p, item, self._clock()))  # ... then the engine
-            if self._wake is not None:
+            # a corrupt value (0, NaN, 1e308 ...) costs the batch none of its valid beats: it
+            # is stored as a counted invalid_rr device event, and the engine never sees it
+            kept, corrupt = split_corrupt(item)
+            if corrupt is not None:
+                self.writer.submit(session.sid, p.pid, corrupt)
+                self._submitted += 1
+            for batch in kept:
+                self.writer.submit(session.sid, p.pid, batch)  # storage first ...
+                self._submitted += 1
+                self._pending.append((p, batch, self._clock()))  # ... then the engine
+            if self._wake is not None and kept:
                 self._wake.set()
             return
         if p is not None and p.paused:

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
 
 from hrv.validate import validate_rr
+from sensor.quality import split_corrupt
 from sensor.types import BeatBatch, DeviceEvent
 from server.storage import schema as t
 from server.storage.errors import (
@@ -132,17 +133,22 @@ class AppendResult:
         Rows already present (a retried write), left unchanged.
     refused : int
         Rows not written because the participant had no active ``storage`` consent.
+    invalid : int
+        Corrupt values (:func:`hrv.validate.corrupt_rr_mask`) set aside from the batches: each
+        is recorded in an ``"invalid_rr"`` device event instead of a beat row.
     """
 
     inserted: int = 0
     duplicates: int = 0
     refused: int = 0
+    invalid: int = 0
 
     def __add__(self, other: AppendResult) -> AppendResult:
         return AppendResult(
             self.inserted + other.inserted,
             self.duplicates + other.duplicates,
             self.refused + other.refused,
+            self.invalid + other.invalid,
         )
 
 
@@ -1023,8 +1029,17 @@ class Store:
         ------
         RecordNotFoundError
             If a session or participant does not exist (nothing is stored).
-        InvalidRRError
-            If a batch holds a non-finite or non-positive RR (nothing is stored).
+        InvalidRecordError
+            If a batch is malformed (times and RR of different lengths, a negative seq).
+
+        Notes
+        -----
+        A corrupt value in a batch (0, negative, NaN, infinite, above
+        :data:`hrv.validate.CORRUPT_RR_MAX_MS`) does not cost the batch its valid beats: they
+        are stored (with their own sequence numbers, the next one marked ``gap_before``) and the
+        corrupt values go, in the same transaction, into one ``"invalid_rr"`` row of
+        ``device_events`` per batch (:func:`sensor.quality.split_corrupt`), counted in
+        :attr:`AppendResult.invalid`.
         """
         result, _ = self.append_live(items, (), at_s=at_s)
         return result
@@ -1047,11 +1062,17 @@ class Store:
         (AppendResult, int)
             The beats' result and the number of device events stored.
         """
-        prepared = [(s, p, self._beat_rows(s, p, b)) for s, p, b in beats]
-        for *_, e in events:
+        prepared: list[tuple[int, int, list[dict[str, Any]]]] = []
+        corrupt: list[tuple[int, int | None, DeviceEvent]] = []
+        for s, p, b in beats:
+            kept, event = split_corrupt(b)
+            if event is not None:
+                corrupt.append((s, p, event))
+            prepared.extend((s, p, self._beat_rows(s, p, k)) for k in kept)
+        for *_, e in [*events, *corrupt]:
             _check_time("host_time_s", e.host_time_s)
             _check_text("device event kind", e.kind, 32)
-        if not events and not any(r for *_, r in prepared):
+        if not events and not corrupt and not any(r for *_, r in prepared):
             return AppendResult(), 0
         with self._write() as conn:
             # the consent check's time is read inside the transaction, so that a revocation
@@ -1059,10 +1080,45 @@ class Store:
             # erasure)
             now = self._at(at_s)
             result = self._append_beats(conn, prepared, now)
-            n_events = self._add_events(conn, events, now)
+            fresh = self._unrecorded_invalid(conn, corrupt, now)
+            n_events = self._add_events(conn, [*events, *fresh], now)
+        invalid = sum(int(e.value or 0) for *_, e in fresh)
+        if invalid:
+            result = result + AppendResult(invalid=invalid)
+            _log.warning("%d corrupt RR values set aside as invalid_rr events", invalid)
         if result.refused:
             _log.warning("%d beats refused: no active storage consent", result.refused)
         return result, n_events
+
+    def _unrecorded_invalid(
+        self,
+        conn: sa.Connection,
+        corrupt: Sequence[tuple[int, int | None, DeviceEvent]],
+        now: float,
+    ) -> list[tuple[int, int | None, DeviceEvent]]:
+        """The ``invalid_rr`` events to store: of consenting participants, and not stored yet
+        (a retried batch records its corrupt values once, as its beats are stored once)."""
+        if not corrupt:
+            return []
+        pairs = {(s, p) for s, p, _ in corrupt if p is not None}
+        allowed = self._storage_allowed(conn, pairs, now)
+        d = t.device_events
+        out = []
+        for s, p, e in corrupt:
+            if (s, p) not in allowed:
+                continue
+            stored = conn.execute(
+                sa.select(d.c.detail).where(
+                    d.c.session_id == s,
+                    d.c.participant_id == p,
+                    d.c.device == e.device,
+                    d.c.kind == e.kind,
+                    d.c.time_s == e.host_time_s,
+                )
+            ).scalars()
+            if not any(x.get("seq") == e.detail["seq"] for x in stored if isinstance(x, dict)):
+                out.append((s, p, e))
+        return out
 
     def _append_beats(
         self,

@@ -21,8 +21,11 @@ and only then feeds it to the streaming engine:
    ``linger_s`` + one write, which the durability test checks with a real process.
 4. Writes are idempotent (beats are keyed by session, participant, device and sequence number),
    so a group that failed on a transient database error (connection lost, lock timeout) is
-   retried, with back-off up to 1 s, until it is written: nothing is dropped. A group that fails
-   on its data (an unknown session, a non-finite RR) is split and retried item by item; an item
+   retried, with back-off up to 1 s, until it is written: nothing is dropped. A corrupt RR value
+   (0, negative, NaN, infinite, 1e308) does not fail its batch: the store keeps the batch's valid
+   beats and records the corrupt values in an ``invalid_rr`` device event, counted in
+   :attr:`WriterStats.invalid_values`. A group that fails on its data (an unknown session, a
+   malformed batch) is split and retried item by item; an item
    that still fails is kept in :attr:`BeatWriter.rejected` and logged as an error. Items of a
    participant without an active ``storage`` consent are refused by the store, counted in
    :attr:`WriterStats.refused_beats`, and not written (consent, not loss).
@@ -102,6 +105,7 @@ class WriterStats:
     commits: int
     transient_errors: int
     rejected_items: int
+    invalid_values: int = 0
 
 
 class BeatWriter:
@@ -241,6 +245,7 @@ class BeatWriter:
                 commits=self._commits,
                 transient_errors=self._transient_errors,
                 rejected_items=len(self.rejected),
+                invalid_values=self._append.invalid,
             )
 
     def close(self, timeout: float | None = 30.0) -> None:

@@ -57,3 +57,11 @@ def test_require_beats_message() -> None:
         require_beats(np.array([800.0]), 2, "RMSSD")
     assert (info.value.needed, info.value.got) == (2, 1)
     require_beats(np.array([800.0, 810.0]), 2, "RMSSD")
+
+
+@pytest.mark.parametrize("huge", [1e308, 3_600_000.5, 1e10])
+def test_values_above_one_hour_are_corrupt(huge: float) -> None:
+    # 1e308 overflows every sum of squares and 1e10 asks the 4 Hz spectrum for 4e7 samples
+    with pytest.raises(InvalidRRError, match="index 1"):
+        validate_rr([800, huge, 810])
+    assert validate_rr([800, 3_600_000.0]).tolist() == [800.0, 3_600_000.0]

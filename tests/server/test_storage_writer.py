@@ -91,11 +91,15 @@ def test_a_bad_item_is_rejected_without_losing_its_group(store: Store) -> None:
     writer.submit(9999, a, beats(0, 2))  # unknown session
     writer.submit(sid, a, beats(5, 5))
     writer.close()
-    assert store.count_beats(sid) == 10
-    assert [r.ticket for r in writer.rejected] == [1, 2]
-    assert "expected a finite positive number" in writer.rejected[0].error
-    assert "no session" in writer.rejected[1].error
-    assert writer.stats.rejected_items == 2
+    # the corrupt -1.0 costs its batch nothing else: 5 + 2 + 5 beats, one invalid_rr event
+    assert store.count_beats(sid) == 12
+    assert [r.ticket for r in writer.rejected] == [2]
+    assert "no session" in writer.rejected[0].error
+    assert writer.stats.rejected_items == 1
+    assert writer.stats.invalid_values == 1
+    (event,) = [e for e in store.list_device_events(sid) if e.kind == "invalid_rr"]
+    assert event.detail["seq"] == "102"
+    assert event.detail["values"] == "-1.0"
 
 
 def test_transient_database_errors_are_retried(
