@@ -16,7 +16,7 @@ from hrv.artifacts import detect_artifacts
 from hrv.derive import StoredBeats, derive
 from hrv.errors import InsufficientDataError
 from hrv.frequency import frequency_domain
-from hrv.time_domain import ln_rmssd, mean_hr, rmssd
+from hrv.time_domain import mean_hr, rmssd
 from server.export import alliance_totals, cohort_table, read_beats_bulk
 from server.export.cohort import (
     COHORT_COLUMNS,
@@ -26,6 +26,8 @@ from server.export.cohort import (
 from server.storage import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
+import itertools
+
 from _export_support import PHASES, T0_S, Fixture, fill_store, populate
 
 
@@ -52,7 +54,7 @@ def _reference_rows(fx: Fixture) -> dict[tuple[int, str, str], dict[str, float]]
             cs = _corrected(page, start)
             cuts = np.r_[0, np.flatnonzero(page.gap_before[1:]) + 1, len(page)]
             classes = np.concatenate(
-                [detect_artifacts(page.rr_ms[a:b]).classes for a, b in zip(cuts[:-1], cuts[1:])]
+                [detect_artifacts(page.rr_ms[a:b]).classes for a, b in itertools.pairwise(cuts)]
             )
             for _, name, a, b in PHASES:
                 sel = (cs.c_time_s >= a) & (cs.c_time_s < b)
@@ -182,6 +184,7 @@ def test_cohort_of_no_session_is_empty(tmp_path: Path) -> None:
 
 def test_synchrony_columns_need_both_consents(tmp_path: Path) -> None:
     from hrv import synchrony as sync
+
     f = fill_store(tmp_path / "db.sqlite", n_sessions=1)
     tab = cohort_table(f.store).table
     # no synchrony consent yet: the columns are there, empty
@@ -208,7 +211,7 @@ def test_synchrony_columns_need_both_consents(tmp_path: Path) -> None:
         signal="hr",
         smooth_s=SYNCHRONY_SMOOTH_S,
     )
-    start = f.starts[0]
+    f.starts[0]
     for _, name, a, b in PHASES:
         row = np.flatnonzero(pat & (tab["phase"] == name))[0]
         sel = (grid.time_s >= a) & (grid.time_s < b)

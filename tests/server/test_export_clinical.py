@@ -19,6 +19,8 @@ from server.readmodel import load_session_record, session_phases
 from server.storage import PhaseEvent, Store
 
 sys.path.insert(0, str(Path(__file__).parent))
+import itertools
+
 from _export_support import (
     BLE_ADDRESS,
     CODE_NO_CONSENT,
@@ -64,7 +66,7 @@ def test_beats_csv_rereads_equal_to_the_store(fx: Fixture, exported: tuple[Path,
         # artifact classes: the batch detector run independently on each gap-free stretch
         cuts = np.r_[0, np.flatnonzero(page.gap_before[1:]) + 1, len(page)]
         classes = np.concatenate(
-            [detect_artifacts(page.rr_ms[a:b]).classes for a, b in zip(cuts[:-1], cuts[1:])]
+            [detect_artifacts(page.rr_ms[a:b]).classes for a, b in itertools.pairwise(cuts)]
         )
         expected = np.array(ARTIFACT_NAMES, dtype=object)[classes]
         assert (rows["artifact"].to_numpy() == expected).all()
