@@ -55,7 +55,7 @@ from hrv.artifacts import BeatClass, correct_artifacts, detect_artifacts
 from hrv.errors import InsufficientDataError, SintoniaError
 from hrv.frequency import frequency_domain
 from hrv.stream import HRVStream, StreamConfig, StreamUpdates
-from hrv.validate import LONGEST_BEAT_S, PLAUSIBLE_RR_MAX_MS
+from hrv.validate import LONGEST_BEAT_S, PLAUSIBLE_RR_MAX_MS, corrupt_rr_mask
 
 __all__ = [
     "DROPOUT_RR_MS",
@@ -188,7 +188,8 @@ class Derivation:
     beats : StoredBeats
         The input, unchanged.
     usable : numpy.ndarray of bool
-        Finite positive RR with a finite time.
+        RR that is not corrupt (:func:`hrv.validate.corrupt_rr_mask`: finite, positive, at
+        most an hour) with a finite time.
     segment : numpy.ndarray of int64
         Gap-free segment of each raw beat (-1 for removed beats).
     classes : numpy.ndarray of int8
@@ -355,7 +356,7 @@ def derive(
     b = beats
     n = len(b)
     t_all = b.time_s
-    usable = np.isfinite(b.rr_ms) & (b.rr_ms > 0.0) & np.isfinite(t_all)
+    usable = ~corrupt_rr_mask(b.rr_ms) & np.isfinite(t_all)
     seg, n_seg = _segments(b, usable)
     classes = np.full(n, int(BeatClass.MISSED), dtype=np.int8)
     fate = np.full(n, int(BeatFate.REMOVED), dtype=np.int8)
