@@ -124,3 +124,14 @@ def test_import_a_dyad_then_report_exports_and_cohort(
         table = list(csv.DictReader(fh))
     assert {r["participant"] for r in table} == {"P-E2E", "T-E2E"}
     assert len(table) >= 4  # two people, at least two phases each in 25 minutes
+    # one set of numbers: the CSV export's per-phase table equals the cohort table, row by row
+    with (out / f"session-{sid}_phases.csv").open() as fh:
+        phases = {(r["participant"], r["phase"]): r for r in csv.DictReader(fh)}
+    assert len(phases) == len(table)
+    for row in table:
+        mine = phases[(row["participant"], row["phase"])]
+        assert mine["n_beats"] == row["n_beats"]
+        for col in ("mean_hr_bpm", "rmssd_ms", "artifact_pct"):
+            assert (mine[col] == "") == (row[col] == ""), col
+            if row[col]:
+                assert float(mine[col]) == pytest.approx(float(row[col]), rel=1e-12), col
