@@ -294,6 +294,10 @@ class MarkerMessage(_Message):
     note: str | None = None
     participant_id: int | None = None
     actor: str | None = None
+    retracted: bool = Field(
+        default=False,
+        description="The marker was undone or retracted (sent again with true; still stored).",
+    )
 
 
 class DeviceMessage(_Message):

@@ -669,6 +669,30 @@ class LiveHub:
             session.markers.append(msg)
         self._broadcast(session_id, msg)
 
+    async def marker_changed(self, session_id: int, marker: Marker) -> None:
+        """A marker was undone or retracted (still stored): tell the pages to draw it so."""
+        session = self._sessions.get(session_id)
+        if session is not None and marker.participant_id is not None:
+            p = session.participants.get(marker.participant_id)
+            if p is not None and "live_display" not in p.purposes:
+                return
+        msg = MarkerMessage(
+            session_id=session_id,
+            marker_id=marker.id,
+            time_s=marker.time_s,
+            marker_type=marker.type,
+            note=marker.note,
+            participant_id=marker.participant_id,
+            actor=marker.actor,
+            retracted=marker.retracted,
+        )
+        if session is not None:
+            session.markers = deque(
+                (m for m in session.markers if m.marker_id != marker.id), maxlen=_KEEP_CONTROL
+            )
+            session.markers.append(msg)
+        self._broadcast(session_id, msg)
+
     async def cue_responded(self, session_id: int, cue_id: int, response: CueResponse) -> None:
         """The therapist answered a cue (already stored): end it and broadcast the resolution."""
         session = self._sessions.get(session_id)
