@@ -3,7 +3,8 @@
 The therapist's live page shows how the two heart rates move together. It uses the very
 definition of the post-session report (:mod:`hrv.synchrony`): heart rate of both people on one
 4 Hz grid smoothed over 10 s (:func:`hrv.synchrony.dyad_grid`), windowed lagged cross-correlation
-with 60 s windows, lags up to +-5 s and a 30 s step (:func:`hrv.synchrony.windowed_cross_correlation`,
+with 60 s windows, lags up to +-5 s and a 30 s step
+(:func:`hrv.synchrony.windowed_cross_correlation`,
 Boker et al. 2002), compared with the window-shift surrogates (Moulder et al. 2018). Only the
 span is shorter: the last few minutes instead of the whole session, so that the reading changes
 over minutes, not from one window to the next.
