@@ -72,12 +72,20 @@ class ParticipantInfo(_Message):
     role : {"patient", "therapist"}
     visible : bool
         Whether the participant is shown now (``live_display`` consent and no privacy pause).
+    paused : bool
+        A privacy pause is on (it can be resumed from the page).
+    consents : list of str
+        The purposes this person consented to for this session (``live_display``, ``storage``,
+        ``synchrony``, ...): what is not listed does not happen, and cannot be switched on from
+        the live page.
     """
 
     participant_id: int
     code: str
     role: Literal["patient", "therapist"]
     visible: bool = True
+    paused: bool = False
+    consents: list[str] | None = None
 
 
 class ParticipantBeats(_Message):

@@ -279,7 +279,12 @@ class _Participant:
 
     def info(self) -> ParticipantInfo:
         return ParticipantInfo(
-            participant_id=self.pid, code=self.code, role=self.role, visible=self.visible
+            participant_id=self.pid,
+            code=self.code,
+            role=self.role,
+            visible=self.visible,
+            paused=self.paused,
+            consents=sorted(self.purposes),
         )
 
 
@@ -825,7 +830,8 @@ class LiveHub:
         Raises
         ------
         StateConflictError
-            The session is not live.
+            The session is not live, or the participant has no ``live_display`` consent (not
+            shown, so a pause could never be resumed into a view).
         RecordNotFoundError
             The participant is not in the session.
         """
@@ -833,6 +839,13 @@ class LiveHub:
         p = session.participants.get(participant_id)
         if p is None:
             raise RecordNotFoundError("participant in this session", participant_id)
+        if "live_display" not in p.purposes:
+            raise StateConflictError(
+                f"participant {participant_id} is not shown (no consent to live display), so "
+                "there is nothing to pause or resume",
+                expected="a participant with a live_display consent",
+                actual="no live_display consent",
+            )
         t = session.tnow()
         reason: Literal["privacy_pause", "privacy_resume"] = (
             "privacy_pause" if paused else "privacy_resume"
