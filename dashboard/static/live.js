@@ -797,16 +797,16 @@
       return;
     }
     const r = s.correlation;
-    const ci = s.correlation_low != null ? " (95 % " + s.correlation_low.toFixed(2) + " to " + s.correlation_high.toFixed(2) + ")" : "";
+    const ci = s.correlation_low != null ? " (95 % " + s.correlation_low.toFixed(2) + "–" + s.correlation_high.toFixed(2) + ")" : "";
     el.textContent = "r = " + r.toFixed(2) + ci + ", last " + Math.round(s.window_s / 60) + " min";
     el.dataset.state = "value";
     const chanceText = s.chance_correlation != null
-      ? (s.above_chance ? "Above every time-shifted pairing (chance level r = " : "Not above chance: time-shifted pairings reach r = ") + s.chance_correlation.toFixed(2) + (s.above_chance ? ")" : "")
+      ? (s.above_chance ? "Above chance" : "Not above chance") + " (shifted pairings r = " + s.chance_correlation.toFixed(2) + ")"
       : "";
     let leadText = "No clear lead.";
     if (s.lead === "patient") leadText = "Therapist follows by about " + Math.abs(s.lag_s).toFixed(0) + " s (stable).";
     else if (s.lead === "therapist") leadText = "Patient follows by about " + Math.abs(s.lag_s).toFixed(0) + " s (stable).";
-    else if (s.lag_at_edge) leadText = "No clear lead (the peak is at the ±" + (s.max_lag_s || 5).toFixed(0) + " s edge of the search).";
+    else if (s.lag_at_edge) leadText = "No clear lead (peak at the ±" + (s.max_lag_s || 5).toFixed(0) + " s edge).";
     lead.textContent = chanceText + ". " + leadText;
     lead.dataset.lead = s.lead || "none";
     const pos = (v) => 50 + 50 * Math.max(-1, Math.min(1, v));
