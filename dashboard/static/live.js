@@ -328,6 +328,7 @@
     }
     if (s.status !== "live") showCue(null);
     updateControls();
+    tickClock();
     S.dirty = true;
   }
 
@@ -686,7 +687,7 @@
     }
     $("phase-elapsed").textContent = fmtClock(now - ph.started_s);
     const left = ph.planned_end_s - now;
-    $("phase-remaining").textContent = left >= 0 ? fmtClock(left) : "over by " + fmtClock(-left);
+    $("phase-remaining").textContent = left >= 0 ? fmtClock(left) + " left" : "over by " + fmtClock(-left);
     const rib = $("ribbon"), marker = $("ribbon-now");
     if (marker && rib.dataset.total) {
       const f = Math.min(Math.max((now - Number(rib.dataset.t0)) / Number(rib.dataset.total), 0), 1);
@@ -791,7 +792,9 @@
     };
     const ps = people();
     if (ps.some((p) => !p.visible)) { blank("– (hidden: nothing is computed while a person is hidden)"); return; }
-    if (!s || s.status === "hidden") { blank("– (needs both people visible, with consent)"); return; }
+    const consented = ps.length >= 2 && ps.every((p) => !p.consents || p.consents.has("synchrony"));
+    if (!consented) { blank("– (not computed: both people must consent to co-regulation)"); return; }
+    if (!s || s.status === "hidden") { blank("– (waiting for the next reading)"); return; }
     if (s.status === "collecting" || s.correlation == null) {
       blank("– collecting (the first reading needs about 4 minutes of both)");
       return;
