@@ -94,6 +94,9 @@ class FakeHub:
     async def marker_added(self, session_id: int, marker: Marker) -> None:
         self.calls.append(("marker_added", session_id, marker.id))
 
+    async def marker_changed(self, session_id: int, marker: Marker) -> None:
+        self.calls.append(("marker_changed", session_id, marker.id, marker.retracted))
+
     async def cue_responded(self, session_id: int, cue_id: int, response: str) -> None:
         self.calls.append(("cue_responded", session_id, cue_id, response))
 
