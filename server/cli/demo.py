@@ -62,6 +62,7 @@ __all__ = [
     "demo_template",
     "prepare_demo_session",
     "register",
+    "review_hint",
     "run",
     "simulator_address",
 ]
