@@ -424,7 +424,7 @@ async def _run_demo(args: argparse.Namespace) -> int:
         if loop.time() < deadline - 2 * _END_GRACE_S:
             base = dashboard_url(server.host, server.port, ctx.token).split("/?")[0]
             print(
-                f"demo session {session_id} ended from the page; the review is at "
+                f"demo session {session_id} ended before its time; its review is at "
                 f"{base}/sessions/{session_id}/review?token={ctx.token} "
                 "(Ctrl-C stops the server)",
                 file=stderr,
