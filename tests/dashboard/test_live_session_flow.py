@@ -49,7 +49,14 @@ NEEDED = {
     "next phase": "#phase-advance",
 }
 #: What must not move when a suggestion appears or goes.
-STILL = ["#marker-grid button", "#note-text", "#privacy-btn", "#end-btn", "#phase-advance", "#chart"]
+STILL = [
+    "#marker-grid button",
+    "#note-text",
+    "#privacy-btn",
+    "#end-btn",
+    "#phase-advance",
+    "#chart",
+]
 
 
 def _load_harness() -> ModuleType:
@@ -132,7 +139,9 @@ def test_layout_at_three_sizes_with_a_suggestion_showing(
     (the page's own code shows it), then its resolution."""
     page.locator("#cue-card").wait_for(state="visible", timeout=90_000)
     cue = page.evaluate("window.sintoniaLive.state.cue")
-    assert cue and cue["type"] == "cue" and cue["text"]
+    assert cue
+    assert cue["type"] == "cue"
+    assert cue["text"]
     resolved = {
         "type": "cue_resolved",
         "session_id": cue["session_id"],
@@ -167,8 +176,10 @@ def test_layout_at_three_sizes_with_a_suggestion_showing(
             assert pg.evaluate("document.documentElement.scrollWidth") <= width, size
             for name, sel in NEEDED.items():
                 box = _boxes(pg, sel)[0]
-                assert box["w"] > 0 and box["h"] > 0, (size, name)
-                assert box["x"] >= 0 and box["y"] >= 0, (size, name, box)
+                assert box["w"] > 0, (size, name)
+                assert box["h"] > 0, (size, name)
+                assert box["x"] >= 0, (size, name, box)
+                assert box["y"] >= 0, (size, name, box)
                 assert box["x"] + box["w"] <= width + 0.5, (size, name, box)
                 assert box["y"] + box["h"] <= height + 0.5, (size, name, box)
             markers = _boxes(pg, "#marker-grid button")
@@ -196,9 +207,7 @@ def test_layout_at_three_sizes_with_a_suggestion_showing(
     print("layout (size, chart height px, bottom of the last marker px):", report)
 
 
-def test_a_marker_is_undone_from_the_page_and_kept_as_retracted(
-    page: Page, server: Any
-) -> None:
+def test_a_marker_is_undone_from_the_page_and_kept_as_retracted(page: Page, server: Any) -> None:
     sid = _sid(page)
     grid_before = _boxes(page, "#marker-grid button")
     page.click('#marker-grid button[data-marker="dissociation_observed"]')
@@ -217,9 +226,7 @@ def test_a_marker_is_undone_from_the_page_and_kept_as_retracted(
         "(document.getElementById('chart').layout.shapes || []).map(s => s.name)"
     )
     assert "marker:dissociation_observed" not in shapes
-    kinds = page.evaluate(
-        "document.getElementById('chart').data.map(t => t.meta && t.meta.kind)"
-    )
+    kinds = page.evaluate("document.getElementById('chart').data.map(t => t.meta && t.meta.kind)")
     assert "retracted_markers" in kinds
     with server.client() as client:
         stored = [
@@ -233,8 +240,7 @@ def test_a_marker_is_undone_from_the_page_and_kept_as_retracted(
         audit = client.get("/api/audit", params={"object_type": "marker"}).json()
         entries = audit["entries"] if isinstance(audit, dict) else audit
         assert any(
-            e["action"] == "marker.undo" and e["object_id"] == str(stored[0]["id"])
-            for e in entries
+            e["action"] == "marker.undo" and e["object_id"] == str(stored[0]["id"]) for e in entries
         )
 
 
@@ -243,7 +249,9 @@ def test_co_regulation_is_blank_while_the_patient_is_hidden(page: Page) -> None:
         "document.getElementById('sync-value').dataset.state === 'value'", timeout=90_000
     )
     text = page.inner_text("#sync-value")
-    assert "r = " in text and "95 %" in text and "min" in text
+    assert "r = " in text
+    assert "95 %" in text
+    assert "last 8 min" in text
     lead = page.inner_text("#sync-lead")
     assert "chance" in lead
     assert "lead" in lead or "follows" in lead

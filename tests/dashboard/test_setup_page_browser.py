@@ -418,9 +418,7 @@ def test_scan_button_reports_what_it_found_or_why_not(laptop: Tab) -> None:
     assert all("Failed to load resource" in e for e in laptop.errors), laptop.errors
 
 
-def test_a_session_without_consents_is_explained_before_it_starts(
-    laptop: Tab, server: Any
-) -> None:
+def test_a_session_without_consents_is_explained_before_it_starts(laptop: Tab, server: Any) -> None:
     """Issue 13: nothing ticked used to be accepted silently, and the live page then showed a
     "privacy pause" whose Resume could never work."""
     page = laptop.page

@@ -854,7 +854,8 @@ def test_no_live_display_consent_is_not_a_pause_and_hidden_blanks_co_regulation(
                 if isinstance(m, SessionMessage)
                 for p in m.participants
             }
-            assert infos[pat].visible is False and infos[pat].paused is False
+            assert infos[pat].visible is False
+            assert infos[pat].paused is False
             assert infos[pat].consents == ["storage", "synchrony"]
             with pytest.raises(StateConflictError, match="no consent to live display"):
                 await r.hub.set_privacy_pause(sid, pat, True)
@@ -869,8 +870,10 @@ def test_no_live_display_consent_is_not_a_pause_and_hidden_blanks_co_regulation(
             await r.hub.set_privacy_pause(sid2, pat2, True)
             after = await collect(
                 sub2,
-                lambda ms: any(isinstance(m, SynchronyMessage) for m in ms)
-                and len(beats_of(ms, ther2)) > 50,
+                lambda ms: (
+                    any(isinstance(m, SynchronyMessage) for m in ms)
+                    and len(beats_of(ms, ther2)) > 50
+                ),
             )
             sync = [m for m in after if isinstance(m, SynchronyMessage)]
             assert [m.status for m in sync] == ["hidden"]  # blanked once, nothing computed after
