@@ -746,7 +746,10 @@
       who.textContent = p.code + " (" + p.role + ")";
       li.appendChild(who);
       const add = (text, cls) => { const sp = document.createElement("span"); sp.textContent = text; if (cls) sp.className = cls; li.appendChild(sp); return sp; };
-      if (!p.visible) { add("hidden (privacy)", "muted"); ul.appendChild(li); continue; }
+      if (!p.visible) {
+        add(canPause(p) ? "hidden (privacy pause)" : "not shown (no consent to live display)", "muted");
+        ul.appendChild(li); continue;
+      }
       let link = "waiting", cls = "state-wait";
       if (!S.online && !S.ended) link = "unknown while offline";
       else if (S.status !== "live") link = "not streaming (session " + S.status + ")";
@@ -791,9 +794,9 @@
       el.dataset.state = "blank";
     };
     const ps = people();
-    if (ps.some((p) => !p.visible)) { blank("– (hidden: nothing is computed while a person is hidden)"); return; }
     const consented = ps.length >= 2 && ps.every((p) => !p.consents || p.consents.has("synchrony"));
     if (!consented) { blank("– (not computed: both people must consent to co-regulation)"); return; }
+    if (ps.some((p) => !p.visible)) { blank("– (hidden: nothing is computed while a person is hidden)"); return; }
     if (!s || s.status === "hidden") { blank("– (waiting for the next reading)"); return; }
     if (s.status === "collecting" || s.correlation == null) {
       blank("– collecting (the first reading needs about 4 minutes of both)");
@@ -932,7 +935,7 @@
 
   async function privacyCmd() {
     const p = patient();
-    if (!p) return;
+    if (!p || $("privacy-btn").disabled) return;
     const pause = p.visible;
     try {
       await api("POST", "/api/sessions/" + SID + "/privacy-pause", { participant_id: p.id, paused: pause });

@@ -43,8 +43,8 @@ __all__ = [
     "undo_marker",
 ]
 
-#: How long after a marker (session clock, s) the live page's one-click undo is accepted; later,
-#: a marker is retracted or corrected with a reason (``.../retract``, ``.../correct``).
+#: How long after a marker (real seconds) the live page's one-click undo is accepted; later, a
+#: marker is retracted or corrected with a reason (``.../retract``, ``.../correct``).
 UNDO_WINDOW_S: Final[float] = 30.0
 
 router = APIRouter(route_class=StorageErrorRoute)
@@ -159,7 +159,9 @@ def list_markers(session_id: int, request: Request, principal: Auth) -> list[Mar
 
 def _undo(ctx: AppContext, principal: Principal, session_id: int, marker_id: int) -> Marker:
     marker = ctx.store.get_marker(session_id, marker_id)
-    age = ctx.hub.now(session_id) - marker.time_s
+    # Real seconds since the marker (a simulated session's clock may run faster): the undo is
+    # for the therapist's second thought, which takes real time.
+    age = (ctx.hub.now(session_id) - marker.time_s) / max(ctx.hub.speed(session_id), 1e-9)
     if age > UNDO_WINDOW_S:
         raise StateConflictError(
             f"cannot undo marker {marker_id}: it is {age:.0f} s old (undo is for the first "
@@ -187,7 +189,7 @@ def _undo(ctx: AppContext, principal: Principal, session_id: int, marker_id: int
 async def undo_marker(
     session_id: int, marker_id: int, request: Request, principal: Auth
 ) -> MarkerChangeOut:
-    """Within ``UNDO_WINDOW_S`` (30 s of session time) of the marker, while the session is live.
+    """Within ``UNDO_WINDOW_S`` (30 real seconds) of the marker, while the session is live.
     The marker stays stored, marked retracted; audited (``marker.undo``). 409 when too old or
     already withdrawn."""
     ctx = context(request)

@@ -199,7 +199,13 @@ def test_layout_at_three_sizes_with_a_suggestion_showing(
             # the suggestion goes: nothing moves either
             tap["ws"].send(json.dumps(resolved))
             pg.locator("#cue-card").wait_for(state="hidden")
-            assert pg.is_visible("#cue-empty")
+            # (at 60x the session may already bring its next suggestion: the card or the empty
+            # slot shows, in the same place)
+            empty_or_next = pg.evaluate(
+                "document.getElementById('cue-empty').hidden !== "
+                "document.getElementById('cue-card').hidden"
+            )
+            assert empty_or_next is True
             assert _still(pg) == with_cue, size
             report.append((size, round(chart["h"]), round(markers[-1]["y"] + markers[-1]["h"])))
         finally:
@@ -301,3 +307,61 @@ def test_the_session_is_ended_from_the_page_then_links_to_review_and_alliance(
     page.click("#alliance-link")
     page.wait_for_url(f"**/sessions/{sid}/alliance?token=*")
     e2e.wait_until(lambda: f"/sessions/{sid}/review?token=" in server.log(), timeout_s=15.0)
+
+
+def test_a_patient_without_consent_is_not_shown_as_a_pause_that_never_resumes(
+    page: Page, server: Any
+) -> None:
+    """Issue 13: with no consent ticked for the patient the page said "privacy pause" and its
+    Resume waited forever. Now it says what does not happen and offers no pause at all."""
+    with server.client() as api:
+        pid = api.post("/api/participants", json={"code": "P-NC", "role": "patient"}).json()["id"]
+        tid = api.post("/api/participants", json={"code": "T-NC", "role": "therapist"}).json()
+        sid = api.post(
+            "/api/sessions",
+            json={
+                "template": {
+                    "name": "short",
+                    "phases": [{"id": "welcome", "label": "Welcome", "minutes": 60}],
+                },
+                "participants": [
+                    {"participant_id": pid, "device": {"kind": "simulator", "seed": 5}},
+                    {"participant_id": tid["id"], "device": {"kind": "simulator", "seed": 5}},
+                ],
+            },
+        ).json()["id"]
+        for purpose in ("live_display", "storage", "synchrony"):
+            r = api.post(
+                f"/api/participants/{tid['id']}/consents",
+                json={"purpose": purpose, "version": "v1", "session_id": sid},
+            )
+            assert r.status_code == 201, r.text
+        assert api.post(f"/api/sessions/{sid}/start").status_code == 200
+    page.goto(f"{server.base_url}/sessions/{sid}/live?token={server.token}")
+    page.wait_for_selector('#session-status[data-status="live"]')
+    page.wait_for_function("window.sintoniaLive.plottedArousal('T-NC') > 0")
+    notice = page.locator("#consent-notice")
+    assert notice.is_visible()
+    text = notice.inner_text()
+    assert "P-NC (patient) did not consent to live display, storage, synchrony" in text
+    assert "their trace is not shown here" in text
+    assert "not stored" in text
+    # no pause to resume: the button is off and says why, no "Resume patient stream"
+    assert page.is_disabled("#privacy-btn")
+    assert "Resume" not in page.inner_text("#privacy-btn")
+    assert "not consented to live display" in (page.get_attribute("#privacy-btn", "title") or "")
+    assert page.is_hidden("#privacy-note")
+    assert "not computed" in page.inner_text("#sync-value")
+    assert "not shown (no consent to live display)" in page.inner_text("#device-list")
+    sent: list[str] = []
+    page.on("request", lambda req: sent.append(req.url) if "privacy" in req.url else None)
+    page.keyboard.press("p")  # the shortcut sends nothing either
+    page.wait_for_timeout(800)
+    assert sent == []
+    assert "Resume" not in page.inner_text("#privacy-btn")
+    page.screenshot(path=str(OUTPUT / "live_flow_no_consent_1366x768.png"))
+    with server.client() as api:
+        r = api.post(f"/api/sessions/{sid}/privacy-pause", json={"participant_id": pid})
+        assert r.status_code == 409
+        assert "no consent to live display" in r.text
+        api.post(f"/api/sessions/{sid}/stop")

@@ -60,6 +60,9 @@ class FakeHub:
         """The session clock: here a fixed offset from the store's clock, so tests can see it."""
         return self.store.now() + (self.clock_offset_s if session_id in self.live else 0.0)
 
+    def speed(self, session_id: int) -> float:
+        return 1.0
+
     async def set_pacer(self, session_id: int, on: bool) -> None:
         self.pacer[session_id] = on
         self.calls.append(("set_pacer", session_id, on))
