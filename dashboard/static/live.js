@@ -760,7 +760,7 @@
       } else if (s && s.t.length) { link = "connected"; cls = "state-ok"; }
       add(link, cls).dataset.link = link;
       if (S.status !== "live" || !S.online) { ul.appendChild(li); continue; }
-      add("battery " + (d && d.battery_percent != null ? Math.round(d.battery_percent) + " %" : "–"));
+      if (d && d.battery_percent != null) add("battery " + Math.round(d.battery_percent) + " %");
       add("contact " + (d && d.contact != null ? (d.contact ? "yes" : "no") : "–"));
       add("signal " + qualityWord(s ? s.quality : null));
       if (s && s.baseline < 1 && s.t.length) add("baseline " + Math.round(100 * s.baseline) + " %", "muted");

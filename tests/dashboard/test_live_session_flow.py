@@ -142,6 +142,8 @@ def test_layout_at_three_sizes_with_a_suggestion_showing(
     assert cue
     assert cue["type"] == "cue"
     assert cue["text"]
+    # Its own id, so that the real session's later cue traffic does not resolve it meanwhile.
+    cue = {**cue, "cue_id": cue["cue_id"] + 1_000_000}
     resolved = {
         "type": "cue_resolved",
         "session_id": cue["session_id"],
@@ -170,6 +172,8 @@ def test_layout_at_three_sizes_with_a_suggestion_showing(
             with_cue = _still(pg)
             assert with_cue == without, size  # the suggestion came: nothing moved
             pg.wait_for_timeout(1200)  # a redraw or two
+            tap["ws"].send(json.dumps(cue))  # shown again, should a newer real cue have come
+            pg.locator("#cue-card").wait_for(state="visible")
             pg.screenshot(path=str(OUTPUT / f"live_flow_{size}_suggestion.png"))
             # one screen: no scrolling either way
             assert pg.evaluate("document.documentElement.scrollHeight") <= height, size
@@ -207,6 +211,20 @@ def test_layout_at_three_sizes_with_a_suggestion_showing(
             )
             assert empty_or_next is True
             assert _still(pg) == with_cue, size
+            # the pacer with its coherence readings still fits, and moves none of the above
+            pg.click("#pacer-toggle")
+            pg.wait_for_function(
+                "/[0-9]/.test(document.getElementById('coherence').textContent)",
+                timeout=TIMEOUT_MS,
+            )
+            pg.wait_for_timeout(300)
+            assert _still(pg) == with_cue, size
+            for name, sel in NEEDED.items():
+                box = _boxes(pg, sel)[0]
+                assert box["y"] + box["h"] <= height + 0.5, ("pacer on", size, name, box)
+            assert pg.evaluate("document.documentElement.scrollHeight") <= height, size
+            pg.screenshot(path=str(OUTPUT / f"live_flow_{size}_pacer.png"))
+            pg.click("#pacer-toggle")
             report.append((size, round(chart["h"]), round(markers[-1]["y"] + markers[-1]["h"])))
         finally:
             context.close()
