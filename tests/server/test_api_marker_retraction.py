@@ -112,3 +112,22 @@ def test_retract_and_correct_after_the_session(client: TestClient) -> None:
         f"/api/sessions/{sid}/markers/{a['id']}/correct", json={"type": "nonsense", "reason": "x"}
     )
     assert r.status_code == 422
+
+
+def test_the_review_reads_only_standing_markers(client: TestClient) -> None:
+    """The review (and every export) reads markers through ``Store.list_markers``, which leaves
+    retracted ones out; the corrected marker takes the original's place."""
+    from server.review_data import load_session_inputs
+
+    sid, _, _ = _setup(client)
+    a = client.post(f"/api/sessions/{sid}/markers", json={"type": "dissociation_observed"}).json()
+    b = client.post(f"/api/sessions/{sid}/markers", json={"type": "rupture"}).json()
+    client.post(f"/api/sessions/{sid}/markers/{a['id']}/undo")
+    client.post(
+        f"/api/sessions/{sid}/markers/{b['id']}/correct",
+        json={"type": "repair", "reason": "wrong key"},
+    )
+    client.post(f"/api/sessions/{sid}/stop")
+    inputs = load_session_inputs(ctx_of(client).store, sid)
+    kinds = [getattr(m, "kind", None) or getattr(m, "type", None) for m in inputs.markers]
+    assert kinds == ["repair"]
