@@ -10,6 +10,7 @@ No I/O, no clock, no logging, no framework types (see DESIGN.md). Modules:
 - :mod:`hrv.stream`: the per-beat streaming engine; :mod:`hrv.arousal`: the arousal index;
 - :mod:`hrv.coherence`: paced-breathing coherence ratio and breathing rate;
 - :mod:`hrv.synchrony`: therapist-patient synchrony, always with its surrogate comparison;
+- :mod:`hrv.coregulation`: the live co-regulation reading (the report's WLCC over the last minutes);
 - :mod:`hrv.synthetic`: deterministic synthetic RR with artifacts at known positions.
 
 No name exported here equals a sub-module's name (``hrv.time_domain`` stays the module).

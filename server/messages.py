@@ -72,12 +72,20 @@ class ParticipantInfo(_Message):
     role : {"patient", "therapist"}
     visible : bool
         Whether the participant is shown now (``live_display`` consent and no privacy pause).
+    paused : bool
+        A privacy pause is on (it can be resumed from the page).
+    consents : list of str
+        The purposes this person consented to for this session (``live_display``, ``storage``,
+        ``synchrony``, ...): what is not listed does not happen, and cannot be switched on from
+        the live page.
     """
 
     participant_id: int
     code: str
     role: Literal["patient", "therapist"]
     visible: bool = True
+    paused: bool = False
+    consents: list[str] | None = None
 
 
 class ParticipantBeats(_Message):
@@ -294,6 +302,10 @@ class MarkerMessage(_Message):
     note: str | None = None
     participant_id: int | None = None
     actor: str | None = None
+    retracted: bool = Field(
+        default=False,
+        description="The marker was undone or retracted (sent again with true; still stored).",
+    )
 
 
 class DeviceMessage(_Message):
@@ -360,21 +372,35 @@ class CoherenceMessage(_Message):
 
 
 class SynchronyMessage(_Message):
-    """Rolling therapist-patient heart-rate correlation (co-regulation), therapist-only.
+    """Therapist-patient heart-rate co-regulation over the last minutes, therapist-only.
 
-    Sent only while both participants consent to ``synchrony`` and both are visible.
+    The report's definition (:func:`hrv.coregulation.coregulation`: windowed lagged
+    cross-correlation of the heart rates, 60 s windows, lags up to +-5 s, with window-shift
+    surrogates) over the last ``window_s`` seconds, every 5 s of session time. Sent only while
+    both participants consent to ``synchrony`` and both are visible; ``status`` ``"hidden"``
+    (null values) when one of them is hidden, ``"collecting"`` until the span holds enough
+    windows.
 
     Attributes
     ----------
     time_s : float
-        End of the window, s.
+        End of the span, s.
     window_s : float
-        Window length, s.
+        Length of the span read, s.
     correlation : float or None
-        Peak Pearson correlation of the two detrended HR series over lags within
-        ``[-max_lag_s, +max_lag_s]``, -1..1.
+        Mean peak correlation of the windows, -1..1.
     lag_s : float or None
-        Lag of that peak, s; positive when the therapist's HR follows the patient's.
+        Lag of the peak of the mean Fisher z by lag, s; positive when the therapist's HR follows.
+    correlation_low, correlation_high : float or None
+        95 % interval of ``correlation``.
+    chance_correlation : float or None
+        The same statistic for time-shifted (unrelated) pairings of the two people.
+    above_chance : bool or None
+        The reading exceeds every surrogate.
+    lead : {"patient", "therapist", "none"} or None
+        Who leads, only when the lead is stable; ``"none"``: no clear lead.
+    lag_at_edge : bool or None
+        The lag sits at +-``max_lag_s``: the true lag may lie outside the search.
     """
 
     type: Literal["synchrony"] = "synchrony"
@@ -385,6 +411,19 @@ class SynchronyMessage(_Message):
     window_s: float
     correlation: float | None
     lag_s: float | None
+    status: Literal["ok", "collecting", "hidden"] = "ok"
+    correlation_low: float | None = None
+    correlation_high: float | None = None
+    n_windows: int | None = None
+    chance_correlation: float | None = None
+    above_chance: bool | None = None
+    p_value: float | None = None
+    n_surrogates: int | None = None
+    lag_at_edge: bool | None = None
+    lead: Literal["patient", "therapist", "none"] | None = None
+    max_lag_s: float | None = None
+    wlcc_window_s: float | None = None
+    wlcc_step_s: float | None = None
 
 
 class VisibilityMessage(_Message):

@@ -44,8 +44,11 @@ __all__ = [
     "LoginIn",
     "LoginOut",
     "LslDevice",
+    "MarkerChangeOut",
+    "MarkerCorrectIn",
     "MarkerIn",
     "MarkerOut",
+    "MarkerRetractIn",
     "MarkerType",
     "PacerIn",
     "PacerOut",
@@ -447,7 +450,7 @@ class MarkerIn(_In):
 
 
 class MarkerOut(_Out):
-    """A stored marker."""
+    """A stored marker; an undone, retracted or corrected one stays, with ``retracted`` true."""
 
     id: int
     session_id: int
@@ -456,6 +459,40 @@ class MarkerOut(_Out):
     type: str
     note: str | None
     actor: str | None
+    retracted: bool = False
+    retracted_at_s: float | None = None
+    retracted_by: str | None = None
+    retraction_reason: str | None = None
+    replaces_id: int | None = Field(
+        default=None, description="The retracted marker this one corrects, if any."
+    )
+
+
+class MarkerRetractIn(_In):
+    """Why a marker is withdrawn (kept in the audit log with the marker)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class MarkerCorrectIn(_In):
+    """The corrected marker: it replaces the original at the original's time."""
+
+    type: MarkerType
+    note: str | None = Field(default=None, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _note_needs_text(self) -> MarkerCorrectIn:
+        if self.type == "note" and not self.note:
+            raise ValueError("a marker of type 'note' needs a non-empty 'note' text")
+        return self
+
+
+class MarkerChangeOut(_Out):
+    """The outcome of an undo, retraction or correction."""
+
+    retracted: MarkerOut
+    correction: MarkerOut | None = None
 
 
 class CueResponseIn(_In):

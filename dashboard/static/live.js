@@ -20,6 +20,12 @@
   const REDRAW_MS = 1000;            // figure refresh period, ms
   const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
   const EXTEND_S = 300;
+  const UNDO_MS = 10000;             // how long the page offers to undo a marker (server: 30 s)
+  const CONSENT_WORDS = {            // what does not happen without each consent
+    live_display: "their trace is not shown here",
+    storage: "their beats are not stored (nothing to review afterwards)",
+    synchrony: "co-regulation is not computed",
+  };
   const GREY = "#8C8C8C";
   const MARKER_COLOUR = CFG.palette.reddish_purple;
   const CUE_COLOUR = CFG.palette.bluish_green;
@@ -106,6 +112,8 @@
     const p = S.participants.get(id) || { id, code: info.code, role: info.role, visible: true };
     p.code = info.code; p.role = info.role;
     if (info.visible !== undefined) p.visible = info.visible;
+    if (info.paused !== undefined) p.paused = info.paused;
+    if (Array.isArray(info.consents)) p.consents = new Set(info.consents);
     S.participants.set(id, p);
     if (!S.series.has(id)) S.series.set(id, { t: [], arousal: [], state: [], hr: [], rmssd: [], quality: null, baseline: 0 });
     return p;
@@ -154,6 +162,7 @@
   function addMarker(m) {
     S.markers.set(m.marker_id ?? m.id, {
       time_s: m.time_s, type: m.marker_type ?? m.type, note: m.note, participant_id: m.participant_id,
+      retracted: Boolean(m.retracted),
     });
     S.dirty = true;
   }
@@ -250,7 +259,16 @@
       case "device": S.devices.set(msg.participant_id, msg); renderDevices(); break;
       case "coherence": S.coherence.set(msg.participant_id, msg); renderCoherence(); break;
       case "synchrony": S.synchrony = msg; renderSynchrony(); break;
-      case "visibility": onVisibility(msg.participant_id, msg.visible); break;
+      case "visibility": {
+        const p = S.participants.get(msg.participant_id);
+        if (p && p.consents) {
+          if (msg.reason === "consent_revoked" && !msg.visible) p.consents.delete("live_display");
+          if (msg.reason === "consent_granted" && msg.visible) p.consents.add("live_display");
+        }
+        if (p && (msg.reason === "privacy_pause" || msg.reason === "privacy_resume")) p.paused = msg.reason === "privacy_pause";
+        onVisibility(msg.participant_id, msg.visible);
+        break;
+      }
       default: break;
     }
   }
@@ -295,27 +313,31 @@
     S.speed = s.speed || 1;
     for (const p of s.participants || []) person(p);
     for (const p of s.participants || []) onVisibility(p.participant_id, p.visible !== false);
+    renderConsents();
     const pill = $("session-status");
     pill.dataset.status = s.status;
     pill.textContent = s.status === "live" && S.speed !== 1 ? "live · " + S.speed + "× simulated" : s.status;
     if (s.status === "live") {
       hideNotice();
     } else if (s.status === "interrupted") {
-      showNotice("This session was interrupted (the server stopped while it was live). Its beats up to then are stored.", true);
+      showNotice("This session was interrupted (the server stopped while it was live). Its beats up to then are stored.", true, true);
     } else if (s.status === "stopped") {
-      showNotice("This session has ended" + (s.reason === "shutdown" ? " (the server was shut down)." : "."), false);
+      showNotice("This session has ended" + (s.reason === "shutdown" ? " (the server was shut down)." : ".") + " Everything recorded is stored.", false, true);
     } else if (s.status === "planned") {
       showNotice("This session has not started yet.", false);
     }
     if (s.status !== "live") showCue(null);
     updateControls();
+    tickClock();
     S.dirty = true;
   }
 
   // Commands only while the session is live and the server is reachable.
   function updateControls() {
     const can = S.status === "live" && S.online;
-    for (const id of ["phase-extend", "privacy-btn", "pacer-toggle", "cue-ack", "cue-dismiss"]) $(id).disabled = !can;
+    for (const id of ["phase-extend", "privacy-btn", "pacer-toggle", "cue-ack", "cue-dismiss", "end-btn", "marker-undo"]) $(id).disabled = !can;
+    const pt = patient();
+    if (pt && !canPause(pt)) $("privacy-btn").disabled = true;
     const ph = S.phase;
     $("phase-advance").disabled = !can || (ph != null && ph.index >= ph.schedule.length - 1);
     for (const b of document.querySelectorAll("#marker-grid button, #note-form button")) b.disabled = !can;
@@ -326,18 +348,46 @@
     if (!p) return;
     p.visible = visible;
     if (p.role === "patient") {
-      $("privacy-btn").setAttribute("aria-pressed", String(!visible));
-      $("privacy-btn").firstChild.textContent = visible ? "Privacy pause " : "Resume patient stream ";
-      $("privacy-note").hidden = visible;
+      // Hidden for lack of consent is not a pause: nothing on this page can change it.
+      const paused = !visible && canPause(p);
+      $("privacy-btn").setAttribute("aria-pressed", String(paused));
+      $("privacy-btn").firstChild.textContent = paused ? "Resume patient stream " : "Privacy pause ";
+      $("privacy-btn").title = canPause(p)
+        ? "Hide and stop the patient's stream at once (recorded as an event)"
+        : "The patient has not consented to live display: nothing is shown, so there is nothing to pause";
+      $("privacy-note").hidden = !paused;
+      updateControls();
     }
+    if (!visible) { S.synchrony = null; }
     renderDevices();
+    renderSynchrony();
+    renderConsents();
     S.dirty = true;
   }
 
-  function showNotice(text, canResume) {
+  // A person without a live_display consent is never shown: no pause, no resume.
+  function canPause(p) { return !p.consents || p.consents.has("live_display"); }
+
+  function renderConsents() {
+    const lines = [];
+    for (const p of people()) {
+      if (!p.consents) continue;
+      const missing = Object.keys(CONSENT_WORDS).filter((k) => !p.consents.has(k));
+      if (!missing.length) continue;
+      lines.push(p.code + " (" + p.role + ") did not consent to " + missing.map((k) => k.replace("_", " ")).join(", ") +
+        ": " + missing.map((k) => CONSENT_WORDS[k]).join("; ") + ".");
+    }
+    const box = $("consent-notice");
+    box.textContent = lines.join(" ");
+    box.hidden = lines.length === 0;
+  }
+
+  function showNotice(text, canResume, ended) {
     $("session-notice").hidden = false;
     $("session-notice-text").textContent = text;
     $("resume-btn").hidden = !canResume;
+    $("after-links").hidden = !ended;
+    $("newest-link").hidden = Boolean(ended) && S.status === "stopped";
   }
   function hideNotice() { $("session-notice").hidden = true; }
 
@@ -501,7 +551,9 @@
         });
       });
     }
-    const mk = [...S.markers.entries()].sort((a, b) => a[1].time_s - b[1].time_s);
+    const all = [...S.markers.entries()].sort((a, b) => a[1].time_s - b[1].time_s);
+    const mk = all.filter(([, m]) => !m.retracted);
+    const gone = all.filter(([, m]) => m.retracted);
     for (const [, m] of mk) {
       shapes.push({
         type: "line", name: "marker:" + m.type, xref: "x", yref: "paper", x0: rel(m.time_s) / 60, x1: rel(m.time_s) / 60,
@@ -514,6 +566,15 @@
         xaxis: "x", yaxis: "y", name: "Markers", hoverinfo: "text",
         hovertext: mk.map(([, m]) => (CFG.marker_labels[m.type] || SHORT_LABELS[m.type] || m.type) + " at " + fmtClock(rel(m.time_s)) + (m.note ? "<br>" + escapeHtml(m.note) : "")),
         marker: { symbol: "triangle-down", size: 12, color: MARKER_COLOUR }, meta: { kind: "markers", participant: null },
+      });
+    }
+    if (gone.length) {
+      // Retracted markers stay visible as what they are: hollow grey, no line across the trace.
+      traces.push({
+        type: "scatter", mode: "markers", x: gone.map(([, m]) => rel(m.time_s) / 60), y: gone.map(() => yMax - 0.2),
+        xaxis: "x", yaxis: "y", name: "Retracted markers", hoverinfo: "text", showlegend: false,
+        hovertext: gone.map(([, m]) => "Retracted: " + (CFG.marker_labels[m.type] || SHORT_LABELS[m.type] || m.type) + " at " + fmtClock(rel(m.time_s))),
+        marker: { symbol: "triangle-down-open", size: 10, color: GREY }, meta: { kind: "retracted_markers", participant: null },
       });
     }
     const cs = [...S.cues.values()].sort((a, b) => a.time_s - b.time_s);
@@ -559,8 +620,10 @@
     const gd = $("chart");
     const fig = buildFigure();
     relayoutByCode = true;
-    const p = plotted ? Plotly.react(gd, fig.data, fig.layout, { displaylogo: false, responsive: true })
-      : Plotly.newPlot(gd, fig.data, fig.layout, { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage", "lasso2d", "select2d"] });
+    // No plotly modebar: it covered the phase ribbon. Zoom by dragging, double-click to reset,
+    // and the view buttons above the chart.
+    const config = { displaylogo: false, responsive: true, displayModeBar: false };
+    const p = plotted ? Plotly.react(gd, fig.data, fig.layout, config) : Plotly.newPlot(gd, fig.data, fig.layout, config);
     Promise.resolve(p).then(() => {
       relayoutByCode = false;
       if (!plotted) {
@@ -624,7 +687,7 @@
     }
     $("phase-elapsed").textContent = fmtClock(now - ph.started_s);
     const left = ph.planned_end_s - now;
-    $("phase-remaining").textContent = left >= 0 ? fmtClock(left) : "over by " + fmtClock(-left);
+    $("phase-remaining").textContent = left >= 0 ? fmtClock(left) + " left" : "over by " + fmtClock(-left);
     const rib = $("ribbon"), marker = $("ribbon-now");
     if (marker && rib.dataset.total) {
       const f = Math.min(Math.max((now - Number(rib.dataset.t0)) / Number(rib.dataset.total), 0), 1);
@@ -635,6 +698,7 @@
   function showCue(c) {
     S.cue = c;
     const card = $("cue-card");
+    $("cue-empty").hidden = Boolean(c);
     if (!c) { card.hidden = true; return; }
     card.hidden = false;
     card.dataset.cueId = c.cue_id;
@@ -682,7 +746,10 @@
       who.textContent = p.code + " (" + p.role + ")";
       li.appendChild(who);
       const add = (text, cls) => { const sp = document.createElement("span"); sp.textContent = text; if (cls) sp.className = cls; li.appendChild(sp); return sp; };
-      if (!p.visible) { add("hidden (privacy)", "muted"); ul.appendChild(li); continue; }
+      if (!p.visible) {
+        add(canPause(p) ? "hidden (privacy pause)" : "not shown (no consent to live display)", "muted");
+        ul.appendChild(li); continue;
+      }
       let link = "waiting", cls = "state-wait";
       if (!S.online && !S.ended) link = "unknown while offline";
       else if (S.status !== "live") link = "not streaming (session " + S.status + ")";
@@ -693,7 +760,7 @@
       } else if (s && s.t.length) { link = "connected"; cls = "state-ok"; }
       add(link, cls).dataset.link = link;
       if (S.status !== "live" || !S.online) { ul.appendChild(li); continue; }
-      add("battery " + (d && d.battery_percent != null ? Math.round(d.battery_percent) + " %" : "–"));
+      if (d && d.battery_percent != null) add("battery " + Math.round(d.battery_percent) + " %");
       add("contact " + (d && d.contact != null ? (d.contact ? "yes" : "no") : "–"));
       add("signal " + qualityWord(s ? s.quality : null));
       if (s && s.baseline < 1 && s.t.length) add("baseline " + Math.round(100 * s.baseline) + " %", "muted");
@@ -715,16 +782,47 @@
     }
   }
 
+  // The report's synchrony definition over the last minutes (hrv.coregulation): the mean peak
+  // correlation with its 95 % interval, the chance level of time-shifted pairings, and a lead
+  // only when it is stable. Blank while either person is hidden.
   function renderSynchrony() {
     const s = S.synchrony;
-    const el = $("sync-value"), fill = $("sync-fill");
-    if (!s || s.correlation == null) { el.textContent = "– (needs both people visible, with consent)"; fill.style.width = "0"; return; }
-    const r = s.correlation, lag = s.lag_s;
-    let lagText = "";
-    if (lag != null) lagText = Math.abs(lag) < 0.5 ? ", in step" : lag > 0 ? ", therapist follows by " + lag.toFixed(0) + " s" : ", patient follows by " + (-lag).toFixed(0) + " s";
-    el.textContent = "HR correlation r = " + r.toFixed(2) + lagText + " (last " + Math.round(s.window_s) + " s)";
-    fill.style.left = r >= 0 ? "50%" : (50 + 50 * r) + "%";
+    const el = $("sync-value"), fill = $("sync-fill"), range = $("sync-range"), chance = $("sync-chance"), lead = $("sync-lead");
+    const blank = (text, why) => {
+      el.textContent = text; lead.textContent = why || "";
+      fill.style.width = "0"; range.style.width = "0"; chance.style.width = "0";
+      el.dataset.state = "blank";
+    };
+    const ps = people();
+    const consented = ps.length >= 2 && ps.every((p) => !p.consents || p.consents.has("synchrony"));
+    if (!consented) { blank("– (not computed: both people must consent to co-regulation)"); return; }
+    if (ps.some((p) => !p.visible)) { blank("– (hidden: nothing is computed while a person is hidden)"); return; }
+    if (!s || s.status === "hidden") { blank("– (waiting for the next reading)"); return; }
+    if (s.status === "collecting" || s.correlation == null) {
+      blank("– collecting (the first reading needs about 4 minutes of both)");
+      return;
+    }
+    const r = s.correlation;
+    const ci = s.correlation_low != null ? " (95 % " + s.correlation_low.toFixed(2) + "–" + s.correlation_high.toFixed(2) + ")" : "";
+    el.textContent = "r = " + r.toFixed(2) + ci + ", last " + Math.round(s.window_s / 60) + " min";
+    el.dataset.state = "value";
+    const chanceText = s.chance_correlation != null
+      ? (s.above_chance ? "Above chance" : "Not above chance") + " (shifted pairings r = " + s.chance_correlation.toFixed(2) + ")"
+      : "";
+    let leadText = "No clear lead.";
+    if (s.lead === "patient") leadText = "Therapist follows by about " + Math.abs(s.lag_s).toFixed(0) + " s (stable).";
+    else if (s.lead === "therapist") leadText = "Patient follows by about " + Math.abs(s.lag_s).toFixed(0) + " s (stable).";
+    else if (s.lag_at_edge) leadText = "No clear lead (peak at the ±" + (s.max_lag_s || 5).toFixed(0) + " s edge).";
+    lead.textContent = chanceText + ". " + leadText;
+    lead.dataset.lead = s.lead || "none";
+    const pos = (v) => 50 + 50 * Math.max(-1, Math.min(1, v));
+    fill.style.left = (r >= 0 ? 50 : pos(r)) + "%";
     fill.style.width = (50 * Math.abs(r)) + "%";
+    if (s.correlation_low != null) {
+      range.style.left = pos(s.correlation_low) + "%";
+      range.style.width = (pos(s.correlation_high) - pos(s.correlation_low)) + "%";
+    } else { range.style.width = "0"; }
+    if (s.chance_correlation != null) { chance.style.left = pos(s.chance_correlation) + "%"; chance.style.width = "2px"; }
   }
 
   // ------------------------------------------------------------------ pacer
@@ -766,8 +864,45 @@
       addMarker(m);
       redraw();
       say("Saved: " + (SHORT_LABELS[type] || type) + " at " + fmtClock(rel(m.time_s)));
+      offerUndo(m);
       return true;
     } catch (e) { say("Marker not saved: " + e.message); return false; }
+  }
+
+  // One click (or U) withdraws the marker just recorded; it stays in the record, marked
+  // retracted, with the undo in the audit log. Later corrections go through the API.
+  let undoTimer = null, undoable = null;
+  function offerUndo(m) {
+    undoable = m;
+    const b = $("marker-undo");
+    b.hidden = false;
+    b.textContent = "Undo";
+    b.title = "Undo " + (SHORT_LABELS[m.type] || m.type) + " at " + fmtClock(rel(m.time_s)) + " (key U)";
+    b.dataset.markerId = m.id;
+    clearTimeout(undoTimer);
+    undoTimer = setTimeout(() => { undoable = null; b.hidden = true; }, UNDO_MS);
+  }
+  async function undoCmd() {
+    const m = undoable;
+    if (!m) return;
+    undoable = null;
+    clearTimeout(undoTimer);
+    $("marker-undo").hidden = true;
+    try {
+      await api("POST", "/api/sessions/" + SID + "/markers/" + m.id + "/undo");
+      addMarker(Object.assign({}, m, { retracted: true }));
+      redraw();
+      say("Undone: " + (SHORT_LABELS[m.type] || m.type) + " (kept in the record as retracted)");
+    } catch (e) { say("Undo failed: " + e.message); }
+  }
+
+  async function endCmd() {
+    $("end-dialog").close();
+    try {
+      await api("POST", "/api/sessions/" + SID + "/stop");
+      S.ended = true;
+      onSession({ status: "stopped", time_s: sessionNow(), participants: [] });
+    } catch (e) { say("Could not end the session: " + e.message); }
   }
 
   function buildMarkerButtons() {
@@ -800,7 +935,7 @@
 
   async function privacyCmd() {
     const p = patient();
-    if (!p) return;
+    if (!p || $("privacy-btn").disabled) return;
     const pause = p.visible;
     try {
       await api("POST", "/api/sessions/" + SID + "/privacy-pause", { participant_id: p.id, paused: pause });
@@ -826,6 +961,7 @@
     const hit = MARKERS.find(([, key]) => key === k);
     if (hit && S.status === "live") { ev.preventDefault(); addMarkerCmd(hit[0]); return; }
     if (k === "N") { ev.preventDefault(); $("note-text").focus(); return; }
+    if (k === "U" && undoable) { ev.preventDefault(); undoCmd(); return; }
     if (k === "P" && S.status === "live") { ev.preventDefault(); privacyCmd(); }
   }
 
@@ -841,6 +977,13 @@
     $("cue-ack").addEventListener("click", () => answerCue("acknowledged"));
     $("cue-dismiss").addEventListener("click", () => answerCue("dismissed"));
     $("resume-btn").addEventListener("click", resumeCmd);
+    $("marker-undo").addEventListener("click", undoCmd);
+    $("end-btn").addEventListener("click", () => $("end-dialog").showModal());
+    $("end-cancel").addEventListener("click", () => $("end-dialog").close());
+    $("end-confirm").addEventListener("click", endCmd);
+    const q = "?token=" + encodeURIComponent(TOKEN);
+    $("review-link").href = "/sessions/" + SID + "/review" + q;
+    $("alliance-link").href = "/sessions/" + SID + "/alliance" + q;
     $("pacer-toggle").addEventListener("click", () => showPacer(!S.pacerOn, true));
     $("pacer-rate").addEventListener("input", (e) => setPacerRate(e.target.value));
     $("note-form").addEventListener("submit", async (e) => {
@@ -881,7 +1024,8 @@
       for (const p of S.participants.values()) if (p.code === code) { const t = S.series.get(p.id).t; return t.length ? rel(t[0]) : null; }
       return null;
     },
-    markerTypes() { return [...S.markers.values()].map((m) => m.type); },
+    markerTypes() { return [...S.markers.values()].filter((m) => !m.retracted).map((m) => m.type); },
+    retractedTypes() { return [...S.markers.values()].filter((m) => m.retracted).map((m) => m.type); },
     plottedArousal(code) {
       const gd = $("chart");
       const tr = (gd.data || []).find((t) => t.meta && t.meta.kind === "arousal" && t.meta.participant === code);

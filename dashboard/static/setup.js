@@ -43,7 +43,7 @@
   const phasesTotal = document.getElementById("phases-total");
 
   // What has been created so far (so that a retry resumes, never duplicates).
-  const state = { participants: {}, sessionId: null, granted: new Set(), busy: false };
+  const state = { participants: {}, sessionId: null, granted: new Set(), busy: false, consentsConfirmed: false };
 
   // ------------------------------------------------------------------ building the form
 
@@ -98,7 +98,34 @@
     body.querySelector('[data-action="scan"]').addEventListener("click", () => scan(role));
   }
 
-  // What the ticked consents mean together, in words (never blocks: the person decides).
+  // What cannot happen without each consent, in words (server: ConsentPurpose).
+  const WITHOUT = {
+    live_display: "their heart-rate trace is not shown during the session",
+    storage: "none of their heartbeats is kept, so there is nothing to review or export afterwards",
+    review: "the recording cannot be looked at after the session",
+    research_export: "the recording is left out of research data sets",
+    synchrony: "co-regulation with the other person is not computed, live or afterwards",
+  };
+
+  // Purposes a person did not consent to, and what that means (shown as soon as the form
+  // opens: with nothing ticked, nothing of this person is shown, stored or compared).
+  function missingConsents(role) {
+    const section = personSection(role);
+    const ticked = new Set([...section.querySelectorAll(".consent input:checked")].map((b) => b.dataset.purpose));
+    return PURPOSES.map(([p]) => p).filter((p) => !ticked.has(p));
+  }
+
+  function consentSentence(role) {
+    const missing = missingConsents(role);
+    if (!missing.length) return "";
+    const who = role === "patient" ? "The patient" : "The therapist";
+    if (missing.length === PURPOSES.length) {
+      return who + " has not consented to anything: " + missing.map((p) => WITHOUT[p]).join("; ") + ".";
+    }
+    return "Without " + missing.map((p) => PURPOSES.find(([q]) => q === p)[1]).join(", ") + ": " +
+      missing.map((p) => WITHOUT[p]).join("; ") + ".";
+  }
+
   function updateConsentHint(role) {
     const section = personSection(role);
     const ticked = new Set([...section.querySelectorAll(".consent input:checked")].map((b) => b.dataset.purpose));
@@ -107,12 +134,42 @@
     if (later.length && !ticked.has("storage")) {
       notes.push("Review and research use the stored recording: without Storage nothing is kept for them.");
     }
-    if (ticked.size && !ticked.has("live_display")) {
-      notes.push("Without Live display this person's trace is not shown during the session.");
-    }
+    const sentence = consentSentence(role);
+    if (sentence) notes.push(sentence);
     const hint = section.querySelector("[data-consent-hint]");
     hint.textContent = notes.join(" ");
     hint.hidden = notes.length === 0;
+    state.consentsConfirmed = false;
+    const box = document.getElementById("consent-confirm");
+    if (box) box.hidden = true;
+    if (state.sessionId === null) createButton.textContent = "Create session and start";
+  }
+
+  // Before the session starts, a session with missing consents is explained once more and
+  // needs a second, deliberate click (never silently accepted).
+  // Asked when a person would not be shown or not stored (optional purposes such as research
+  // are explained next to the boxes, without a second click).
+  function confirmConsents() {
+    if (state.consentsConfirmed || state.sessionId !== null) return true;
+    const core = ROLES.filter((r) => missingConsents(r).some((p) => p === "live_display" || p === "storage"));
+    if (!core.length) return true;
+    let box = document.getElementById("consent-confirm");
+    if (!box) {
+      box = el("div", { id: "consent-confirm", class: "notice consent-confirm", role: "alert" });
+      const row = createButton.closest(".submit-row") || createButton;
+      row.parentNode.insertBefore(box, row);
+    }
+    box.replaceChildren(
+      el("strong", { text: "Before this session starts:" }),
+      ...core.map((r) =>
+        el("p", { text: (r === "patient" ? "Patient: " : "Therapist: ") + consentSentence(r) })),
+      el("p", { text: "The live page cannot turn these on later. Tick what the person agreed to, or start anyway." }),
+    );
+    box.hidden = false;
+    state.consentsConfirmed = true;
+    createButton.textContent = "Start anyway, without these consents";
+    box.scrollIntoView({ block: "center" });
+    return false;
   }
 
   function deviceKind(role) {
@@ -421,6 +478,7 @@
       if (first) first.scrollIntoView({ block: "center" });
       return;
     }
+    if (!confirmConsents()) return;
     state.busy = true;
     createButton.disabled = true;
     progress.replaceChildren();
@@ -502,6 +560,7 @@
     fillTemplates();
     ROLES.forEach(buildPerson);
     if (demo) prefillDemo();
+    ROLES.forEach(updateConsentHint);
     if (!token) {
       document.getElementById("token-missing").hidden = false;
       createButton.disabled = true;

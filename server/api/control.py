@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Request, status
 
@@ -13,8 +13,11 @@ from server.auth import Principal, require_auth
 from server.models import (
     CueOut,
     CueResponseIn,
+    MarkerChangeOut,
+    MarkerCorrectIn,
     MarkerIn,
     MarkerOut,
+    MarkerRetractIn,
     PacerIn,
     PacerOut,
     PhaseChangeOut,
@@ -25,16 +28,24 @@ from server.models import (
 from server.storage import Cue, Marker, RecordNotFoundError, StateConflictError
 
 __all__ = [
+    "UNDO_WINDOW_S",
     "add_marker",
     "advance_phase",
+    "correct_marker",
     "extend_phase",
     "list_cues",
     "list_markers",
     "privacy_pause",
     "respond_to_cue",
+    "retract_marker",
     "router",
     "set_pacer",
+    "undo_marker",
 ]
+
+#: How long after a marker (real seconds) the live page's one-click undo is accepted; later, a
+#: marker is retracted or corrected with a reason (``.../retract``, ``.../correct``).
+UNDO_WINDOW_S: Final[float] = 30.0
 
 router = APIRouter(route_class=StorageErrorRoute)
 Auth = Annotated[Principal, Depends(require_auth)]
@@ -140,7 +151,108 @@ def list_markers(session_id: int, request: Request, principal: Auth) -> list[Mar
     ctx = context(request)
     visible_session(ctx, principal, session_id)
     ctx.store.audit(principal.actor, "session.markers.view", "session", session_id)
-    return [MarkerOut.model_validate(m) for m in ctx.store.list_markers(session_id)]
+    return [
+        MarkerOut.model_validate(m)
+        for m in ctx.store.list_markers(session_id, include_retracted=True)
+    ]
+
+
+def _undo(ctx: AppContext, principal: Principal, session_id: int, marker_id: int) -> Marker:
+    marker = ctx.store.get_marker(session_id, marker_id)
+    # Real seconds since the marker (a simulated session's clock may run faster): the undo is
+    # for the therapist's second thought, which takes real time.
+    age = (ctx.hub.now(session_id) - marker.time_s) / max(ctx.hub.speed(session_id), 1e-9)
+    if age > UNDO_WINDOW_S:
+        raise StateConflictError(
+            f"cannot undo marker {marker_id}: it is {age:.0f} s old (undo is for the first "
+            f"{UNDO_WINDOW_S:.0f} s; retract it with a reason instead)",
+            expected=f"a marker at most {UNDO_WINDOW_S:.0f} s old",
+            actual=f"{age:.0f} s",
+        )
+    return ctx.store.retract_marker(
+        session_id,
+        marker_id,
+        actor=principal.actor,
+        reason="undone from the live page",
+        action="marker.undo",
+        at_s=ctx.hub.now(session_id),
+    )
+
+
+@router.post(
+    "/api/sessions/{session_id}/markers/{marker_id}/undo",
+    summary="Undo a marker just recorded (live page)",
+    response_model=MarkerChangeOut,
+    responses=errors(404, 409),
+    tags=["live control"],
+)
+async def undo_marker(
+    session_id: int, marker_id: int, request: Request, principal: Auth
+) -> MarkerChangeOut:
+    """Within ``UNDO_WINDOW_S`` (30 real seconds) of the marker, while the session is live.
+    The marker stays stored, marked retracted; audited (``marker.undo``). 409 when too old or
+    already withdrawn."""
+    ctx = context(request)
+    await _live_session(ctx, principal, session_id, "undo a marker of")
+    marker = await asyncio.to_thread(_undo, ctx, principal, session_id, marker_id)
+    await ctx.hub.marker_changed(session_id, marker)
+    return MarkerChangeOut(retracted=MarkerOut.model_validate(marker))
+
+
+@router.post(
+    "/api/sessions/{session_id}/markers/{marker_id}/retract",
+    summary="Retract a marker later, with a reason",
+    response_model=MarkerChangeOut,
+    responses=errors(404, 409, 422),
+    tags=["live control"],
+)
+async def retract_marker(
+    session_id: int, marker_id: int, body: MarkerRetractIn, request: Request, principal: Auth
+) -> MarkerChangeOut:
+    """At any time, live or after the session. The marker stays stored, marked retracted, and is
+    left out of the review and exports; audited (``marker.retract``, with the reason)."""
+    ctx = context(request)
+    await asyncio.to_thread(visible_session, ctx, principal, session_id)
+    marker = await asyncio.to_thread(
+        ctx.store.retract_marker,
+        session_id,
+        marker_id,
+        actor=principal.actor,
+        reason=body.reason,
+        action="marker.retract",
+    )
+    await ctx.hub.marker_changed(session_id, marker)
+    return MarkerChangeOut(retracted=MarkerOut.model_validate(marker))
+
+
+@router.post(
+    "/api/sessions/{session_id}/markers/{marker_id}/correct",
+    summary="Correct a marker: retract it and record the right one at the same time",
+    response_model=MarkerChangeOut,
+    responses=errors(404, 409, 422),
+    tags=["live control"],
+)
+async def correct_marker(
+    session_id: int, marker_id: int, body: MarkerCorrectIn, request: Request, principal: Auth
+) -> MarkerChangeOut:
+    """At any time. The original stays stored, marked retracted; the correction names it in
+    ``replaces_id``; audited (``marker.correct``, with the reason)."""
+    ctx = context(request)
+    await asyncio.to_thread(visible_session, ctx, principal, session_id)
+    old, new = await asyncio.to_thread(
+        ctx.store.correct_marker,
+        session_id,
+        marker_id,
+        body.type,
+        actor=principal.actor,
+        note=body.note,
+        reason=body.reason,
+    )
+    await ctx.hub.marker_changed(session_id, old)
+    await ctx.hub.marker_added(session_id, new)
+    return MarkerChangeOut(
+        retracted=MarkerOut.model_validate(old), correction=MarkerOut.model_validate(new)
+    )
 
 
 @router.get(

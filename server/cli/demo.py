@@ -62,6 +62,7 @@ __all__ = [
     "demo_template",
     "prepare_demo_session",
     "register",
+    "review_hint",
     "run",
     "simulator_address",
 ]
@@ -413,11 +414,23 @@ async def _run_demo(args: argparse.Namespace) -> int:
     stderr = sys.stderr
 
     async def _stop_when_over(ctx: AppContext, session_id: int, max_wall_s: float) -> None:
-        # The hub stops the session when the simulated straps have played it all.
+        # The hub stops the session when the simulated straps have played it all. A session the
+        # therapist ended early (End session on the live page) keeps the server up, so that the
+        # page's links to the review and the alliance form work, until Ctrl-C.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wall_s
         while ctx.hub.is_live(session_id) and loop.time() < deadline:
             await asyncio.sleep(_WATCH_S)
+        if loop.time() < deadline - 2 * _END_GRACE_S:
+            base = dashboard_url(server.host, server.port, ctx.token).split("/?")[0]
+            print(
+                f"demo session {session_id} ended before its time; its review is at "
+                f"{base}/sessions/{session_id}/review?token={ctx.token} "
+                "(Ctrl-C stops the server)",
+                file=stderr,
+                flush=True,
+            )
+            return
         server.stop()
 
     async def on_started(app: FastAPI) -> None:
@@ -461,11 +474,32 @@ async def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def review_hint(settings: ServerSettings, session_id: int, token: str) -> str:
+    """The demo's last line: how to open the review of its session once the demo has exited.
+
+    Examples
+    --------
+    >>> hint = review_hint(demo_settings({"SINTONIA_DATA_DIR": "/tmp/d"}), 7, "abc")
+    >>> hint.split(", then open ")
+    ['to review demo session 7: SINTONIA_DATA_DIR=/tmp/d sintonia serve', \
+'http://127.0.0.1:8765/sessions/7/review?token=abc']
+    """
+    url = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/sessions/{session_id}/review?token={token}"
+    return (
+        f"to review demo session {session_id}: SINTONIA_DATA_DIR={settings.data_dir} "
+        f"sintonia serve, then open {url}"
+    )
+
+
 def _report_end(settings: ServerSettings, session_id: int) -> None:
     with Store.open(settings.storage, migrate=False) as store:
         session = store.get_session(session_id)
         n = store.count_beats(session_id)
+    from server.auth import load_or_create_token
+
+    token = load_or_create_token(settings.data_dir)
     print(f"demo session {session_id} {session.status}; {n} beats stored", file=sys.stderr)
+    print(review_hint(settings, session_id, token), file=sys.stderr, flush=True)
 
 
 def _positive(text: str) -> float:

@@ -6,7 +6,7 @@
   beat source from its device assignments (simulator, BLE straps, files).
 * :class:`Subscription` is one client's bounded queue; ``router`` has the WebSocket route
   ``/ws/sessions/{id}``.
-* :func:`hr_synchrony`: the therapist-patient heart-rate correlation with lag.
+* :func:`live_synchrony_message`: the co-regulation reading (:mod:`hrv.coregulation`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from server.live.sources import (
     default_source_factory,
 )
 from server.live.subscription import Envelope, Subscription
-from server.live.synchrony import SynchronyEstimate, hr_synchrony
+from server.live.synchrony import live_synchrony_message
 from server.live.ws import router
 
 __all__ = [
@@ -32,8 +32,7 @@ __all__ = [
     "SourceParticipant",
     "SourceSpec",
     "Subscription",
-    "SynchronyEstimate",
     "default_source_factory",
-    "hr_synchrony",
+    "live_synchrony_message",
     "router",
 ]

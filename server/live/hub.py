@@ -66,7 +66,7 @@ from server.live.sources import (
     SourceSpec,
 )
 from server.live.subscription import Envelope, Subscription
-from server.live.synchrony import DEFAULT_SYNCHRONY_WINDOW_S, SynchronyError, hr_synchrony
+from server.live.synchrony import LIVE_SYNCHRONY_READ_S, live_synchrony_message
 from server.messages import (
     BeatsMessage,
     CoherenceMessage,
@@ -106,6 +106,8 @@ _log = logging.getLogger(__name__)
 COHERENCE_EVERY_S: Final[float] = 5.0
 #: Synchrony refresh period, s of session time.
 SYNCHRONY_EVERY_S: Final[float] = 5.0
+#: Session time before the first co-regulation message (``collecting`` until enough windows), s.
+_FIRST_SYNCHRONY_S: Final[float] = 60.0
 #: Session time without a beat after which a participant's arousal reading decays (the longest
 #: plausible RR), s.
 _NO_BEAT_S: Final[float] = 2.5
@@ -278,7 +280,12 @@ class _Participant:
 
     def info(self) -> ParticipantInfo:
         return ParticipantInfo(
-            participant_id=self.pid, code=self.code, role=self.role, visible=self.visible
+            participant_id=self.pid,
+            code=self.code,
+            role=self.role,
+            visible=self.visible,
+            paused=self.paused,
+            consents=sorted(self.purposes),
         )
 
 
@@ -670,6 +677,30 @@ class LiveHub:
             session.markers.append(msg)
         self._broadcast(session_id, msg)
 
+    async def marker_changed(self, session_id: int, marker: Marker) -> None:
+        """A marker was undone or retracted (still stored): tell the pages to draw it so."""
+        session = self._sessions.get(session_id)
+        if session is not None and marker.participant_id is not None:
+            p = session.participants.get(marker.participant_id)
+            if p is not None and "live_display" not in p.purposes:
+                return
+        msg = MarkerMessage(
+            session_id=session_id,
+            marker_id=marker.id,
+            time_s=marker.time_s,
+            marker_type=marker.type,
+            note=marker.note,
+            participant_id=marker.participant_id,
+            actor=marker.actor,
+            retracted=marker.retracted,
+        )
+        if session is not None:
+            session.markers = deque(
+                (m for m in session.markers if m.marker_id != marker.id), maxlen=_KEEP_CONTROL
+            )
+            session.markers.append(msg)
+        self._broadcast(session_id, msg)
+
     async def cue_responded(self, session_id: int, cue_id: int, response: CueResponse) -> None:
         """The therapist answered a cue (already stored): end it and broadcast the resolution."""
         session = self._sessions.get(session_id)
@@ -728,6 +759,7 @@ class LiveHub:
                 await self._erase_in_flight(session, p)
             if was_visible and not p.visible:
                 self._hide(session, p)
+                self._blank_synchrony(session, t)
                 self._broadcast(
                     session.sid,
                     VisibilityMessage(
@@ -799,7 +831,8 @@ class LiveHub:
         Raises
         ------
         StateConflictError
-            The session is not live.
+            The session is not live, or the participant has no ``live_display`` consent (not
+            shown, so a pause could never be resumed into a view).
         RecordNotFoundError
             The participant is not in the session.
         """
@@ -807,6 +840,13 @@ class LiveHub:
         p = session.participants.get(participant_id)
         if p is None:
             raise RecordNotFoundError("participant in this session", participant_id)
+        if "live_display" not in p.purposes:
+            raise StateConflictError(
+                f"participant {participant_id} is not shown (no consent to live display), so "
+                "there is nothing to pause or resume",
+                expected="a participant with a live_display consent",
+                actual="no live_display consent",
+            )
         t = session.tnow()
         reason: Literal["privacy_pause", "privacy_resume"] = (
             "privacy_pause" if paused else "privacy_resume"
@@ -823,6 +863,7 @@ class LiveHub:
         if paused:
             p.paused = True
             self._hide(session, p, keep_history=True)
+            self._blank_synchrony(session, t)
             self._engine.flush([p.row])  # beats waiting for look-ahead are not shown
         else:
             self._engine.reset(p.row)  # the windows do not span the pause
@@ -956,7 +997,7 @@ class LiveHub:
             labels=labels,
             source=source,
             t_mono=t0,
-            next_synchrony_s=t0 + DEFAULT_SYNCHRONY_WINDOW_S,
+            next_synchrony_s=t0 + _FIRST_SYNCHRONY_S,
         )
         self._update_coherence(session)
         return session
@@ -1478,27 +1519,39 @@ class LiveHub:
             return
         if "synchrony" not in patient.purposes or "synchrony" not in therapist.purposes:
             return
-        span = DEFAULT_SYNCHRONY_WINDOW_S + 2 * 10.0 + 5.0
-        a = patient.ring.since(t - span)
-        b = therapist.ring.since(t - span)
-        if a is None or b is None:
-            return
-        end = min(float(a.time_s[-1]), float(b.time_s[-1]))
-        try:
-            est = hr_synchrony(a.time_s, a.hr_bpm, b.time_s, b.hr_bpm, end)
-        except SynchronyError:
-            return
-        msg = SynchronyMessage(
-            session_id=session.sid,
-            patient_id=patient.pid,
-            therapist_id=therapist.pid,
-            time_s=est.end_s,
-            window_s=est.window_s,
-            correlation=_finite(est.correlation),
-            lag_s=est.lag_s,
+        a = patient.ring.since(t - LIVE_SYNCHRONY_READ_S)
+        b = therapist.ring.since(t - LIVE_SYNCHRONY_READ_S)
+        msg = live_synchrony_message(
+            session.sid,
+            patient.pid,
+            therapist.pid,
+            None if a is None else (a.time_s, a.rr_ms),
+            None if b is None else (b.time_s, b.rr_ms),
+            t,
         )
         session.synchrony.append(msg)
         self._broadcast(session.sid, msg)
+
+    def _blank_synchrony(self, session: _Session, t: float) -> None:
+        """One of the two is hidden: forget the readings and tell the pages to blank the panel."""
+        session.synchrony.clear()
+        patient = session.by_role("patient")
+        therapist = session.by_role("therapist")
+        if patient is None or therapist is None:
+            return
+        self._broadcast(
+            session.sid,
+            SynchronyMessage(
+                session_id=session.sid,
+                patient_id=patient.pid,
+                therapist_id=therapist.pid,
+                time_s=t,
+                window_s=0.0,
+                correlation=None,
+                lag_s=None,
+                status="hidden",
+            ),
+        )
 
     # ================================================================== fan-out
     def _broadcast(self, session_id: int, message: Any) -> None:

@@ -165,7 +165,12 @@ class PhaseEvent:
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """An observation the therapist recorded (rupture, repair, silence, ...)."""
+    """An observation the therapist recorded (rupture, repair, silence, ...).
+
+    A marker is never deleted by an undo or a correction: ``retracted_at_s``, ``retracted_by``
+    and ``retraction_reason`` say when, by whom and why it was withdrawn; a correction is a new
+    marker whose ``replaces_id`` names the retracted one.
+    """
 
     id: int
     session_id: int
@@ -174,6 +179,15 @@ class Marker:
     type: str
     note: str | None
     actor: str | None
+    retracted_at_s: float | None = None
+    retracted_by: str | None = None
+    retraction_reason: str | None = None
+    replaces_id: int | None = None
+
+    @property
+    def retracted(self) -> bool:
+        """Whether the marker was undone or retracted (it stays stored, marked so)."""
+        return self.retracted_at_s is not None
 
 
 @dataclass(frozen=True, slots=True)

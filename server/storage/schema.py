@@ -239,6 +239,19 @@ markers: Final = sa.Table(
     sa.Column("type", sa.String(32), nullable=False),
     sa.Column("note", sa.Text(), nullable=True),
     sa.Column("actor", sa.String(_CODE_LEN), nullable=True),
+    _time(
+        "retracted_at_s",
+        nullable=True,
+        comment="when the marker was undone or retracted (the row stays, for the audit)",
+    ),
+    sa.Column("retracted_by", sa.String(_CODE_LEN), nullable=True),
+    sa.Column("retraction_reason", sa.Text(), nullable=True),
+    sa.Column(
+        "replaces_id",
+        _BigId,
+        nullable=True,
+        comment="the retracted marker this one corrects, if any",
+    ),
     sa.Index(None, "session_id", "time_s"),
     sqlite_autoincrement=True,
 )

@@ -971,7 +971,7 @@ class Store:
             rows["beats"], rows["device_events"] = int(n_beats), int(n_events)
             updates: dict[sa.Table, dict[str, Any]] = {
                 t.alliance_scores: {},
-                t.markers: {"note": None},
+                t.markers: {"note": None, "retraction_reason": None},
                 t.cues: {},
                 t.session_participants: {"address": None},
             }
@@ -1510,14 +1510,169 @@ class Store:
             )
         return Marker(mid, session_id, participant_id, now, marker_type, note, actor)
 
-    def list_markers(self, session_id: int) -> list[Marker]:
-        """A session's markers in time order."""
+    def list_markers(self, session_id: int, *, include_retracted: bool = False) -> list[Marker]:
+        """A session's markers in time order.
+
+        Undone and retracted markers stay stored but are left out unless ``include_retracted``
+        (the API's list and the audit show them, marked; the review and exports do not count
+        them).
+        """
+        m = t.markers
+        query = sa.select(m).where(m.c.session_id == session_id)
+        if not include_retracted:
+            query = query.where(m.c.retracted_at_s.is_(None))
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(m.c.time_s, m.c.id))
+            return [Marker(**r._mapping) for r in rows]
+
+    def get_marker(self, session_id: int, marker_id: int) -> Marker:
+        """One marker of a session, retracted or not.
+
+        Raises
+        ------
+        RecordNotFoundError
+            No such marker in this session.
+        """
         m = t.markers
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(m).where(m.c.session_id == session_id).order_by(m.c.time_s, m.c.id)
+            row = conn.execute(
+                sa.select(m).where((m.c.id == marker_id) & (m.c.session_id == session_id))
+            ).first()
+        if row is None:
+            raise RecordNotFoundError("marker", marker_id)
+        return Marker(**row._mapping)
+
+    def retract_marker(
+        self,
+        session_id: int,
+        marker_id: int,
+        *,
+        actor: str,
+        reason: str | None = None,
+        action: str = "marker.retract",
+        at_s: float | None = None,
+    ) -> Marker:
+        """Withdraw a marker (an undo at once, or a retraction later); the row stays.
+
+        The marker is marked retracted (time, actor, reason) and the audit log gets ``action``
+        (``marker.undo`` or ``marker.retract``) with the marker's type, time and note length.
+
+        Raises
+        ------
+        RecordNotFoundError
+            No such marker in this session.
+        StateConflictError
+            The marker was already retracted.
+        """
+        _check_text("actor", actor, 64)
+        _check_text("reason", reason, 2000, optional=True)
+        now = self._at(at_s)
+        m = t.markers
+        with self._write() as conn:
+            row = conn.execute(
+                sa.select(m).where((m.c.id == marker_id) & (m.c.session_id == session_id))
+            ).first()
+            if row is None:
+                raise RecordNotFoundError("marker", marker_id)
+            if row.retracted_at_s is not None:
+                raise StateConflictError(
+                    f"cannot retract marker {marker_id}", expected="standing", actual="retracted"
+                )
+            conn.execute(
+                sa.update(m)
+                .where(m.c.id == marker_id)
+                .values(retracted_at_s=now, retracted_by=actor, retraction_reason=reason)
             )
-            return [Marker(**r._mapping) for r in rows]
+            self._audit(
+                conn,
+                now,
+                actor,
+                action,
+                "marker",
+                marker_id,
+                {
+                    "session_id": session_id,
+                    "type": row.type,
+                    "marker_time_s": row.time_s,
+                    "reason": reason,
+                },
+            )
+            out = conn.execute(sa.select(m).where(m.c.id == marker_id)).one()
+        return Marker(**out._mapping)
+
+    def correct_marker(
+        self,
+        session_id: int,
+        marker_id: int,
+        marker_type: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        reason: str | None = None,
+        at_s: float | None = None,
+    ) -> tuple[Marker, Marker]:
+        """Replace a marker by a corrected one at the same session time; both stay stored.
+
+        Returns
+        -------
+        (retracted, correction) : tuple of Marker
+            The original, now retracted, and the new marker (``replaces_id`` = the original).
+
+        Raises
+        ------
+        RecordNotFoundError, StateConflictError
+            As :meth:`retract_marker`.
+        """
+        _check_text("marker type", marker_type, 32)
+        now = self._at(at_s)
+        m = t.markers
+        with self._write() as conn:
+            row = conn.execute(
+                sa.select(m).where((m.c.id == marker_id) & (m.c.session_id == session_id))
+            ).first()
+            if row is None:
+                raise RecordNotFoundError("marker", marker_id)
+            if row.retracted_at_s is not None:
+                raise StateConflictError(
+                    f"cannot correct marker {marker_id}", expected="standing", actual="retracted"
+                )
+            conn.execute(
+                sa.update(m)
+                .where(m.c.id == marker_id)
+                .values(retracted_at_s=now, retracted_by=actor, retraction_reason=reason)
+            )
+            new_id = _new_id(
+                conn.execute(
+                    sa.insert(t.markers).values(
+                        session_id=session_id,
+                        participant_id=row.participant_id,
+                        time_s=row.time_s,
+                        type=marker_type,
+                        note=note,
+                        actor=actor,
+                        replaces_id=marker_id,
+                    )
+                )
+            )
+            self._audit(
+                conn,
+                now,
+                actor,
+                "marker.correct",
+                "marker",
+                marker_id,
+                {
+                    "session_id": session_id,
+                    "type": row.type,
+                    "new_type": marker_type,
+                    "correction_id": new_id,
+                    "marker_time_s": row.time_s,
+                    "reason": reason,
+                },
+            )
+            old = conn.execute(sa.select(m).where(m.c.id == marker_id)).one()
+            new = conn.execute(sa.select(m).where(m.c.id == new_id)).one()
+        return Marker(**old._mapping), Marker(**new._mapping)
 
     def add_cue(
         self,

@@ -357,7 +357,7 @@ def test_straps_pacer_coherence_and_co_regulation_panels(
     page.wait_for_function(
         "/r = -?[0-9.]+/.test(document.getElementById('sync-value').textContent)"
     )
-    assert "(last " in page.inner_text("#sync-value")
+    assert "last 8 min" in page.inner_text("#sync-value")  # the report's WLCC over 8 minutes
     # the pacer: 4.5-7 breaths/min, default 6; showing it asks the server for coherence
     assert page.input_value("#pacer-rate") == "6"
     assert page.get_attribute("#pacer-rate", "min") == "4.5"

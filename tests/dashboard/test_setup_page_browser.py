@@ -134,6 +134,13 @@ def _fill_person(page: Any, role: str, code: str, purposes: tuple[str, ...], kin
     page.check(f"#{role}-kind-{kind}")
 
 
+def _create_confirming_consents(page: Any) -> None:
+    """Press Create; the question about missing live-display or storage consent is answered."""
+    page.click("#create")
+    if page.is_visible("#consent-confirm"):
+        page.click("#create:has-text('Start anyway')")
+
+
 def test_setup_creates_participants_consents_session_and_starts_it(
     laptop: Tab, server: Any
 ) -> None:
@@ -156,7 +163,10 @@ def test_setup_creates_participants_consents_session_and_starts_it(
     assert "without Storage nothing is kept" in hint.inner_text()
     assert "Without Live display" in hint.inner_text()
     page.uncheck("#patient-consent-review")
-    assert not hint.is_visible()
+    # With nothing ticked, what cannot happen is said before anything is created.
+    assert "has not consented to anything" in hint.inner_text()
+    assert "not shown during the session" in hint.inner_text()
+    assert "nothing to review" in hint.inner_text()
 
     page.fill("#minutes-welcome", "12")
     assert page.locator("#phases-total").inner_text() == "1 h 2 min"
@@ -246,7 +256,7 @@ def test_a_code_of_the_other_role_is_refused_next_to_the_field(laptop: Tab, serv
     laptop.open("/sessions/new")
     _fill_person(page, "patient", "X-9", ("live_display",), "simulator")
     _fill_person(page, "therapist", "T-8", ("live_display",), "simulator")
-    page.click("#create")
+    _create_confirming_consents(page)
     page.wait_for_selector("#patient-code-error:has-text('already registered as a therapist')")
     with server.client() as api:
         assert e2e.session_ids(api) == before
@@ -278,7 +288,7 @@ def test_api_validation_errors_land_next_to_their_field(laptop: Tab, server: Any
     _fill_person(page, "patient", "P-422", ("live_display",), "simulator")
     _fill_person(page, "therapist", "T-422", ("live_display",), "ble")
     page.fill("#therapist-address", "AA:BB:CC:DD:EE:FF")
-    page.click("#create")
+    _create_confirming_consents(page)
     page.wait_for_selector("#therapist-device-error:has-text('at most 200 characters')")
     assert page.inner_text("#patient-device-error") == ""
     assert "marked fields" in page.inner_text("#form-error")
@@ -353,6 +363,11 @@ def test_a_failed_start_is_resumed_with_the_same_session(laptop: Tab, server: An
     page.fill("#patient-path", "/nonexistent/sintonia/beats.csv")
     _fill_person(page, "therapist", "T-RETRY", ("live_display",), "simulator")
     page.click("#create")
+    # The therapist's beats would not be stored: said once more, then a deliberate second click.
+    assert page.is_visible("#consent-confirm")
+    assert "Therapist: Without Storage" in page.inner_text("#consent-confirm")
+    assert not [c for c in laptop.api_calls if c[0] == "POST"]
+    page.click("#create:has-text('Start anyway')")
     page.wait_for_selector("#create:has-text('Try again with session')", timeout=30_000)
     assert page.is_visible("#form-error")
     assert page.locator("#progress li.failed").inner_text() == "Start"
@@ -401,3 +416,31 @@ def test_scan_button_reports_what_it_found_or_why_not(laptop: Tab) -> None:
     ), text
     assert page.is_enabled(".person[data-role='patient'] [data-action='scan']")
     assert all("Failed to load resource" in e for e in laptop.errors), laptop.errors
+
+
+def test_a_session_without_consents_is_explained_before_it_starts(laptop: Tab, server: Any) -> None:
+    """Issue 13: nothing ticked used to be accepted silently, and the live page then showed a
+    "privacy pause" whose Resume could never work."""
+    page = laptop.page
+    laptop.open("/sessions/new")
+    _fill_person(page, "patient", "P-NOCONSENT", (), "simulator")
+    _fill_person(page, "therapist", "T-NOCONSENT", ("live_display", "storage"), "simulator")
+    page.click("#create")
+    box = page.locator("#consent-confirm")
+    assert box.is_visible()
+    text = box.inner_text()
+    assert "Patient: The patient has not consented to anything" in text
+    assert "trace is not shown" in text
+    assert "none of their heartbeats is kept" in text
+    assert "co-regulation with the other person is not computed" in text
+    assert "Therapist" not in text.split("Patient:")[0]
+    laptop.shot("setup-no-consent-1366x768.png")
+    assert not [c for c in laptop.api_calls if c[0] == "POST"]  # nothing created yet
+    # Ticking a box withdraws the question; the next click asks again.
+    page.check("#patient-consent-review")
+    assert not box.is_visible()
+    page.uncheck("#patient-consent-review")
+    page.click("#create")
+    assert box.is_visible()
+    page.click("#create:has-text('Start anyway')")
+    page.wait_for_url(re.compile(r"/sessions/\d+/live\?token="), timeout=30_000)

@@ -60,6 +60,9 @@ class FakeHub:
         """The session clock: here a fixed offset from the store's clock, so tests can see it."""
         return self.store.now() + (self.clock_offset_s if session_id in self.live else 0.0)
 
+    def speed(self, session_id: int) -> float:
+        return 1.0
+
     async def set_pacer(self, session_id: int, on: bool) -> None:
         self.pacer[session_id] = on
         self.calls.append(("set_pacer", session_id, on))
@@ -93,6 +96,9 @@ class FakeHub:
 
     async def marker_added(self, session_id: int, marker: Marker) -> None:
         self.calls.append(("marker_added", session_id, marker.id))
+
+    async def marker_changed(self, session_id: int, marker: Marker) -> None:
+        self.calls.append(("marker_changed", session_id, marker.id, marker.retracted))
 
     async def cue_responded(self, session_id: int, cue_id: int, response: str) -> None:
         self.calls.append(("cue_responded", session_id, cue_id, response))

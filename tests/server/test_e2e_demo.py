@@ -206,6 +206,11 @@ def test_the_demo_ends_by_itself_when_its_minutes_are_played(tmp_path: Path) -> 
         # Two hearts for two minutes: well over 2 x 2 x 40 beats (HR stays above 40 bpm).
         assert store.count_beats(session.id) > 160
         entered = [e.phase_name for e in store.list_phase_events(session.id) if e.action == "enter"]
+    # The last line says how to open the review once the demo has exited (issue 13).
+    last = server.log().strip().splitlines()[-1]
+    assert last.startswith(f"to review demo session {session.id}: SINTONIA_DATA_DIR="), last
+    assert "sintonia serve, then open http://127.0.0.1:" in last
+    assert f"/sessions/{session.id}/review?token={server.token}" in last
     assert entered[0] == "welcome"
     order = [p.id for p in DEFAULT_FIRST_SESSION.phases]
     assert entered == sorted(entered, key=order.index), "phases are entered in template order"
