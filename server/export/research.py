@@ -88,6 +88,7 @@ __all__ = [
     "ResearchExport",
     "ResearchFormat",
     "export_research",
+    "research_phase_table",
     "research_physio_table",
 ]
 
