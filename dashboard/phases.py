@@ -34,6 +34,7 @@ __all__ = [
     "PhaseTemplate",
     "ScheduleEntry",
     "actual_phases",
+    "stat_bounds",
 ]
 
 _ID_RE: Final[re.Pattern[str]] = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -517,3 +518,19 @@ def actual_phases(
             )
         )
     return tuple(s for s in spans if s.end_s > s.start_s)
+
+
+def stat_bounds(starts: Sequence[float], ends: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The intervals over which each phase's numbers are computed: ``[start, end)``, except that
+    the last phase also takes what ends at or after its end (the session's last beat ends exactly
+    at the end of an imported session, and an overrun belongs to the last phase).
+
+    Examples
+    --------
+    >>> stat_bounds([0.0, 600.0], [600.0, 900.0])
+    ([0.0, 600.0], [600.0, inf])
+    """
+    out = [float(e) for e in ends]
+    if out:
+        out[-1] = math.inf
+    return [float(s) for s in starts], out

@@ -36,7 +36,7 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate, actual_phases
+from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate, actual_phases, stat_bounds
 from hrv import synchrony as _sync
 from hrv.arousal import STATE_CODES, ArousalConfig, ArousalSeries
 from hrv.coherence import COHERENCE_WINDOW_S, coherence_ratio
@@ -665,9 +665,8 @@ def _phase_rows(
     spans: Sequence[PhaseSpan],
     cfg: ReviewConfig,
 ) -> tuple[PhaseRow, ...]:
-    stats = interval_stats(
-        d, [s.start_s for s in spans], [s.end_s for s in spans], lf_hf_min_s=cfg.lf_hf_min_s
-    )
+    starts, ends = stat_bounds([s.start_s for s in spans], [s.end_s for s in spans])
+    stats = interval_stats(d, starts, ends, lf_hf_min_s=cfg.lf_hf_min_s)
     hold = _hold_durations(series.time_s)
     rows: list[PhaseRow] = []
     for i, span in enumerate(spans):  # a handful of phases; the beats inside are sliced

@@ -24,6 +24,7 @@ from dashboard.phases import (
     PhaseInterval,
     PhaseTemplate,
     actual_phases,
+    stat_bounds,
 )
 from hrv.derive import Derivation, IntervalStats, StoredBeats, derive, interval_stats
 from server.storage import (
@@ -179,12 +180,8 @@ class SessionRecord:
         """Per-phase HRV of one person (:func:`hrv.derive.interval_stats`): the numbers the
         report, the exports and the cohort all show."""
         rel = self.relative_phases()
-        return interval_stats(
-            person.derivation(trace=False),
-            [p.start_s for p in rel],
-            [p.end_s for p in rel],
-            lf_hf=lf_hf,
-        )
+        starts, ends = stat_bounds([p.start_s for p in rel], [p.end_s for p in rel])
+        return interval_stats(person.derivation(trace=False), starts, ends, lf_hf=lf_hf)
 
 
 def phase_template(value: Any) -> PhaseTemplate:

@@ -41,7 +41,7 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
-from dashboard.phases import PhaseInterval
+from dashboard.phases import PhaseInterval, stat_bounds
 from hrv.derive import (
     SYNCHRONY_SMOOTH_S,
     Derivation,
@@ -404,7 +404,8 @@ def _chunk_rows(
         )
         derived[(sid, pid)] = d
         rel = [(ph.start_s - start, ph.end_s - start) for ph in phases]
-        st = interval_stats(d, [x for x, _ in rel], [y for _, y in rel], lf_hf=lf_hf)
+        starts, ends = stat_bounds([x for x, _ in rel], [y for _, y in rel])
+        st = interval_stats(d, starts, ends, lf_hf=lf_hf)
         for i, ph in enumerate(phases):
             rows_of.setdefault(sid, []).append(len(cols["session_id"]))
             cols["session_id"].append(sid)
