@@ -43,7 +43,7 @@ import numpy as np
 
 from hrv.errors import InsufficientDataError
 from hrv.frequency import frequency_domain
-from hrv.time_domain import ln_rmssd, mean_hr, rmssd
+from hrv.time_domain import ln_rmssd, mean_instantaneous_hr, rmssd
 from sensor.simulator import ArtifactSpec, Scenario, simulate_session
 from sensor.types import BeatBatch
 from server.export.cohort import (
@@ -223,7 +223,7 @@ def baseline(
                         lfhf = frequency_domain(x).lf_hf
                 out[(sid, person.code, ph.name)] = {
                     "n_beats": float(raw.sum()),
-                    "mean_hr_bpm": mean_hr(x),
+                    "mean_hr_bpm": mean_instantaneous_hr(x),
                     "rmssd_ms": rmssd(x),
                     "ln_rmssd": ln_rmssd(x),
                     "artifact_pct": 100.0 * float(np.mean(cs.classes[raw] != 0)),

@@ -24,7 +24,7 @@ from hrv.validate import require_beats, validate_rr
 __all__ = ["Analysis", "ArtifactSummary", "analyze"]
 
 CorrectMode = Literal["auto", "none"]
-PsdMethod = Literal["welch", "lomb"]
+PsdMethod = Literal["welch", "lomb", "ar"]
 DetrendMode = Literal["none", "smoothness_priors"]
 
 _T = TypeVar("_T")
@@ -103,6 +103,7 @@ def analyze(
     correct: CorrectMode = "auto",
     psd: PsdMethod = "welch",
     detrend: DetrendMode = "none",
+    hr_average_beats: int = _td.MIN_MAX_HR_AVERAGE_BEATS,
 ) -> Analysis:
     """Analyse a whole RR recording.
 
@@ -113,10 +114,12 @@ def analyze(
     correct : {"auto", "none"}
         ``"auto"`` detects and corrects artifacts (Lipponen & Tarvainen 2019) before computing the
         metrics; ``"none"`` computes them on the beats as given (artifacts are still counted).
-    psd : {"welch", "lomb"}
-        Spectral estimator for the frequency domain.
+    psd : {"welch", "lomb", "ar"}
+        Spectral estimator for the frequency domain (``"ar"``: Burg, order 16, Kubios HRV).
     detrend : {"none", "smoothness_priors"}
         Detrending of the resampled series before the spectrum (Tarvainen et al. 2002).
+    hr_average_beats : int, default 1
+        Beats in the RR moving average of min / max HR (Kubios "Min/Max HR as average of N beats").
 
     Returns
     -------
@@ -158,8 +161,9 @@ def analyze(
         "mean_rr_ms": t("mean_rr_ms", _td.mean_rr),
         "sdnn_ms": t("sdnn_ms", _td.sdnn),
         "mean_hr_bpm": t("mean_hr_bpm", _td.mean_hr),
-        "min_hr_bpm": t("min_hr_bpm", _td.min_hr),
-        "max_hr_bpm": t("max_hr_bpm", _td.max_hr),
+        "std_hr_bpm": t("std_hr_bpm", _td.std_hr),
+        "min_hr_bpm": t("min_hr_bpm", lambda v: _td.min_hr(v, hr_average_beats)),
+        "max_hr_bpm": t("max_hr_bpm", lambda v: _td.max_hr(v, hr_average_beats)),
         "rmssd_ms": t("rmssd_ms", _td.rmssd),
         "sdsd_ms": t("sdsd_ms", _td.sdsd),
         "nn50": t("nn50", _td.nn50),
@@ -167,6 +171,9 @@ def analyze(
         "ln_rmssd": t("ln_rmssd", _td.ln_rmssd),
         "tri_index": t("tri_index", _td.triangular_index),
         "tinn_ms": t("tinn_ms", _td.tinn),
+        "sdann_ms": t("sdann_ms", _td.sdann),
+        "sdnn_index_ms": t("sdnn_index_ms", _td.sdnn_index),
+        "stress_index": t("stress_index", _td.stress_index),
     }
     if time["nn50"] is not None:
         time["nn50"] = int(time["nn50"])

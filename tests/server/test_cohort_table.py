@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hrv.artifacts import detect_artifacts
 from hrv.errors import InsufficientDataError
 from hrv.frequency import frequency_domain
-from hrv.time_domain import ln_rmssd, mean_hr, rmssd
+from hrv.time_domain import ln_rmssd, mean_instantaneous_hr, rmssd
 from server.export import alliance_totals, cohort_table, corrected_series, read_beats_bulk
 from server.export.cohort import (
     COHORT_COLUMNS,
@@ -51,7 +51,9 @@ def _reference_rows(fx: Fixture) -> dict[tuple[int, str, str], dict[str, float]]
                     lfhf = math.nan
                 out[(sid, person.code, name)] = {
                     "n_beats": float(raw.sum()),
-                    "mean_hr_bpm": mean_hr(x),
+                    # the cohort column is documented as the mean of 60000 / RR (the per-beat
+                    # convention), not the Kubios summary 60000 / mean RR of hrv.time_domain.mean_hr
+                    "mean_hr_bpm": mean_instantaneous_hr(x),
                     "rmssd_ms": rmssd(x),
                     "ln_rmssd": ln_rmssd(x),
                     "artifact_pct": 100.0 * float(np.mean(classes[raw] != 0)),

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hrv.artifacts import BeatClass, correct_artifacts, detect_artifacts
-from hrv.time_domain import mean_hr, rmssd
+from hrv.time_domain import mean_instantaneous_hr, rmssd
 from server.export import (
     NothingToExportError,
     corrected_series,
@@ -98,7 +98,10 @@ def test_trailing_metrics_equal_the_textbook_functions_on_the_window(fx: Fixture
         in_hr = cs.time_s[:k] > cs.time_s[k - 1] - 10.0
         in_rm = cs.time_s[:k] > cs.time_s[k - 1] - 60.0
         # prefix-sum windows vs direct sums: agreement to rounding (1e-9 relative)
-        assert d.mean_hr_bpm[j] == pytest.approx(mean_hr(cs.rr_ms[:k][in_hr]), rel=1e-9)
+        # the windowed trace is the mean of 60000 / RR (per-beat convention, hrv.windows)
+        assert d.mean_hr_bpm[j] == pytest.approx(
+            mean_instantaneous_hr(cs.rr_ms[:k][in_hr]), rel=1e-9
+        )
         assert d.rmssd_ms[j] == pytest.approx(rmssd(cs.rr_ms[:k][in_rm]), rel=1e-9)
 
 
