@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from hrv import frequency as _freq
 from hrv import nonlinear as _nl
+from hrv import rqa as _rqa
 from hrv import time_domain as _td
 from hrv.artifacts import BeatClass, correct_artifacts, detect_artifacts
 from hrv.errors import InsufficientDataError
@@ -64,7 +65,7 @@ class Analysis:
     artifacts: ArtifactSummary
     time: dict[str, float | int | None]
     frequency: dict[str, float | str | None]
-    nonlinear: dict[str, float | None]
+    nonlinear: dict[str, float | list[float | None] | None]
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,7 +201,7 @@ def analyze(
         frequency[key] = None if fd is None else _num(getattr(fd, key))
 
     pc = _attempt(notes, "poincare", lambda: _nl.poincare(x))
-    nonlinear = {
+    nonlinear: dict[str, float | list[float | None] | None] = {
         "sd1_ms": None if pc is None else _num(pc.sd1_ms),
         "sd2_ms": None if pc is None else _num(pc.sd2_ms),
         "sd2_sd1": None if pc is None else _num(pc.sd2_sd1),
@@ -208,6 +209,32 @@ def analyze(
         "dfa_alpha1": t("dfa_alpha1", _nl.dfa_alpha1),
         "dfa_alpha2": t("dfa_alpha2", _nl.dfa_alpha2),
     }
+    n = int(x.shape[0])
+    if n > _nl.ENTROPY_WINDOW_BEATS:
+        k = -(-n // _nl.ENTROPY_WINDOW_BEATS)
+        notes.append(
+            f"sampen: {n} beats, so template matches are counted within {k} consecutive windows "
+            f"of about {n // k} beats (tolerance 0.2 SD of each window) and pooled"
+        )
+    # O(N^2) metrics: on at most the first RQA_MAX_BEATS beats
+    xc = x[: _rqa.RQA_MAX_BEATS]
+    if n > xc.shape[0]:
+        notes.append(
+            f"apen, mse, d2, rpa_*: computed on the first {xc.shape[0]} of {n} beats "
+            "(their cost grows with the square of the length)"
+        )
+    nonlinear["apen"] = _num(_attempt(notes, "apen", lambda: _nl.approximate_entropy(xc)))
+    nonlinear["mse"] = _attempt(notes, "mse", lambda: _nl.multiscale_entropy(xc))
+    rq = _attempt(notes, "rpa", lambda: _rqa.recurrence_and_dimension(xc))
+    nonlinear["d2"] = None if rq is None else rq[1]
+    if rq is not None and rq[1] is None:
+        notes.append("d2: fewer than 3 radii in the scaling region")
+    rec = None if rq is None else rq[0]
+    nonlinear["rpa_rec_pct"] = None if rec is None else rec.rec_pct
+    nonlinear["rpa_det_pct"] = None if rec is None else rec.det_pct
+    nonlinear["rpa_lmean"] = None if rec is None else rec.lmean_beats
+    nonlinear["rpa_lmax"] = None if rec is None else rec.lmax_beats
+    nonlinear["rpa_shannon"] = None if rec is None else rec.shannon
     return Analysis(
         n_beats=int(raw.shape[0]),
         duration_s=float(raw.sum() / 1000.0),

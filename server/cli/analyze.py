@@ -48,6 +48,14 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("nonlinear", "sampen", "Sample entropy (m 2, r 0.2 SD)", ""),
     ("nonlinear", "dfa_alpha1", "DFA alpha1 (4-16 beats)", ""),
     ("nonlinear", "dfa_alpha2", "DFA alpha2 (17-64 beats)", ""),
+    ("nonlinear", "apen", "ApEn (m 2, r 0.2 SD)", ""),
+    ("nonlinear", "mse", "Multiscale entropy, scales 1-5", ""),
+    ("nonlinear", "d2", "Correlation dimension D2 (m 10)", ""),
+    ("nonlinear", "rpa_rec_pct", "Recurrence rate (m 10)", "%"),
+    ("nonlinear", "rpa_det_pct", "Determinism", "%"),
+    ("nonlinear", "rpa_lmean", "Mean diagonal line", "beats"),
+    ("nonlinear", "rpa_lmax", "Longest diagonal line", "beats"),
+    ("nonlinear", "rpa_shannon", "Shannon entropy of lines", ""),
 )
 
 
@@ -106,6 +114,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(_fmt(v) for v in value[:5])
     if value is None:
         return "-"
     if isinstance(value, int):
@@ -145,7 +155,7 @@ def _table(result: Analysis, unit: str, fmt_name: str, path: str) -> str:
         lines.append(f"  {label:<32} {_fmt(d[sec][key]):>10} {unit_}")
     if d["notes"]:
         lines.append("")
-        lines.append("Not computed (too little data):")
+        lines.append("Notes (not computed, or computed on part of the data):")
         lines.extend(f"  {n}" for n in d["notes"])
     return "\n".join(lines)
 

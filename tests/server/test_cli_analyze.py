@@ -22,7 +22,10 @@ FREQ_KEYS = {
     "method", "vlf_ms2", "lf_ms2", "hf_ms2", "total_ms2", "lf_hf", "lf_nu", "hf_nu",
     "vlf_peak_hz", "lf_peak_hz", "hf_peak_hz",
 }  # fmt: skip
-NONLINEAR_KEYS = {"sd1_ms", "sd2_ms", "sd2_sd1", "sampen", "dfa_alpha1", "dfa_alpha2"}
+NONLINEAR_KEYS = {
+    "sd1_ms", "sd2_ms", "sd2_sd1", "sampen", "dfa_alpha1", "dfa_alpha2", "apen", "mse", "d2",
+    "rpa_rec_pct", "rpa_det_pct", "rpa_lmean", "rpa_lmax", "rpa_shannon",
+}  # fmt: skip
 
 
 def _rr(n: int = 900, seed: int = 3) -> np.ndarray:
