@@ -210,7 +210,7 @@ def mean_hr(rr: NDArray[np.float64]) -> float:
     smaller than the mean of the instantaneous heart rates (:func:`mean_instantaneous_hr`, Jensen's
     inequality; about 1 bpm at SDNN 85 ms), which is what sliding windows and the streaming engine
     report per beat. On pyHRV's 60-min sample this reproduces Kubios HRV 3.1 (78.0804 bpm) to
-    1e-6; the instantaneous mean is 1.3 % higher.
+    1e-6; the instantaneous mean (78.99) is 1.2 % higher.
 
     References
     ----------
