@@ -26,11 +26,11 @@ from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.interpolate import splev, splrep
 
 from hrv.ar import AR_ORDER, ar_spectrum
 from hrv.detrend import SMOOTHNESS_PRIORS_LAMBDA, smoothness_priors_trend
 from hrv.errors import InsufficientDataError
+from hrv.spline import not_a_knot_spline
 from hrv.validate import require_beats
 
 __all__ = [
@@ -191,9 +191,9 @@ def resample_rr(
     -----
     Knots :math:`(t_i, RR_i)` with :math:`t_i = \\sum_{k \\le i} RR_k / 1000`: each interval is
     placed at the beat that closes it, as Kubios does. The spline has a knot at every beat and
-    not-a-knot end conditions (MATLAB ``spline``), computed with FITPACK
-    (:func:`scipy.interpolate.splrep` with ``s=0``); it is evaluated only between the first and
-    last beat, never extrapolated.
+    not-a-knot end conditions (MATLAB ``spline``), computed by :func:`hrv.spline.not_a_knot_spline`
+    (the values of :class:`scipy.interpolate.CubicSpline`); it is evaluated only between the first
+    and last beat, never extrapolated.
 
     References
     ----------
@@ -217,10 +217,7 @@ def resample_rr(
     # floor with a small tolerance so that a last beat exactly on the grid is included
     n = math.floor((beat_t[-1] - beat_t[0]) * fs_hz + 1e-9) + 1
     t_s: NDArray[np.float64] = beat_t[0] + np.arange(n, dtype=np.float64) / fs_hz
-    # FITPACK's interpolating cubic (s=0) is the not-a-knot spline (same values as
-    # CubicSpline(bc_type="not-a-knot") to 1e-12 ms) at a quarter of the cost on short windows
-    tck = splrep(beat_t, rr_ms, k=3, s=0)
-    x_ms: NDArray[np.float64] = np.asarray(splev(t_s, tck), dtype=np.float64)
+    x_ms = not_a_knot_spline(beat_t, rr_ms, t_s)
     return t_s, x_ms
 
 

@@ -89,19 +89,17 @@ class Recurrence:
     shannon: float
 
 
-def _diagonals(
-    x: NDArray[np.float64], m: int
-) -> Iterator[tuple[NDArray[np.float64], NDArray[np.bool_]]]:
+def _diagonals(x: NDArray[np.float64], m: int) -> Iterator[NDArray[np.float64]]:
     """Blocks of squared distances along the diagonals k >= 1 of the (N - m + 1)^2 plot.
 
-    Yields ``(d2, valid)`` of shape (offsets, N - m + 1): ``d2[r, i] = ||u_i - u_{i+k}||^2`` for
-    the block's r-th offset k, valid where ``i + k < N - m + 1``.
+    Yields ``d2`` of shape (offsets, N - m + 1): ``d2[r, i] = ||u_i - u_{i+k}||^2`` for the
+    block's r-th offset k where ``i + k < N - m + 1``, and ``+inf`` past the end of the diagonal
+    (so that no mask is needed: inf is never recurrent and falls beyond every histogram bin).
     """
     n = int(x.shape[0])
     nv = n - m + 1
     padded = np.concatenate((x, np.zeros(n)))
     shifted = sliding_window_view(padded, n)  # shifted[k, j] = x[j + k] (0 past the end)
-    cols = np.arange(nv)
     for k0 in range(1, nv, _BLOCK):
         k1 = min(k0 + _BLOCK, nv)
         sq = x[None, :] - shifted[k0:k1]
@@ -109,8 +107,9 @@ def _diagonals(
         cs = np.cumsum(sq, axis=1)
         d2 = cs[:, m - 1 : m - 1 + nv].copy()
         d2[:, 1:] -= cs[:, : nv - 1]
-        valid = cols[None, :] < (nv - np.arange(k0, k1))[:, None]
-        yield d2, valid
+        for row, k in enumerate(range(k0, k1)):
+            d2[row, nv - k :] = np.inf
+        yield d2
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +128,9 @@ def _scan(x: NDArray[np.float64], m: int, r2: float | None, want_d2: bool) -> _S
     n_bins = int(60 * _D2_BINS_PER_LOG)
     d2_hist = np.zeros(n_bins + 2, dtype=np.int64)
     scale = float(np.var(x, ddof=1)) * m  # squared distances measured against m SD^2
-    for d2, valid in _diagonals(x, m):
+    for d2 in _diagonals(x, m):
         if r2 is not None:
-            rmat = (d2 <= r2) & valid
+            rmat = d2 <= r2
             rec += int(np.count_nonzero(rmat))
             # runs along each diagonal: starts follow a non-point, ends precede one
             starts = rmat.copy()
@@ -141,11 +140,13 @@ def _scan(x: NDArray[np.float64], m: int, r2: float | None, want_d2: bool) -> _S
             lengths = np.flatnonzero(ends) - np.flatnonzero(starts) + 1
             line_hist += np.bincount(lengths, minlength=nv + 1)
         if want_d2:
-            v = d2[valid]
             with np.errstate(divide="ignore"):
-                b = np.floor((np.log(v / scale) - _D2_LO_LOG) * _D2_BINS_PER_LOG)
-            idx = np.clip(b, -1, n_bins).astype(np.int64) + 1
-            d2_hist += np.bincount(idx, minlength=n_bins + 2)
+                b = np.log(d2 * (1.0 / scale))
+            b -= _D2_LO_LOG
+            b *= _D2_BINS_PER_LOG
+            np.floor(b, out=b)
+            np.clip(b, -1, n_bins, out=b)  # +inf (past the diagonal's end) goes to the top bin
+            d2_hist += np.bincount(b.astype(np.int64).ravel() + 1, minlength=n_bins + 2)
     return _Scan(rec=rec, line_hist=line_hist, d2_hist=d2_hist, d2_scale=scale)
 
 

@@ -331,3 +331,18 @@ def test_stress_index_without_detrending_follows_its_formula(rr: np.ndarray) -> 
     assert td.stress_index(rr, detrend_lam=None) == pytest.approx(math.sqrt(si), rel=1e-12)
     # more spread (same histogram peak share) lowers the index
     assert td.stress_index(rr, detrend_lam=None) > 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(4, 300))
+def test_not_a_knot_spline_equals_scipy_cubic_spline(seed: int, n: int) -> None:
+    from scipy.interpolate import CubicSpline
+
+    from hrv.spline import not_a_knot_spline
+
+    rng = np.random.default_rng(seed)
+    x = np.cumsum(rng.uniform(0.3, 2.0, n))
+    y = rng.normal(800.0, 60.0, n)
+    xq = np.linspace(x[0] - 0.5, x[-1] + 0.5, 500)
+    expected = CubicSpline(x, y, bc_type="not-a-knot")(xq)
+    np.testing.assert_allclose(not_a_knot_spline(x, y, xq), expected, rtol=1e-10, atol=1e-8)
