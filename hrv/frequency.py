@@ -367,7 +367,7 @@ def lomb_psd(
         Rate of the auxiliary resampled series used only for detrending, Hz. Default 4.
     grid_step_hz : float or None, optional
         Spacing of the frequency grid, Hz. Default: half the record's resolution, ``1 / (2 T)``,
-        but no more than 4096 points up to ``max_hz`` (bounds the O(N x M) cost).
+        but no more than 16384 points up to ``max_hz``.
     max_hz : float, optional
         Highest frequency of the grid, Hz. Default 0.5.
     lam : float, optional
