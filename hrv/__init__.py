@@ -5,6 +5,8 @@ No I/O, no clock, no logging, no framework types (see DESIGN.md). Modules:
 - :mod:`hrv.validate`: the one entry check, :func:`validate_rr`;
 - :mod:`hrv.artifacts`: Lipponen & Tarvainen (2019) detection and correction;
 - :mod:`hrv.time_domain`, :mod:`hrv.frequency`, :mod:`hrv.nonlinear`: the metrics;
+  :mod:`hrv.ar` (Burg AR spectrum), :mod:`hrv.rqa` (recurrence plot, correlation dimension),
+  :mod:`hrv.spline` (not-a-knot cubic spline), :mod:`hrv.detrend` (smoothness priors);
 - :mod:`hrv.windows`: vectorized sliding and fixed-grid windows;
 - :mod:`hrv.analysis`: a whole recording in one call (what ``sintonia analyze`` prints);
 - :mod:`hrv.stream`: the per-beat streaming engine; :mod:`hrv.arousal`: the arousal index;

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from hrv import frequency as _freq
 from hrv import nonlinear as _nl
+from hrv import rqa as _rqa
 from hrv import time_domain as _td
 from hrv.artifacts import BeatClass, correct_artifacts, detect_artifacts
 from hrv.errors import InsufficientDataError
@@ -24,7 +25,7 @@ from hrv.validate import require_beats, validate_rr
 __all__ = ["Analysis", "ArtifactSummary", "analyze"]
 
 CorrectMode = Literal["auto", "none"]
-PsdMethod = Literal["welch", "lomb"]
+PsdMethod = Literal["welch", "lomb", "ar"]
 DetrendMode = Literal["none", "smoothness_priors"]
 
 _T = TypeVar("_T")
@@ -64,7 +65,7 @@ class Analysis:
     artifacts: ArtifactSummary
     time: dict[str, float | int | None]
     frequency: dict[str, float | str | None]
-    nonlinear: dict[str, float | None]
+    nonlinear: dict[str, float | list[float | None] | None]
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +104,7 @@ def analyze(
     correct: CorrectMode = "auto",
     psd: PsdMethod = "welch",
     detrend: DetrendMode = "none",
+    hr_average_beats: int = _td.MIN_MAX_HR_AVERAGE_BEATS,
 ) -> Analysis:
     """Analyse a whole RR recording.
 
@@ -113,10 +115,12 @@ def analyze(
     correct : {"auto", "none"}
         ``"auto"`` detects and corrects artifacts (Lipponen & Tarvainen 2019) before computing the
         metrics; ``"none"`` computes them on the beats as given (artifacts are still counted).
-    psd : {"welch", "lomb"}
-        Spectral estimator for the frequency domain.
+    psd : {"welch", "lomb", "ar"}
+        Spectral estimator for the frequency domain (``"ar"``: Burg, order 16, Kubios HRV).
     detrend : {"none", "smoothness_priors"}
         Detrending of the resampled series before the spectrum (Tarvainen et al. 2002).
+    hr_average_beats : int, default 1
+        Beats in the RR moving average of min / max HR (Kubios "Min/Max HR as average of N beats").
 
     Returns
     -------
@@ -158,8 +162,9 @@ def analyze(
         "mean_rr_ms": t("mean_rr_ms", _td.mean_rr),
         "sdnn_ms": t("sdnn_ms", _td.sdnn),
         "mean_hr_bpm": t("mean_hr_bpm", _td.mean_hr),
-        "min_hr_bpm": t("min_hr_bpm", _td.min_hr),
-        "max_hr_bpm": t("max_hr_bpm", _td.max_hr),
+        "std_hr_bpm": t("std_hr_bpm", _td.std_hr),
+        "min_hr_bpm": t("min_hr_bpm", lambda v: _td.min_hr(v, hr_average_beats)),
+        "max_hr_bpm": t("max_hr_bpm", lambda v: _td.max_hr(v, hr_average_beats)),
         "rmssd_ms": t("rmssd_ms", _td.rmssd),
         "sdsd_ms": t("sdsd_ms", _td.sdsd),
         "nn50": t("nn50", _td.nn50),
@@ -167,6 +172,9 @@ def analyze(
         "ln_rmssd": t("ln_rmssd", _td.ln_rmssd),
         "tri_index": t("tri_index", _td.triangular_index),
         "tinn_ms": t("tinn_ms", _td.tinn),
+        "sdann_ms": t("sdann_ms", _td.sdann),
+        "sdnn_index_ms": t("sdnn_index_ms", _td.sdnn_index),
+        "stress_index": t("stress_index", _td.stress_index),
     }
     if time["nn50"] is not None:
         time["nn50"] = int(time["nn50"])
@@ -193,7 +201,7 @@ def analyze(
         frequency[key] = None if fd is None else _num(getattr(fd, key))
 
     pc = _attempt(notes, "poincare", lambda: _nl.poincare(x))
-    nonlinear = {
+    nonlinear: dict[str, float | list[float | None] | None] = {
         "sd1_ms": None if pc is None else _num(pc.sd1_ms),
         "sd2_ms": None if pc is None else _num(pc.sd2_ms),
         "sd2_sd1": None if pc is None else _num(pc.sd2_sd1),
@@ -201,6 +209,32 @@ def analyze(
         "dfa_alpha1": t("dfa_alpha1", _nl.dfa_alpha1),
         "dfa_alpha2": t("dfa_alpha2", _nl.dfa_alpha2),
     }
+    n = int(x.shape[0])
+    if n > _nl.ENTROPY_WINDOW_BEATS:
+        k = -(-n // _nl.ENTROPY_WINDOW_BEATS)
+        notes.append(
+            f"sampen: {n} beats, so template matches are counted within {k} consecutive windows "
+            f"of about {n // k} beats (tolerance 0.2 SD of each window) and pooled"
+        )
+    # O(N^2) metrics: on at most the first RQA_MAX_BEATS beats
+    xc = x[: _rqa.RQA_MAX_BEATS]
+    if n > xc.shape[0]:
+        notes.append(
+            f"apen, mse, d2, rpa_*: computed on the first {xc.shape[0]} of {n} beats "
+            "(their cost grows with the square of the length)"
+        )
+    nonlinear["apen"] = _num(_attempt(notes, "apen", lambda: _nl.approximate_entropy(xc)))
+    nonlinear["mse"] = _attempt(notes, "mse", lambda: _nl.multiscale_entropy(xc))
+    rq = _attempt(notes, "rpa", lambda: _rqa.recurrence_and_dimension(xc))
+    nonlinear["d2"] = None if rq is None else rq[1]
+    if rq is not None and rq[1] is None:
+        notes.append("d2: fewer than 3 radii in the scaling region")
+    rec = None if rq is None else rq[0]
+    nonlinear["rpa_rec_pct"] = None if rec is None else rec.rec_pct
+    nonlinear["rpa_det_pct"] = None if rec is None else rec.det_pct
+    nonlinear["rpa_lmean"] = None if rec is None else rec.lmean_beats
+    nonlinear["rpa_lmax"] = None if rec is None else rec.lmax_beats
+    nonlinear["rpa_shannon"] = None if rec is None else rec.shannon
     return Analysis(
         n_beats=int(raw.shape[0]),
         duration_s=float(raw.sum() / 1000.0),

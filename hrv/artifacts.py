@@ -28,9 +28,9 @@ from typing import Final
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
-from scipy.interpolate import CubicSpline
 
 from hrv.errors import InsufficientDataError, InvalidRRError
+from hrv.spline import not_a_knot_spline
 from hrv.validate import PLAUSIBLE_RR_MAX_MS, PLAUSIBLE_RR_MIN_MS, validate_rr
 
 __all__ = [
@@ -739,7 +739,7 @@ def correct_artifacts(
     - EXTRA beats j .. j+m-1 joined by ``detection.merge_next``: one interval, their sum (the
       spurious detections are dropped); usually m = 2.
     - MISSED beat j: k = max(2, round(RR(j) / medRR(j))) equal parts RR(j) / k.
-    - ECTOPIC, LONG, SHORT beats: cubic spline (scipy ``CubicSpline``, not-a-knot) through the
+    - ECTOPIC, LONG, SHORT beats: not-a-knot cubic spline (``hrv.spline``) through the
       NORMAL beats of the merged/split series, with the beat number as abscissa, evaluated at
       the flagged beats; beyond the first/last normal beat the nearest normal value is used,
       and results are clipped to the range of the normal beats (no overshoot into implausible
@@ -824,8 +824,5 @@ def _interpolate(
         return fallback[query]
     ky = y[knots]
     qc = np.clip(qx, kx[0], kx[-1])
-    if kx.shape[0] >= 4:
-        vals = np.asarray(CubicSpline(kx, ky, bc_type="not-a-knot")(qc), dtype=np.float64)
-    else:
-        vals = np.interp(qc, kx, ky)
+    vals = not_a_knot_spline(kx, ky, qc) if kx.shape[0] >= 4 else np.interp(qc, kx, ky)
     return np.clip(vals, ky.min(), ky.max())

@@ -16,9 +16,8 @@ import math
 from typing import Final
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.sparse.linalg import spsolve
+from scipy.linalg import solveh_banded
 
 from hrv.errors import InsufficientDataError
 
@@ -69,9 +68,10 @@ def smoothness_priors_trend(
     .. math:: \\hat z_{trend} = (I + \\lambda^2 D_2^T D_2)^{-1} z
 
     where :math:`D_2` is the (N-2) x N second-difference matrix with rows ``[1, -2, 1]``. The
-    system matrix is symmetric positive definite and pentadiagonal; it is built sparse and solved
-    with a sparse LU factorisation (:func:`scipy.sparse.linalg.spsolve`), O(N) in time and memory,
-    never forming a dense N x N inverse (a 1-hour series at 4 Hz has 14,400 samples).
+    system matrix is symmetric positive definite and pentadiagonal; its three upper diagonals are
+    written down directly and it is solved by a banded Cholesky factorisation
+    (:func:`scipy.linalg.solveh_banded`), O(N) in time and memory, never forming a dense N x N
+    inverse (a 1-hour series at 4 Hz has 14,400 samples, 24 hours 345,600: about 20 ms).
 
     References
     ----------
@@ -94,10 +94,22 @@ def smoothness_priors_trend(
         raise InsufficientDataError(
             "smoothness-priors detrending", needed=_MIN_SAMPLES, got=n, unit="samples"
         )
-    ones = np.ones(n - 2)
-    d2 = sp.diags_array([ones, -2.0 * ones, ones], offsets=[0, 1, 2], shape=(n - 2, n))
-    system = (sp.eye_array(n) + (lam * lam) * (d2.T @ d2)).tocsc()
-    trend: NDArray[np.float64] = np.asarray(spsolve(system, x), dtype=np.float64)
+    # diagonals of D2^T D2: main 1, 5, 6, ..., 6, 5, 1; first -2, -4, ..., -4, -2; second 1
+    main = np.zeros(n)
+    main[:-2] += 1.0
+    main[1:-1] += 4.0
+    main[2:] += 1.0
+    first = np.zeros(n - 1)
+    first[: n - 2] -= 2.0
+    first[1:] -= 2.0
+    lam2 = lam * lam
+    bands = np.zeros((3, n))  # upper form: bands[2] main, bands[1, 1:] first, bands[0, 2:] second
+    bands[2] = 1.0 + lam2 * main
+    bands[1, 1:] = lam2 * first
+    bands[0, 2:] = lam2
+    trend: NDArray[np.float64] = np.asarray(
+        solveh_banded(bands, x, check_finite=False), dtype=np.float64
+    )
     return trend
 
 

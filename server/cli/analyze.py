@@ -18,7 +18,8 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     # (section, key, label, unit)
     ("time", "mean_rr_ms", "Mean RR", "ms"),
     ("time", "sdnn_ms", "SDNN", "ms"),
-    ("time", "mean_hr_bpm", "Mean HR", "bpm"),
+    ("time", "mean_hr_bpm", "Mean HR (60000 / mean RR)", "bpm"),
+    ("time", "std_hr_bpm", "STD HR", "bpm"),
     ("time", "min_hr_bpm", "Min HR", "bpm"),
     ("time", "max_hr_bpm", "Max HR", "bpm"),
     ("time", "rmssd_ms", "RMSSD", "ms"),
@@ -28,6 +29,9 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("time", "ln_rmssd", "ln RMSSD", "ln(ms)"),
     ("time", "tri_index", "HRV triangular index", ""),
     ("time", "tinn_ms", "TINN", "ms"),
+    ("time", "sdann_ms", "SDANN (5 min)", "ms"),
+    ("time", "sdnn_index_ms", "SDNN index (5 min)", "ms"),
+    ("time", "stress_index", "Stress index (sqrt Baevsky)", ""),
     ("frequency", "vlf_ms2", "VLF power (0-0.04 Hz)", "ms^2"),
     ("frequency", "lf_ms2", "LF power (0.04-0.15 Hz)", "ms^2"),
     ("frequency", "hf_ms2", "HF power (0.15-0.4 Hz)", "ms^2"),
@@ -44,7 +48,25 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("nonlinear", "sampen", "Sample entropy (m 2, r 0.2 SD)", ""),
     ("nonlinear", "dfa_alpha1", "DFA alpha1 (4-16 beats)", ""),
     ("nonlinear", "dfa_alpha2", "DFA alpha2 (17-64 beats)", ""),
+    ("nonlinear", "apen", "ApEn (m 2, r 0.2 SD)", ""),
+    ("nonlinear", "mse", "Multiscale entropy, scales 1-5", ""),
+    ("nonlinear", "d2", "Correlation dimension D2 (m 10)", ""),
+    ("nonlinear", "rpa_rec_pct", "Recurrence rate (m 10)", "%"),
+    ("nonlinear", "rpa_det_pct", "Determinism", "%"),
+    ("nonlinear", "rpa_lmean", "Mean diagonal line", "beats"),
+    ("nonlinear", "rpa_lmax", "Longest diagonal line", "beats"),
+    ("nonlinear", "rpa_shannon", "Shannon entropy of lines", ""),
 )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of beats, got {text!r}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,7 +86,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="auto",
         help="artifact correction (Lipponen & Tarvainen 2019); default auto",
     )
-    p.add_argument("--psd", choices=("welch", "lomb"), default="welch", help="spectral estimator")
+    p.add_argument(
+        "--psd",
+        choices=("welch", "lomb", "ar"),
+        default="welch",
+        help="spectral estimator: welch, lomb (Lomb-Scargle) or ar (Burg, order 16)",
+    )
+    p.add_argument(
+        "--hr-average-beats",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="min/max HR from an N-beat moving average of RR (Kubios; default 1)",
+    )
     p.add_argument(
         "--detrend",
         choices=("none", "smoothness-priors"),
@@ -80,6 +114,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(_fmt(v) for v in value[:5])
     if value is None:
         return "-"
     if isinstance(value, int):
@@ -119,7 +155,7 @@ def _table(result: Analysis, unit: str, fmt_name: str, path: str) -> str:
         lines.append(f"  {label:<32} {_fmt(d[sec][key]):>10} {unit_}")
     if d["notes"]:
         lines.append("")
-        lines.append("Not computed (too little data):")
+        lines.append("Notes (not computed, or computed on part of the data):")
         lines.extend(f"  {n}" for n in d["notes"])
     return "\n".join(lines)
 
@@ -133,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
             correct=args.correct,
             psd=args.psd,
             detrend="smoothness_priors" if args.detrend == "smoothness-priors" else "none",
+            hr_average_beats=args.hr_average_beats,
         )
     except (OSError, SintoniaError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -58,7 +58,10 @@ def test_values_by_hand() -> None:
     assert td.nn50(rr) == 4
     assert td.pnn50(rr) == 100.0
     assert td.ln_rmssd(rr) == pytest.approx(np.log(100.0))
-    assert td.mean_hr(rr) == pytest.approx(np.mean(60000.0 / rr))
+    # Kubios / Task Force: 60000 / mean RR; the mean of the instantaneous rates is separate
+    assert td.mean_hr(rr) == pytest.approx(60.0)
+    assert td.mean_instantaneous_hr(rr) == pytest.approx(np.mean(60000.0 / rr))
+    assert td.std_hr(rr) == pytest.approx(np.std(60000.0 / rr, ddof=1))
 
 
 def test_nn50_threshold_is_strict() -> None:
@@ -69,10 +72,12 @@ def test_nn50_threshold_is_strict() -> None:
 
 def test_min_max_hr_moving_average() -> None:
     rr = np.array([1000.0] * 6 + [500.0] + [1000.0] * 6)
-    # 5-beat averages: 60 bpm far from the short beat, (4 * 60 + 120) / 5 = 72 bpm around it
-    assert td.max_hr(rr) == pytest.approx(72.0)
+    # default N = 1 (Kubios reference exports): the single fastest / slowest beat
+    assert td.max_hr(rr) == pytest.approx(120.0)
     assert td.min_hr(rr) == pytest.approx(60.0)
-    assert td.max_hr(rr, average_beats=1) == pytest.approx(120.0)
+    # 5-beat RR averages: 1000 ms far from the short beat, (4 * 1000 + 500) / 5 = 900 ms around it
+    assert td.max_hr(rr, average_beats=5) == pytest.approx(60000.0 / 900.0)
+    assert td.min_hr(rr, average_beats=5) == pytest.approx(60.0)
     assert td.min_hr(np.array([1000.0, 2000.0, 1000.0]), average_beats=1) == pytest.approx(30.0)
 
 
@@ -194,13 +199,16 @@ def test_bounds(rr: np.ndarray) -> None:
     hr1_min, hr1_max = td.min_hr(rr, average_beats=1), td.max_hr(rr, average_beats=1)
     assert hr1_min == pytest.approx(60000.0 / rr.max())
     assert hr1_max == pytest.approx(60000.0 / rr.min())
-    assert hr1_min <= td.min_hr(rr) * (1 + 1e-12)
-    assert td.min_hr(rr) <= td.max_hr(rr) * (1 + 1e-12)
-    assert td.max_hr(rr) <= hr1_max * (1 + 1e-12)
+    hr5_min, hr5_max = td.min_hr(rr, average_beats=5), td.max_hr(rr, average_beats=5)
+    assert hr1_min <= hr5_min * (1 + 1e-12)
+    assert hr5_min <= hr5_max * (1 + 1e-12)
+    assert hr5_max <= hr1_max * (1 + 1e-12)
     assert hr1_min <= td.mean_hr(rr) * (1 + 1e-12)
     assert td.mean_hr(rr) <= hr1_max * (1 + 1e-12)
+    assert td.mean_hr(rr) == pytest.approx(60000.0 / td.mean_rr(rr), rel=1e-12)
     # Jensen: the mean of 60000/RR is at least 60000 / mean RR
-    assert td.mean_hr(rr) >= 60000.0 / td.mean_rr(rr) * (1 - 1e-12)
+    assert td.mean_instantaneous_hr(rr) >= td.mean_hr(rr) * (1 - 1e-12)
+    assert td.std_hr(rr) >= 0.0
     assert 1.0 <= td.triangular_index(rr) <= rr.size
     tinn = td.tinn(rr)
     assert tinn >= 2 * W
@@ -234,6 +242,7 @@ def test_time_domain_collects_the_individual_metrics(rr: np.ndarray) -> None:
         ln_rmssd=td.ln_rmssd(rr),
         tri_index=td.triangular_index(rr),
         tinn_ms=td.tinn(rr),
+        std_hr_bpm=td.std_hr(rr),
     )
     assert isinstance(out.nn50, int)
 
@@ -254,9 +263,11 @@ def test_time_domain_collects_the_individual_metrics(rr: np.ndarray) -> None:
         (td.sdsd, 3),
         (td.triangular_index, 2),
         (td.tinn, 2),
-        (td.min_hr, 5),
-        (td.max_hr, 5),
-        (td.time_domain, 5),
+        (td.mean_instantaneous_hr, 1),
+        (td.std_hr, 2),
+        (td.min_hr, 1),
+        (td.max_hr, 1),
+        (td.time_domain, 3),
     ],
 )
 def test_too_short_raises(metric: Callable[[np.ndarray], object], needed: int) -> None:

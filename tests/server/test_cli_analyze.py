@@ -15,13 +15,17 @@ from server.cli import main
 
 TIME_KEYS = {
     "mean_rr_ms", "sdnn_ms", "mean_hr_bpm", "min_hr_bpm", "max_hr_bpm", "rmssd_ms", "sdsd_ms",
-    "nn50", "pnn50_pct", "ln_rmssd", "tri_index", "tinn_ms",
+    "nn50", "pnn50_pct", "ln_rmssd", "tri_index", "tinn_ms", "std_hr_bpm", "sdann_ms",
+    "sdnn_index_ms", "stress_index",
 }  # fmt: skip
 FREQ_KEYS = {
     "method", "vlf_ms2", "lf_ms2", "hf_ms2", "total_ms2", "lf_hf", "lf_nu", "hf_nu",
     "vlf_peak_hz", "lf_peak_hz", "hf_peak_hz",
 }  # fmt: skip
-NONLINEAR_KEYS = {"sd1_ms", "sd2_ms", "sd2_sd1", "sampen", "dfa_alpha1", "dfa_alpha2"}
+NONLINEAR_KEYS = {
+    "sd1_ms", "sd2_ms", "sd2_sd1", "sampen", "dfa_alpha1", "dfa_alpha2", "apen", "mse", "d2",
+    "rpa_rec_pct", "rpa_det_pct", "rpa_lmean", "rpa_lmax", "rpa_shannon",
+}  # fmt: skip
 
 
 def _rr(n: int = 900, seed: int = 3) -> np.ndarray:
@@ -146,3 +150,39 @@ def test_console_script_runs(rr_file: tuple[Path, np.ndarray]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["n_beats"] == rr_file[1].size
+
+
+def test_ar_spectrum_and_hr_average_options(
+    rr_file: tuple[Path, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, rr = rr_file
+    assert main(["analyze", str(path), "--json", "--correct", "none", "--psd", "ar"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["frequency"]["method"] == "ar"
+    assert d["frequency"]["hf_peak_hz"] == pytest.approx(0.25, abs=0.01)  # the 0.25 Hz modulation
+    # Kubios heart rate: 60000 / mean RR, 60000 / max RR, 60000 / min RR
+    assert d["time"]["mean_hr_bpm"] == pytest.approx(60000.0 / rr.mean())
+    assert d["time"]["min_hr_bpm"] == pytest.approx(60000.0 / rr.max())
+    assert d["time"]["max_hr_bpm"] == pytest.approx(60000.0 / rr.min())
+    assert main(["analyze", str(path), "--json", "--hr-average-beats", "5"]) == 0
+    d5 = json.loads(capsys.readouterr().out)
+    assert d["time"]["min_hr_bpm"] <= d5["time"]["min_hr_bpm"] <= d5["time"]["max_hr_bpm"]
+    assert d5["time"]["max_hr_bpm"] <= d["time"]["max_hr_bpm"]
+    with pytest.raises(SystemExit) as info:
+        main(["analyze", str(path), "--hr-average-beats", "0"])
+    assert info.value.code == 2
+    assert "positive whole number" in capsys.readouterr().err
+
+
+def test_long_record_notes_the_capped_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rr = np.round(_rr(n=5200, seed=4), 1)
+    path = tmp_path / "long.txt"
+    path.write_text("\n".join(f"{v:.1f}" for v in rr) + "\n")
+    assert main(["analyze", str(path), "--json", "--correct", "none"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert any("first 5000 of 5200 beats" in n for n in d["notes"])
+    assert any(n.startswith("sampen:") and "windows" in n for n in d["notes"])
+    assert d["nonlinear"]["rpa_rec_pct"] is not None
+    assert len(d["nonlinear"]["mse"]) == 20
