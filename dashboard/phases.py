@@ -522,15 +522,15 @@ def actual_phases(
 
 def stat_bounds(starts: Sequence[float], ends: Sequence[float]) -> tuple[list[float], list[float]]:
     """The intervals over which each phase's numbers are computed: ``[start, end)``, except that
-    the last phase also takes what ends at or after its end (the session's last beat ends exactly
-    at the end of an imported session, and an overrun belongs to the last phase).
+    the last phase is closed at its end, ``[start, end]``: the beat that ends exactly at the
+    session's end (the last beat of an imported recording) belongs to it.
 
     Examples
     --------
-    >>> stat_bounds([0.0, 600.0], [600.0, 900.0])
-    ([0.0, 600.0], [600.0, inf])
+    >>> stat_bounds([0.0, 600.0], [600.0, 900.0])[1][1] > 900.0
+    True
     """
     out = [float(e) for e in ends]
     if out:
-        out[-1] = math.inf
+        out[-1] = math.nextafter(out[-1], math.inf)
     return [float(s) for s in starts], out

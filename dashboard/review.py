@@ -41,6 +41,7 @@ from hrv import synchrony as _sync
 from hrv.arousal import STATE_CODES, ArousalConfig, ArousalSeries
 from hrv.coherence import COHERENCE_WINDOW_S, coherence_ratio
 from hrv.derive import (
+    IRREGULAR_PCT_LIMIT,
     LF_HF_MIN_DURATION_S,
     LONGEST_BEAT_S,
     SYNCHRONY_SMOOTH_S,
@@ -304,6 +305,10 @@ class PhaseRow:
         Time calibrating, uncertain or without beats, s.
     lf_hf : float or None
         LF/HF (Welch) of the longest gap-free stretch, if it lasts at least ``lf_hf_min_s``.
+    irregular_pct : float or None
+        Successive corrected intervals differing by more than 20 %, percent
+        (:func:`hrv.derive.interval_stats`); above :data:`hrv.derive.IRREGULAR_PCT_LIMIT` the
+        rhythm is too irregular for the phase's HRV to describe autonomic regulation.
     """
 
     phase_id: str
@@ -320,6 +325,7 @@ class PhaseRow:
     below_s: float
     no_band_s: float
     lf_hf: float | None
+    irregular_pct: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -694,6 +700,7 @@ def _phase_rows(
                 below_s=below,
                 no_band_s=max(span.duration_s - within - above - below, 0.0),
                 lf_hf=row["lf_hf"],
+                irregular_pct=row["irregular_pct"],
             )
         )
     return tuple(rows)
@@ -1035,6 +1042,22 @@ def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) ->
         for p in who:
             breathing.append(_breathing(m.time_s, p, derived[p.code], cfg.breathing_window_s))
     sync, note = synchrony_section(inputs, spans, derived)
+    notes = list(inputs.notes)
+    for r in reviews:
+        odd = [
+            p
+            for p in r.phases
+            if p.irregular_pct is not None and p.irregular_pct > IRREGULAR_PCT_LIMIT
+        ]
+        if odd:
+            worst = max(p.irregular_pct or 0.0 for p in odd)
+            notes.append(
+                f"{r.code} ({r.role}): the heart rhythm is irregular in "
+                f"{', '.join(p.label for p in odd)} (up to {worst:.0f} % of successive beats "
+                "differ by more than 20 % after correction, as with frequent ectopic beats); "
+                "there, heart-rate variability does not describe autonomic regulation and the "
+                "arousal index should not be read."
+            )
     return SessionReview(
         session_id=inputs.session_id,
         label=inputs.label,
@@ -1049,5 +1072,5 @@ def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) ->
         usual_band=(cfg.arousal.enter_below, cfg.arousal.enter_above),
         synchrony=sync,
         synchrony_note=note,
-        notes=inputs.notes,
+        notes=tuple(notes),
     )

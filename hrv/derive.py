@@ -35,6 +35,9 @@ References
    artefact correction using novel beat classification. J Med Eng Technol 43(3), 173-181.
 .. [2] Task Force of the ESC and NASPE (1996). Heart rate variability: standards of measurement,
    physiological interpretation and clinical use. Circulation 93(5), 1043-1065.
+.. [3] Malik M, Farrell T, Cripps T, Camm AJ (1989). Heart rate variability in relation to
+   prognosis after myocardial infarction: selection of optimal processing techniques. European
+   Heart Journal 10(12), 1060-1074 (successive changes over 20 % as ectopic).
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ from hrv.validate import LONGEST_BEAT_S, PLAUSIBLE_RR_MAX_MS, corrupt_rr_mask
 
 __all__ = [
     "DROPOUT_RR_MS",
+    "IRREGULAR_CHANGE",
+    "IRREGULAR_PCT_LIMIT",
     "LF_HF_MIN_DURATION_S",
     "LONGEST_BEAT_S",
     "SEGMENT_GAP_TOLERANCE_S",
@@ -83,6 +88,12 @@ DROPOUT_RR_MS: Final[float] = 2.0 * PLAUSIBLE_RR_MAX_MS
 #: Beat times that jump further than the RR explains by more than this, s, start a new segment
 #: (a gap whose re-anchor flag was not stored, as in imported files with timestamps).
 SEGMENT_GAP_TOLERANCE_S: Final[float] = 1.0
+#: A successive change of more than this fraction of the previous interval is not sinus rhythm
+#: (Malik et al. 1989's 20 % criterion for ectopic beats).
+IRREGULAR_CHANGE: Final[float] = 0.2
+#: Above this share of such changes after correction, %, an interval's rhythm is too irregular for
+#: HRV to describe autonomic regulation (flagged wherever its numbers are shown).
+IRREGULAR_PCT_LIMIT: Final[float] = 10.0
 #: Shortest gap-free stretch of corrected beats for LF/HF, s (Task Force 1996: at least 2 min for
 #: short-term spectral analysis).
 LF_HF_MIN_DURATION_S: Final[float] = 120.0
@@ -520,6 +531,12 @@ class IntervalStats:
     lf_hf : numpy.ndarray
         Welch LF/HF of the longest gap-free stretch of corrected beats in the interval when it
         lasts at least ``lf_hf_min_s``, else NaN.
+    irregular_pct : numpy.ndarray
+        Successive corrected intervals (inside one segment) that differ by more than
+        :data:`IRREGULAR_CHANGE` of the first, % (NaN with fewer than 2 pairs): what correction
+        left of ectopy. Above :data:`IRREGULAR_PCT_LIMIT` the rhythm is too irregular for HRV
+        to describe autonomic regulation (frequent ectopic beats the detector cannot tell from
+        the rhythm itself, as in bigeminy).
     """
 
     start_s: NDArray[np.float64]
@@ -531,6 +548,7 @@ class IntervalStats:
     ln_rmssd: NDArray[np.float64]
     artifact_pct: NDArray[np.float64]
     lf_hf: NDArray[np.float64]
+    irregular_pct: NDArray[np.float64]
 
     def __len__(self) -> int:
         return int(self.start_s.shape[0])
@@ -549,6 +567,7 @@ class IntervalStats:
             "ln_rmssd": f(self.ln_rmssd[i]),
             "artifact_pct": f(self.artifact_pct[i]),
             "lf_hf": f(self.lf_hf[i]),
+            "irregular_pct": f(self.irregular_pct[i]),
         }
 
 
@@ -621,6 +640,10 @@ def interval_stats(
         same = d.c_segment[1:] == d.c_segment[:-1]
         d2 = np.where(same, np.diff(rr) ** 2, 0.0)
     p_d2 = np.concatenate(([0.0], np.cumsum(d2)))
+    jumps = np.zeros(max(rr.size - 1, 0), dtype=np.int64)
+    if rr.size > 1:
+        jumps = (same & (np.abs(np.diff(rr)) > IRREGULAR_CHANGE * rr[:-1])).astype(np.int64)
+    p_jumps = np.concatenate(([0], np.cumsum(jumps)))
     p_pairs = np.concatenate(([0], np.cumsum(same.astype(np.int64))))
     # pairs (k, k+1) with lo <= k and k + 1 < hi: indices lo .. hi-2 of the pair arrays
     last = p_pairs.size - 1
@@ -632,6 +655,8 @@ def interval_stats(
         rmssd = np.where(pairs >= 2, np.sqrt(sum_d2 / np.maximum(pairs, 1)), np.nan)
         ln = np.where(rmssd > 0, np.log(rmssd), np.nan)
         art = np.where(n_s > 0, 100.0 * n_bad / np.maximum(n_s, 1), np.nan)
+        n_jumps = p_jumps[top] - p_jumps[base]
+        irregular = np.where(pairs >= 2, 100.0 * n_jumps / np.maximum(pairs, 1), np.nan)
     mean_hr = np.full(q, np.nan)
     lfhf = np.full(q, np.nan)
     for i in range(q):  # a handful of intervals per person; the beats inside are sliced
@@ -650,6 +675,7 @@ def interval_stats(
         ln_rmssd=np.asarray(ln, dtype=np.float64),
         artifact_pct=np.asarray(art, dtype=np.float64),
         lf_hf=lfhf,
+        irregular_pct=np.asarray(irregular, dtype=np.float64),
     )
 
 

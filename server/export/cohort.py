@@ -72,9 +72,13 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 #: Columns of the cohort table: (name, unit, description).
-COHORT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+#: The per-row part of the cohort table: the session id and the per-phase summary columns.
+_ROW_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("session_id", "", "session id in the database"),
     *(c for c in PHASE_COLUMNS if c[0] != "planned"),
+)
+COHORT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    *_ROW_COLUMNS,
     ("srs_total", "", "Session Rating Scale total, 0-40 (all 4 items answered)"),
     ("wai_sr_total", "", "WAI-SR total, 12-60 (all 12 items answered)"),
     ("wai_sr_goal", "", "WAI-SR goal subscale, 4-20"),
@@ -386,7 +390,7 @@ def _chunk_rows(
     alliance = _alliance_columns(store, chunk)
     codes, roles = _people(store, {p for _, p in allowed})
 
-    cols: dict[str, list[Any]] = {c: [] for c, _, _ in COHORT_COLUMNS[:13]}
+    cols: dict[str, list[Any]] = {c: [] for c, _, _ in COHORT_COLUMNS[: len(_ROW_COLUMNS)]}
     sync_rows: list[tuple[float, float, float, float]] = []
     derived: dict[tuple[int, int], Derivation] = {}
     rows_of: dict[int, list[int]] = {}
@@ -421,6 +425,7 @@ def _chunk_rows(
             cols["ln_rmssd"].append(float(st.ln_rmssd[i]))
             cols["artifact_pct"].append(float(st.artifact_pct[i]))
             cols["lf_hf"].append(float(st.lf_hf[i]))
+            cols["irregular_pct"].append(float(st.irregular_pct[i]))
             sync_rows.append(_NO_SYNC)
     if not cols["session_id"]:
         return []
@@ -458,9 +463,16 @@ def _chunk_rows(
         "n_beats": np.array(cols["n_beats"], dtype=np.int64),
         **{
             c: np.array(cols[c], dtype=np.float64)
-            for c in ("mean_hr_bpm", "rmssd_ms", "ln_rmssd", "artifact_pct", "lf_hf")
+            for c in (
+                "mean_hr_bpm",
+                "rmssd_ms",
+                "ln_rmssd",
+                "artifact_pct",
+                "lf_hf",
+                "irregular_pct",
+            )
         },
-        **{c: allied(c) for c, _, _ in COHORT_COLUMNS[13:]},
+        **{c: allied(c) for c, _, _ in COHORT_COLUMNS[len(_ROW_COLUMNS) :]},
     }
     if synchrony:
         sync_values = np.array(sync_rows, dtype=np.float64).reshape(-1, 4)

@@ -93,6 +93,7 @@ PHASE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("ln_rmssd", "ln(ms)", "natural log of RMSSD"),
     ("artifact_pct", "%", "stored beats classified as artifacts or unusable"),
     ("lf_hf", "", "LF/HF (Welch) of the longest gap-free stretch if >= 120 s, else empty"),
+    ("irregular_pct", "%", "successive corrected RR differing by > 20 % (above 10: not sinus)"),
 )
 
 #: Every column of the per-session events table: (name, unit, description).
@@ -195,6 +196,7 @@ def phase_table(data: SessionRecord, *, lf_hf: bool = True) -> Table:
                 "ln_rmssd": st.ln_rmssd,
                 "artifact_pct": st.artifact_pct,
                 "lf_hf": st.lf_hf,
+                "irregular_pct": st.irregular_pct,
             }
         )
     return concat_tables(parts, [c[0] for c in PHASE_COLUMNS])
