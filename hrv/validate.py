@@ -9,12 +9,21 @@ from numpy.typing import ArrayLike, NDArray
 
 from hrv.errors import InsufficientDataError, InvalidRRError
 
-__all__ = ["PLAUSIBLE_RR_MAX_MS", "PLAUSIBLE_RR_MIN_MS", "require_beats", "validate_rr"]
+__all__ = [
+    "CORRUPT_RR_MAX_MS",
+    "PLAUSIBLE_RR_MAX_MS",
+    "PLAUSIBLE_RR_MIN_MS",
+    "require_beats",
+    "validate_rr",
+]
 
 #: Shortest physiologically plausible RR interval, ms (240 bpm). Shorter values are artifacts.
 PLAUSIBLE_RR_MIN_MS: Final[float] = 250.0
 #: Longest physiologically plausible RR interval, ms (24 bpm). Longer values are artifacts.
 PLAUSIBLE_RR_MAX_MS: Final[float] = 2500.0
+#: Above this an "RR interval" is corrupt data, not an artifact, ms (10 minutes; a strap's RR
+#: field cannot exceed 64 s, 65535/1024 s).
+CORRUPT_RR_MAX_MS: Final[float] = 600_000.0
 
 
 def validate_rr(rr: ArrayLike) -> NDArray[np.float64]:
@@ -34,7 +43,8 @@ def validate_rr(rr: ArrayLike) -> NDArray[np.float64]:
     ------
     InvalidRRError
         If the input is not one-dimensional or not numeric, or holds a non-finite or non-positive
-        value; the message names the first offending index and value.
+        value, or one above :data:`CORRUPT_RR_MAX_MS`; the message names the first offending
+        index and value.
 
     Notes
     -----
@@ -58,11 +68,12 @@ def validate_rr(rr: ArrayLike) -> NDArray[np.float64]:
         raise InvalidRRError(
             f"RR intervals must be a 1-D sequence, got an array of shape {arr.shape}"
         )
-    bad = ~np.isfinite(arr) | (arr <= 0.0)
+    bad = ~np.isfinite(arr) | (arr <= 0.0) | (arr > CORRUPT_RR_MAX_MS)
     if bad.any():
         i = int(np.argmax(bad))
         raise InvalidRRError(
-            f"RR interval at index {i} is {arr[i]!r}; expected a finite positive number of ms",
+            f"RR interval at index {i} is {float(arr[i])!r}; expected a finite positive number "
+            f"of ms, at most {CORRUPT_RR_MAX_MS:.0f}",
             index=i,
             value=float(arr[i]),
         )

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
-from typing import Any
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Final, TextIO
 
 from hrv.analysis import Analysis, analyze
-from hrv.errors import SintoniaError
-from sensor.files import read_rr_file
+from hrv.errors import InvalidRRError, SintoniaError
+from hrv.validate import CORRUPT_RR_MAX_MS
+from sensor.files import locate_rr_value, read_rr_file
+
+#: Seconds of computing before the first progress line on stderr, then between lines.
+PROGRESS_AFTER_S: Final[float] = 3.0
 
 __all__ = ["register", "run"]
 
@@ -124,17 +132,68 @@ def _table(result: Analysis, unit: str, fmt_name: str, path: str) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def progress_on(
+    stream: TextIO, what: str, *, after_s: float = PROGRESS_AFTER_S, every_s: float = 5.0
+) -> Iterator[None]:
+    """While the body runs, write ``"sintonia analyze: <what>... 12 s"`` to ``stream`` after
+    ``after_s`` and then every ``every_s`` seconds (on one rewritten line on a terminal), so a
+    long computation (a Lomb-Scargle spectrum of 24 h) is never silent."""
+    done = threading.Event()
+    tty = stream.isatty()
+    t0 = time.monotonic()
+    wrote = False
+
+    def tick() -> None:
+        nonlocal wrote
+        wait = after_s
+        while not done.wait(wait):
+            line = f"sintonia analyze: {what}... {time.monotonic() - t0:.0f} s"
+            stream.write(f"\r{line}" if tty else f"{line}\n")
+            stream.flush()
+            wrote = True
+            wait = every_s
+
+    worker = threading.Thread(target=tick, name="analyze-progress", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        worker.join()
+        if wrote and tty:
+            stream.write("\n")
+            stream.flush()
+
+
+def _invalid_value(path: str, exc: InvalidRRError) -> str:
+    """``file:line: RR value -750 ms ...`` for a corrupt value (no numpy repr, 1-based line)."""
+    line = locate_rr_value(path, exc.index) if exc.index is not None else None
+    where = f"{path}:{line}" if line is not None else path
+    if exc.value is None:
+        return f"{where}: {exc}"
+    return (
+        f"{where}: RR value {exc.value:g} ms is not an RR interval (expected a number of ms "
+        f"above 0 and at most {CORRUPT_RR_MAX_MS:.0f}, or of s for a file in seconds)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``sintonia analyze``; exit code 0, or 2 with a one-line message on unreadable input."""
     try:
         rec = read_rr_file(args.file, participant=args.participant)
-        result = analyze(
-            rec.rr_ms,
-            correct=args.correct,
-            psd=args.psd,
-            detrend="smoothness_priors" if args.detrend == "smoothness-priors" else "none",
-        )
-    except (OSError, SintoniaError) as exc:
+        what = f"analysing {rec.n_beats} beats" + (" (Lomb-Scargle)" if args.psd == "lomb" else "")
+        with progress_on(sys.stderr, what):
+            result = analyze(
+                rec.rr_ms,
+                correct=args.correct,
+                psd=args.psd,
+                detrend="smoothness_priors" if args.detrend == "smoothness-priors" else "none",
+            )
+    except InvalidRRError as exc:
+        print(f"sintonia analyze: error: {_invalid_value(args.file, exc)}", file=sys.stderr)
+        return 2
+    except (OSError, SintoniaError, ValueError, ArithmeticError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"sintonia analyze: error: {msg}", file=sys.stderr)
         return 2

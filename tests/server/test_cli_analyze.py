@@ -120,7 +120,7 @@ def test_short_recording_reports_missing_metrics(
     [
         ("800\n810\nabc\n790\n", ":3"),  # the line number of the bad line
         ("", "empty"),
-        ("800\n-5\n810\n", "index 1"),
+        ("800\n-5\n810\n", "bad.txt:2: RR value -5 ms is not an RR interval"),
     ],
 )
 def test_unreadable_input_exit_2(
@@ -146,3 +146,86 @@ def test_console_script_runs(rr_file: tuple[Path, np.ndarray]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["n_beats"] == rr_file[1].size
+
+
+# ------------------------------------------------ issue 13, item 11: inputs that are not RR text
+
+
+def test_binary_file_says_it_is_not_a_text_rr_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "image.bin"
+    path.write_bytes(bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8)))
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "not a text RR file" in err
+    assert "Kubios" in err  # which formats are read
+    assert "\\x" not in err  # no escaped bytes
+    assert len(err) < 400
+
+
+def test_utf16_text_is_read_and_utf16_without_bom_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rr = np.round(_rr(300), 1)
+    text = "\n".join(f"{v:.1f}" for v in rr) + "\n"
+    path = tmp_path / "notepad.txt"
+    path.write_text(text, encoding="utf-16")  # with a byte-order mark, as Windows Notepad writes
+    assert main(["analyze", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_beats"] == rr.size
+    path.write_bytes(text.encode("utf-16-le"))  # no byte-order mark
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "not a text RR file" in err
+
+
+@pytest.mark.parametrize("bad", ["0", "-750", "nan", "inf", "-inf", "1e308", "1e7"])
+def test_extreme_values_give_file_and_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    path = tmp_path / "rr.txt"
+    path.write_text("RR (ms)\n# resting\n" + "800\n" * 40 + f"{bad}\n" + "810\n" * 40)
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"rr.txt:43: RR value {float(bad):g} ms is not an RR interval" in err
+    assert "np.float64" not in err
+    assert "index" not in err
+
+
+def test_extreme_value_through_the_console_script_has_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "rr.txt"
+    path.write_text("800\n" * 40 + "1e308\n" + "810\n" * 40)
+    exe = shutil.which("sintonia") or str(Path(sys.executable).parent / "sintonia")
+    proc = subprocess.run([exe, "analyze", str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "Warning" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert "rr.txt:41:" in proc.stderr
+
+
+def test_long_computations_write_progress_to_stderr() -> None:
+    import io
+    import threading
+
+    from server.cli.analyze import progress_on
+
+    stream = io.StringIO()
+    seen = threading.Event()
+
+    class Watch(io.StringIO):
+        def flush(self) -> None:
+            seen.set()
+
+    watch = Watch()
+    with progress_on(watch, "analysing 86400 beats (Lomb-Scargle)", after_s=0.0, every_s=60.0):
+        assert seen.wait(30.0)  # the body "computes" until the first progress line is out
+    assert watch.getvalue().startswith("sintonia analyze: analysing 86400 beats (Lomb-Scargle)... ")
+    assert watch.getvalue().count("\n") == 1  # one line per tick when not a terminal
+    # a quick body writes nothing
+    with progress_on(stream, "analysing 10 beats", after_s=60.0):
+        pass
+    assert stream.getvalue() == ""
