@@ -10,7 +10,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Final, TextIO
+from typing import Any, Final, Literal, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
 
 from hrv.analysis import Analysis, analyze
 from hrv.errors import InvalidRRError, SintoniaError
@@ -83,6 +86,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--participant",
         default=None,
         help="for a Sintonia beats file holding several people: whose beats to analyse",
+    )
+    p.add_argument(
+        "--html",
+        metavar="OUT",
+        default=None,
+        help="also write a one-page offline figure (tachogram with artifacts, spectrum, "
+        "Poincare plot) to this HTML file",
     )
     p.set_defaults(func=run)
 
@@ -197,9 +207,67 @@ def run(args: argparse.Namespace) -> int:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"sintonia analyze: error: {msg}", file=sys.stderr)
         return 2
+    if getattr(args, "html", None):
+        try:
+            with progress_on(sys.stderr, "drawing the figure"):
+                _write_html(args, rec.rr_ms, result, rec.format)
+        except (OSError, SintoniaError, ValueError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            print(f"sintonia analyze: error: {msg}", file=sys.stderr)
+            return 2
     if args.json:
         out = {"rr_unit_detected": rec.unit_detected, "format": rec.format, **result.to_dict()}
         print(json.dumps(out, allow_nan=False))
     else:
         print(_table(result, rec.unit_detected, rec.format, args.file))
     return 0
+
+
+def _write_html(args: argparse.Namespace, rr_ms: Any, result: Analysis, fmt_name: str) -> None:
+    """``--html OUT``: the recording's figure page (tachogram, spectrum, Poincare), offline."""
+    from pathlib import Path
+
+    from dashboard.figures import recording_figure
+    from dashboard.report import render_recording_page
+    from hrv.artifacts import BeatClass, correct_artifacts, detect_artifacts
+    from hrv.errors import InsufficientDataError
+    from hrv.frequency import lomb_psd, welch_psd
+
+    detection = detect_artifacts(rr_ms)
+    corrected = correct_artifacts(rr_ms, detection).rr if args.correct == "auto" else rr_ms
+    detrend: Literal["none", "smoothness_priors"] = (
+        "smoothness_priors" if args.detrend == "smoothness-priors" else "none"
+    )
+    freqs: NDArray[np.float64] | None = None
+    psd: NDArray[np.float64] | None = None
+    with contextlib.suppress(InsufficientDataError):
+        if args.psd == "lomb":
+            freqs, psd = lomb_psd(corrected, detrend=detrend)
+        else:
+            freqs, psd = welch_psd(corrected, detrend=detrend)
+    fig = recording_figure(
+        np.asarray(rr_ms, dtype=np.float64),
+        detection.classes != BeatClass.NORMAL,
+        np.asarray(corrected, dtype=np.float64),
+        freqs,
+        psd,
+        psd_method="Lomb-Scargle" if args.psd == "lomb" else "Welch, 4 Hz spline",
+    )
+    d = result.to_dict()
+    art = d["artifacts"]
+    facts = [
+        ("File", str(args.file)),
+        ("Format", fmt_name),
+        ("Beats", str(d["n_beats"])),
+        ("Duration", f"{d['duration_s'] / 60:.1f} min"),
+        (
+            "Artifacts",
+            f"{art['n']} ({art['pct']:.2f} %), "
+            + ("corrected" if art["corrected"] else "not corrected"),
+        ),
+    ]
+    for sec, key, label, unit in _ROWS:
+        if key in ("mean_hr_bpm", "rmssd_ms", "sdnn_ms", "lf_hf", "hf_peak_hz", "sd1_ms", "sd2_ms"):
+            facts.append((label, f"{_fmt(d[sec][key])} {unit}".strip()))
+    page = render_recording_page(Path(args.file).name, fig, facts)
+    Path(args.html).write_text(page, encoding="utf-8")

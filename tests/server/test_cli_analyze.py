@@ -7,12 +7,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from server.cli import main
 
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 TIME_KEYS = {
     "mean_rr_ms", "sdnn_ms", "mean_hr_bpm", "min_hr_bpm", "max_hr_bpm", "rmssd_ms", "sdsd_ms",
     "nn50", "pnn50_pct", "ln_rmssd", "tri_index", "tinn_ms",
@@ -28,7 +30,8 @@ def _rr(n: int = 900, seed: int = 3) -> np.ndarray:
     """A clean 12-minute series: 0.25 Hz respiratory modulation plus noise, around 75 bpm."""
     rng = np.random.default_rng(seed)
     k = np.arange(n)
-    return 800.0 + 35.0 * np.sin(2 * np.pi * 0.25 * 0.8 * k) + rng.normal(0.0, 12.0, n)
+    x = 800.0 + 35.0 * np.sin(2 * np.pi * 0.25 * 0.8 * k) + rng.normal(0.0, 12.0, n)
+    return np.asarray(x, dtype=np.float64)
 
 
 @pytest.fixture
@@ -229,3 +232,67 @@ def test_long_computations_write_progress_to_stderr() -> None:
     with progress_on(stream, "analysing 10 beats", after_s=60.0):
         pass
     assert stream.getvalue() == ""
+
+
+# --------------------------------------------- issue 13, item 12: analyze --html, offline figure
+
+
+def test_html_figure_of_the_recording(
+    rr_file: tuple[Path, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    path, rr = rr_file
+    out = tmp_path / "rec.html"
+    assert main(["analyze", str(path), "--html", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_beats"] == rr.size  # --json unchanged
+    page = out.read_text(encoding="utf-8")
+    body = page.split("</head>", 1)[1]
+    assert "<script src" not in page  # plotly.js inlined from the installed package, no CDN
+    assert "<link" not in page
+    assert re.findall(r"https?://(?!www\.w3\.org)", body) == []
+    assert 'id="figure-recording"' in page
+    for kind in ("rr", "corrected", "artifacts", "psd", "poincare"):
+        assert f'"kind":"{kind}"' in page.replace(" ", "")
+
+
+def test_html_figure_renders_offline_in_chromium(
+    rr_file: tuple[Path, np.ndarray], tmp_path: Path, browser: Any
+) -> None:
+    path, rr = rr_file
+    bad = rr.copy()
+    bad[100] = 2 * bad[100]  # a missed beat: drawn as an artifact
+    path.write_text("\n".join(f"{v:.1f}" for v in bad) + "\n")
+    out = tmp_path / "rec.html"
+    assert main(["analyze", str(path), "--html", str(out)]) == 0
+    requests: list[str] = []
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    try:
+
+        def route(r: Any) -> None:
+            requests.append(r.request.url)
+            if r.request.url.startswith(("file:", "data:", "blob:")):
+                r.continue_()
+            else:
+                r.abort()
+
+        page.route("**/*", route)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(out.as_uri(), wait_until="load")
+        page.wait_for_selector("#figure-recording .main-svg", timeout=20_000)
+        kinds = page.evaluate(
+            "document.getElementById('figure-recording')._fullData"
+            ".filter(t => t.meta).map(t => [t.meta.kind, t._length])"
+        )
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "analyze-html.png"), full_page=True)
+    finally:
+        page.close()
+    assert errors == []
+    assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []
+    drawn = dict(kinds)
+    assert set(drawn) == {"rr", "corrected", "artifacts", "psd", "poincare"}
+    assert drawn["rr"] == rr.size
+    assert drawn["artifacts"] >= 1
