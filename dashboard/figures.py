@@ -48,6 +48,7 @@ from dashboard.review import (
 from hrv.arousal import STATE_CODES, STATE_LABELS
 
 __all__ = [
+    "DASH_TEXT",
     "MARKER_LABELS",
     "OKABE_ITO",
     "ROLE_COLOURS",

@@ -58,6 +58,7 @@ from sensor.types import BeatBatch
 __all__ = [
     "BEATS_FILE_HEADER",
     "BEATS_FILE_MAGIC",
+    "FORMATS_READ",
     "SECONDS_MEDIAN_THRESHOLD",
     "BeatFileWriter",
     "RRFormat",

@@ -23,7 +23,12 @@ from sensor.files import locate_rr_value, read_rr_file
 #: Seconds of computing before the first progress line on stderr, then between lines.
 PROGRESS_AFTER_S: Final[float] = 3.0
 
-__all__ = ["register", "run"]
+__all__ = [
+    "PROGRESS_AFTER_S",
+    "progress_on",
+    "register",
+    "run",
+]
 
 _ROWS: tuple[tuple[str, str, str, str], ...] = (
     # (section, key, label, unit)

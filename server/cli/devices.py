@@ -41,6 +41,8 @@ from sensor.files import BeatFileWriter
 from sensor.types import BeatBatch, DeviceEvent
 
 __all__ = [
+    "DBUS_SYSTEM_SOCKET",
+    "SYS_BLUETOOTH",
     "Backend",
     "NoBluetoothError",
     "ParticipantStatus",
