@@ -181,22 +181,25 @@ def progress_on(
             stream.flush()
 
 
-def _invalid_value(path: str, exc: InvalidRRError) -> str:
+def _invalid_value(path: str, exc: InvalidRRError, unit: str = "ms") -> str:
     """``file:line: RR value -750 ms ...`` for a corrupt value (no numpy repr, 1-based line)."""
     line = locate_rr_value(path, exc.index) if exc.index is not None else None
     where = f"{path}:{line}" if line is not None else path
     if exc.value is None:
         return f"{where}: {exc}"
+    scale = 1000.0 if unit == "s" else 1.0
     return (
-        f"{where}: RR value {exc.value:g} ms is not an RR interval (expected a number of ms "
-        f"above 0 and at most {CORRUPT_RR_MAX_MS:.0f}, or of s for a file in seconds)"
+        f"{where}: RR value {exc.value / scale:g} {unit} is not an RR interval (expected a "
+        f"number of {unit} above 0 and at most {CORRUPT_RR_MAX_MS / scale:g})"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sintonia analyze``; exit code 0, or 2 with a one-line message on unreadable input."""
+    unit = "ms"
     try:
         rec = read_rr_file(args.file, participant=args.participant)
+        unit = rec.unit_detected
         what = f"analysing {rec.n_beats} beats" + (" (Lomb-Scargle)" if args.psd == "lomb" else "")
         with progress_on(sys.stderr, what):
             result = analyze(
@@ -206,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
                 detrend="smoothness_priors" if args.detrend == "smoothness-priors" else "none",
             )
     except InvalidRRError as exc:
-        print(f"sintonia analyze: error: {_invalid_value(args.file, exc)}", file=sys.stderr)
+        print(f"sintonia analyze: error: {_invalid_value(args.file, exc, unit)}", file=sys.stderr)
         return 2
     except (OSError, SintoniaError, ValueError, ArithmeticError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

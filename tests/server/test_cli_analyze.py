@@ -198,6 +198,16 @@ def test_extreme_values_give_file_and_line_exit_2(
     assert "index" not in err
 
 
+def test_a_corrupt_value_of_a_file_in_seconds_is_named_in_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rr_s.txt"
+    path.write_text("0.800\n" * 30 + "-0.75\n" + "0.810\n" * 30)
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "rr_s.txt:31: RR value -0.75 s is not an RR interval" in err
+
+
 def test_extreme_value_through_the_console_script_has_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "rr.txt"
     path.write_text("800\n" * 40 + "1e308\n" + "810\n" * 40)
