@@ -3,14 +3,18 @@
 A cue rule is data (:class:`CueRule`): in which phases, on which patient/therapist state or
 therapist marker, for how long the condition must hold (persistence), the text, and a refractory
 period. :class:`CueEngine` evaluates the table on each update and shows at most one cue at a time;
-each cue carries its reason (values and rule) and ends when the therapist acknowledges or
-dismisses it, or when it expires unanswered. Every cue and resolution is an event
-(:mod:`dashboard.events`).
+each cue carries its reason (one plain sentence with session-relative times; the numbers and the
+rule are kept apart for a researcher's details view, :func:`cue_details`) and ends when the
+therapist acknowledges or dismisses it, or when it expires unanswered. Every cue and resolution
+is an event (:mod:`dashboard.events`).
 
 Clinical rules kept here:
 
-* cue texts are options worded for the therapist, never instructions to the patient and never a
-  label of the patient's state;
+* cue texts are options worded for the therapist ("Consider ...", "You could ..."), never
+  instructions and never a label of the patient's state;
+* quiet: one cue per episode of every rule (an episode lasts while the states the rule reads
+  keep their onset), and a minimum gap between the end of one cue and the next, whatever the
+  rule;
 * no rule, text or reason names a clinical state (:data:`dashboard.events.FORBIDDEN_TERMS`):
   heart-rate data cannot detect them (Sack, Cillien & Hopper 2012);
 * grounding cues come only from a marker the therapist sets (silence, sudden sleepiness, looking
@@ -41,11 +45,14 @@ __all__ = [
     "DEFAULT_CUE_RULES",
     "GROUNDING_MARKERS",
     "MARKER_LABELS",
+    "MIN_GAP_S",
+    "OPTION_WORDING",
     "CueEngine",
     "CueError",
     "CueEvent",
     "CueRule",
     "ParticipantView",
+    "cue_details",
 ]
 
 BandName = Literal["above", "within", "below"]
@@ -67,6 +74,16 @@ _STATE_SHORT: Final[dict[str, str]] = {
     "within": "within usual range",
     "below": "below usual",
 }
+#: How a state reads in a plain-sentence reason.
+_STATE_PLAIN: Final[dict[str, str]] = {
+    "above": "above their usual activation",
+    "within": "within their usual range",
+    "below": "below their usual activation",
+}
+#: Default shortest time between the end of one cue and the next cue of any rule, s.
+MIN_GAP_S: Final[float] = 180.0
+#: How every default cue text starts: an option for the therapist, not an instruction.
+OPTION_WORDING: Final[re.Pattern[str]] = re.compile(r"^(Consider|You could|You might) ")
 
 CueEvent = Cue | CueResolved
 
@@ -126,11 +143,13 @@ class CueRule:
     once_per_phase : bool
         Fire at most once per phase occurrence.
     once_per_episode : bool
-        Fire at most once per continuous run of the rule's conditions (same onset), instead of
-        again after every refractory period while the conditions still hold. On for the pacing
-        and closing rules of the default table: without it a 12-minute stress episode repeats
-        the same pacing suggestion every refractory period (7 times in a simulated first
-        session), which is not quiet. The refractory period still applies between episodes.
+        Fire at most once per episode: while the states the rule reads (the patient's and the
+        therapist's band, the phase, the marker) keep the onset they had when it fired. A
+        flickering trend or a short signal loss restarts the persistence time but not the
+        episode. On for every rule of the default table (default True): without it a
+        12-minute stress episode repeats the same suggestion every refractory period (7 times
+        in a simulated first session), which is not quiet. The refractory period still applies
+        between episodes.
     pacer_breaths_per_min : float or None
         Show a breathing pacer at this rate with the cue.
     requires_signal : bool
@@ -149,7 +168,7 @@ class CueRule:
     persistence_s: float = 0.0
     refractory_s: float = 120.0
     once_per_phase: bool = False
-    once_per_episode: bool = False
+    once_per_episode: bool = True
     pacer_breaths_per_min: float | None = None
     requires_signal: bool = True
 
@@ -219,7 +238,7 @@ DEFAULT_CUE_RULES: Final[tuple[CueRule, ...]] = (
     ),
     CueRule(
         id="therapist_breathing",
-        text="Your own activation is rising: slow your breathing before you go on",
+        text="You could take a slower breath yourself before going on",
         therapist=frozenset({"above"}),
         patient_rising=True,
         persistence_s=20.0,
@@ -234,7 +253,7 @@ DEFAULT_CUE_RULES: Final[tuple[CueRule, ...]] = (
     ),
     CueRule(
         id="closing_settle",
-        text="Leave time to settle before ending",
+        text="Consider leaving time to settle before ending",
         phases=frozenset({"closing"}),
         patient=frozenset({"above"}),
         persistence_s=30.0,
@@ -242,7 +261,7 @@ DEFAULT_CUE_RULES: Final[tuple[CueRule, ...]] = (
     ),
     CueRule(
         id="rehearsal_breathing",
-        text="Offer paced breathing (6/min)",
+        text="Consider offering paced breathing (about 6/min)",
         phases=frozenset({"rehearsal"}),
         persistence_s=60.0,
         once_per_phase=True,
@@ -255,7 +274,7 @@ DEFAULT_CUE_RULES: Final[tuple[CueRule, ...]] = (
 class _RuleState:
     last_end_s: float = -math.inf
     fired_phase: tuple[str | None, float] | None = None
-    fired_onset_s: float = math.nan
+    fired_episode_s: float = math.nan
 
 
 @dataclass(slots=True)
@@ -268,6 +287,7 @@ class _Marker:
 @dataclass(slots=True)
 class _Eval:
     onset_s: float = -math.inf
+    episode_s: float = -math.inf
     parts: list[str] = field(default_factory=list)
     values: list[tuple[str, float]] = field(default_factory=list)
     marker: _Marker | None = None
@@ -288,15 +308,24 @@ class CueEngine:
     rising_z_per_min : float
         Patient trend (index units per minute) counted as "rising" (default 0.5: half a baseline
         SD per minute).
+    min_gap_s : float
+        Shortest time from the end of one cue (answered or expired) to the next cue of any
+        rule, s (default :data:`MIN_GAP_S`, 3 min).
+    session_start_s : float or None
+        Session start on the clock of ``time_s``; reasons give times from it (``12:05``). None:
+        the start of the phase at the first :meth:`evaluate` (the first phase starts with the
+        session).
 
     Notes
     -----
     A rule fires at time :math:`t` when all its conditions hold, the time they have held together
     :math:`t - \\max(\\text{onsets})` is at least ``persistence_s``, no cue is showing, the
     rule's refractory period since its last cue ended has passed, and (for ``once_per_phase``)
-    it has not fired in this phase. Onsets: the phase start, the onset of the patient's or
-    therapist's state (as reported by :class:`hrv.arousal.ArousalTracker`, which already dates a
-    band from the moment its persistence began), the start of the current rising run, the time
+    it has not fired in this phase, and ``min_gap_s`` has passed since the last cue of any
+    rule ended. A rule fires once per episode (see :class:`CueRule`). Onsets: the phase start,
+    the onset of the patient's or therapist's state (as reported by
+    :class:`hrv.arousal.ArousalTracker`, which already dates a band from the moment its
+    persistence began), the start of the current rising run, the time
     the signal became confident, the marker time.
 
     Examples
@@ -313,6 +342,8 @@ class CueEngine:
         marker_window_s: float = 60.0,
         expire_after_s: float = 90.0,
         rising_z_per_min: float = 0.5,
+        min_gap_s: float = MIN_GAP_S,
+        session_start_s: float | None = None,
     ) -> None:
         ids = [r.id for r in rules]
         dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -324,10 +355,15 @@ class CueEngine:
         ):
             if not (math.isfinite(value) and value > 0.0):
                 raise CueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if not (math.isfinite(min_gap_s) and min_gap_s >= 0.0):
+            raise CueError(f"min_gap_s must be >= 0 s, got {min_gap_s!r}")
         self.rules = tuple(rules)
         self.marker_window_s = float(marker_window_s)
         self.expire_after_s = float(expire_after_s)
         self.rising_z_per_min = float(rising_z_per_min)
+        self.min_gap_s = float(min_gap_s)
+        self.session_start_s = None if session_start_s is None else float(session_start_s)
+        self._last_end_s = -math.inf
         self._state = {r.id: _RuleState() for r in self.rules}
         self._markers: list[_Marker] = []
         self._active: Cue | None = None
@@ -355,6 +391,12 @@ class CueEngine:
             raise CueError(f"time must not run backwards: got {t} s after {self._t_last} s")
         self._t_last = t
 
+    def _clock(self, t: float) -> str:
+        """Session-relative time ``m:ss`` of ``t``."""
+        start = 0.0 if self.session_start_s is None else self.session_start_s
+        m, sec = divmod(max(round(t - start), 0), 60)
+        return f"{m:d}:{sec:02d}"
+
     def mark(self, time_s: float, marker: str) -> None:
         """Record a therapist marker (e.g. ``"silence"``); markers no rule uses are ignored.
 
@@ -362,6 +404,8 @@ class CueEngine:
         ``"Sudden sleepiness"`` and ``"sudden_sleepiness"`` are the same marker.
         """
         self._check_time(time_s)
+        if self.session_start_s is None:
+            self.session_start_s = float(time_s)
         name = re.sub(r"[\s\-]+", "_", marker.strip().lower())
         if any(name in r.markers for r in self.rules):
             self._markers.append(_Marker(float(time_s), name))
@@ -387,6 +431,7 @@ class CueEngine:
         assert cue is not None
         event = CueResolved(cue.cue_id, cue.rule_id, t, how, cue.time_s)
         self._state[cue.rule_id].last_end_s = t
+        self._last_end_s = t
         self._active = None
         self._events.append(event)
         return event
@@ -421,6 +466,10 @@ class CueEngine:
         """
         self._check_time(time_s)
         t = float(time_s)
+        if self.session_start_s is None:
+            # the first phase starts with the session
+            since = float(phase_since_s)
+            self.session_start_s = min(t, since) if math.isfinite(since) else t
         out: list[CueEvent] = []
         if self._active is not None and t - self._active.time_s >= self.expire_after_s:
             out.append(self._end(self._active.time_s + self.expire_after_s, "expired"))
@@ -437,7 +486,7 @@ class CueEngine:
         self._markers = [
             m for m in self._markers if not m.used and t - m.time_s <= self.marker_window_s
         ]
-        if self._active is not None:
+        if self._active is not None or t - self._last_end_s < self.min_gap_s:
             return out
 
         for rule in self.rules:
@@ -453,7 +502,7 @@ class CueEngine:
             phase_key = (phase_id, phase_since_s)
             if rule.once_per_phase and st.fired_phase == phase_key:
                 continue
-            if rule.once_per_episode and st.fired_onset_s == ev.onset_s:
+            if rule.once_per_episode and st.fired_episode_s == ev.episode_s:
                 continue
             out.append(
                 self._fire(
@@ -485,38 +534,54 @@ class CueEngine:
             if patient is None or patient.state not in rule.patient:
                 return None
             ev.onset_s = max(ev.onset_s, patient.state_since_s)
-            ev.parts.append(f"patient {_STATE_SHORT[patient.state]} for {{held}} s")
+            ev.episode_s = max(ev.episode_s, patient.state_since_s)
+            ev.parts.append(
+                f"the patient has been {_STATE_PLAIN[patient.state]} since "
+                f"{self._clock(patient.state_since_s)}"
+            )
         if rule.therapist:
             if therapist is None or therapist.state not in rule.therapist:
                 return None
             ev.onset_s = max(ev.onset_s, therapist.state_since_s)
-            ev.parts.append(f"therapist {_STATE_SHORT[therapist.state]}")
+            ev.episode_s = max(ev.episode_s, therapist.state_since_s)
+            ev.parts.append(
+                f"you have been {_STATE_PLAIN[therapist.state].replace('their', 'your')} since "
+                f"{self._clock(therapist.state_since_s)}"
+            )
             ev.values += _values("therapist", therapist)
         if rule.patient_rising:
             if self._rising_since is None or patient is None:
                 return None
             ev.onset_s = max(ev.onset_s, self._rising_since)
-            ev.parts.append(f"patient rising ({patient.trend_z_per_min:+.2f}/min)")
+            ev.parts.append("the patient's activation has been rising since {rising}")
+            if patient.trend_z_per_min is not None:
+                ev.values.append(("patient_trend_per_min", float(patient.trend_z_per_min)))
         if rule.markers:
             pending = [m for m in self._markers if m.name in rule.markers]
             if not pending:
                 return None
             ev.marker = pending[-1]
             ev.onset_s = max(ev.onset_s, ev.marker.time_s)
+            ev.episode_s = max(ev.episode_s, ev.marker.time_s)
             label = MARKER_LABELS.get(ev.marker.name, ev.marker.name.replace("_", " "))
-            ev.parts.append(f"therapist marked {label} at {ev.marker.time_s:.0f} s")
+            ev.parts.append(f"you marked {label} at {self._clock(ev.marker.time_s)}")
         if rule.phases:
             if phase_id not in rule.phases:
                 return None
             ev.onset_s = max(ev.onset_s, phase_since_s)
+            ev.episode_s = max(ev.episode_s, phase_since_s)
             if ev.parts:
-                ev.parts[-1] += f" in the {phase_id} phase"
+                ev.parts[-1] += f", in the {_phase_name(phase_id)} phase"
             else:
-                ev.parts.append(f"{{held}} s into the {phase_id} phase")
+                ev.parts.append(
+                    f"the {_phase_name(phase_id)} phase began at {self._clock(phase_since_s)}"
+                )
         if patient is not None:
             ev.values = _values("patient", patient) + ev.values
         if ev.onset_s == -math.inf:
             ev.onset_s = t
+        if ev.episode_s == -math.inf:
+            ev.episode_s = ev.onset_s
         return ev
 
     def _fire(
@@ -532,14 +597,21 @@ class CueEngine:
     ) -> Cue:
         self._n += 1
         values = [*ev.values, ("held_s", held)]
+        extra = ""
         if rule.pacer_breaths_per_min is not None:
             if coherence is not None and math.isfinite(coherence):
                 values.append(("coherence", float(coherence)))
             if breathing_rate_per_min is not None and math.isfinite(breathing_rate_per_min):
                 values.append(("breathing_rate_per_min", float(breathing_rate_per_min)))
-        numbers = ", ".join(f"{k} {v:+.2f}" if "index" in k else f"{k} {v:.2f}" for k, v in values)
-        parts = ", ".join(p.replace("{held}", f"{held:.0f}") for p in ev.parts)
-        reason = f"{parts} ({numbers}); rule {rule.id}" if parts else f"rule {rule.id} ({numbers})"
+                extra = f"; breathing is estimated at about {breathing_rate_per_min:.0f} per minute"
+        rising = "" if self._rising_since is None else self._clock(self._rising_since)
+        parts = [p.replace("{rising}", rising) for p in ev.parts]
+        body = (
+            " and ".join(parts)
+            if parts
+            else f"the conditions of this suggestion held at {self._clock(t)}"
+        )
+        reason = body[0].upper() + body[1:] + extra + "."
         cue = Cue(
             cue_id=f"{rule.id}-{self._n}",
             rule_id=rule.id,
@@ -554,10 +626,42 @@ class CueEngine:
             ev.marker.used = True
         st = self._state[rule.id]
         st.fired_phase = phase_key
-        st.fired_onset_s = ev.onset_s
+        st.fired_episode_s = ev.episode_s
         self._active = cue
         self._events.append(cue)
         return cue
+
+
+def cue_details(rule_id: str, values: tuple[tuple[str, float], ...] | dict[str, float]) -> str:
+    """The internals behind a cue, for a researcher's details view (never the cue's reason).
+
+    Parameters
+    ----------
+    rule_id : str
+        The rule that fired.
+    values : tuple of (str, float) or dict
+        :attr:`dashboard.events.Cue.values` (or the stored dict of them).
+
+    Returns
+    -------
+    str
+        ``"rule map_pacing; patient_index +3.24, patient_confidence 1.00, held_s 45.43"``: the
+        arousal indices are baseline-SD units (signed), confidences 0-1, times in s.
+
+    Examples
+    --------
+    >>> cue_details("map_pacing", (("patient_index", 3.24), ("held_s", 45.43)))
+    'rule map_pacing; patient_index +3.24, held_s 45.43'
+    """
+    items = values.items() if isinstance(values, dict) else values
+    numbers = ", ".join(
+        f"{k} {v:+.2f}" if "index" in k or "trend" in k else f"{k} {v:.2f}" for k, v in items
+    )
+    return f"rule {rule_id}; {numbers}" if numbers else f"rule {rule_id}"
+
+
+def _phase_name(phase_id: str | None) -> str:
+    return "current" if phase_id is None else phase_id.replace("_", " ")
 
 
 def _ok(p: ParticipantView | None) -> bool:

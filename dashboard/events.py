@@ -111,9 +111,9 @@ class Cue:
     text : str
         The suggestion, worded as an option for the therapist.
     reason : str
-        Human-readable reason with the values, e.g.
-        ``"patient above usual for 47 s in the map phase (index +1.42, confidence 0.93);
-        rule map_pacing"``.
+        Why, as one plain sentence with session-relative times, e.g. ``"The patient has been
+        above their usual activation since 11:40, in the map phase."`` (the numbers are in
+        :attr:`values`; :func:`dashboard.cues.cue_details` formats them for researchers).
     values : tuple of (str, float)
         The numbers behind the reason (index, confidence, seconds held, coherence...).
     pacer_breaths_per_min : float or None

@@ -17,12 +17,20 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.offline  # type: ignore[import-untyped]
 
-from dashboard.figures import MARKER_LABELS, cue_hover, session_figure
+from dashboard.figures import (
+    MARKER_LABELS,
+    cue_hover,
+    phase_bars_figure,
+    session_figure,
+    synchrony_phases_figure,
+    usual_range,
+)
 from dashboard.review import ParticipantReview, SessionReview, SurrogateStat
 
-__all__ = ["AROUSAL_NOTICE", "DASH", "render_report"]
+__all__ = ["AROUSAL_NOTICE", "DASH", "render_recording_page", "render_report"]
 
 #: Shown where a value could not be computed from the data (never a number from too little data).
 DASH: Final[str] = "\u2013"
@@ -125,6 +133,18 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], text_cols: int = 
     return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _figure(fig: go.Figure, div_id: str) -> str:
+    """A figure as a ``<div class="figure">`` drawn by the page's inlined plotly.js."""
+    inner = fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        config=_PLOTLY_CONFIG,
+        default_width="100%",
+    )
+    return f'<div class="figure">{inner}</div>'
+
+
 def _who(p: ParticipantReview) -> str:
     return f"{_e(p.code)} ({_e(p.role)})"
 
@@ -150,7 +170,7 @@ def _phase_section(review: SessionReview) -> str:
         "No band (min)",
         "LF/HF",
     ]
-    for p in review.participants:
+    for k, p in enumerate(review.participants):
         rows = [
             [
                 _e(r.label),
@@ -169,6 +189,17 @@ def _phase_section(review: SessionReview) -> str:
             for r in p.phases
         ]
         parts.append(f"<h3>{_who(p)}</h3>")
+        if p.phases:
+            usual = usual_range(p.trace, review.usual_band)
+            band = (
+                "the shaded band is this person's usual range, from their resting baseline"
+                if usual is not None
+                else "no usual range: the resting baseline was too short"
+            )
+            parts.append(
+                f'<p class="note">Mean heart rate and RMSSD per phase; {band}.</p>'
+                + _figure(phase_bars_figure(p, usual), f"figure-phases-{k}")
+            )
         parts.append(_table(head, rows, text_cols=2) or '<p class="note">No phases.</p>')
     parts.append("</section>")
     return "".join(parts)
@@ -315,6 +346,15 @@ def _synchrony_section(review: SessionReview) -> str:
     for r in sync.phases:
         rows.append(_sync_row(r.label, r.n_segments, r.z, r.patient_leads, r.therapist_leads))
     parts.append(f"<h3>{_e(sync.patient)} and {_e(sync.therapist)}</h3>")
+    if any(r.z is not None for r in sync.phases):
+        parts.append(
+            '<p class="note">Each phase: the real pairing\'s mean Fisher z (dot) against the '
+            "pseudo pairings of the surrogate test (grey: their mean, and mean +/- 1.96 SD, "
+            "where 95 % of single pseudo pairings fall). The effect size is the distance of the "
+            "dot from the grey mean in those SDs; whether it is more than chance pairing gives "
+            "is the p value (on hover and in the table), which tests the mean over all "
+            "segments.</p>" + _figure(synchrony_phases_figure(sync), "figure-synchrony")
+        )
     parts.append(_table(head, rows, text_cols=1))
     stats = [sync.whole, *(r.z for r in sync.phases)]
     if any(s is not None and s.p_at_floor for s in stats):
@@ -494,6 +534,51 @@ def render_report(review: SessionReview, *, generated_at_s: float | None = None)
             f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
             "</head><body>",
             *body,
+            f'<script type="text/javascript">{_FIT_SCRIPT}</script>',
+            "</body></html>",
+        ]
+    )
+
+
+def render_recording_page(
+    title: str, fig: go.Figure, facts: Sequence[tuple[str, str]], *, note: str = ""
+) -> str:
+    """A one-page, offline HTML figure of a recording (``sintonia analyze --html``).
+
+    Parameters
+    ----------
+    title : str
+        Page title (the file name).
+    fig : plotly.graph_objects.Figure
+        :func:`dashboard.figures.recording_figure`.
+    facts : sequence of (str, str)
+        Label and value pairs shown above the figure (beats, duration, artifacts, metrics).
+    note : str
+        A line under the facts.
+
+    Returns
+    -------
+    str
+        A complete HTML document; plotly.js is inlined from the installed plotly package, no
+        request leaves the file.
+    """
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_e(title)} - Sintonia recording</title>",
+            f"<style>{_CSS}</style>",
+            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
+            "</head><body>",
+            f"<header><h1>{_e(title)}</h1>",
+            f'<dl class="facts">{dl}</dl>',
+            f'<p class="note">{_e(note)}</p>' if note else "",
+            "</header>",
+            _figure(fig, "figure-recording"),
+            "<footer>Sintonia recording figure. HRV definitions: Task Force (1996); artifact "
+            "detection and correction: Lipponen &amp; Tarvainen (2019).</footer>",
             f'<script type="text/javascript">{_FIT_SCRIPT}</script>',
             "</body></html>",
         ]

@@ -60,7 +60,7 @@ from hrv.artifacts import (
     WINDOW_BEATS,
     BeatClass,
 )
-from hrv.coherence import COHERENCE_WINDOW_S, coherence_ratio
+from hrv.coherence import BREATHING_MIN_CONFIDENCE, COHERENCE_WINDOW_S, coherence_ratio
 from hrv.errors import InsufficientDataError, InvalidRRError, SintoniaError
 from hrv.validate import PLAUSIBLE_RR_MAX_MS, PLAUSIBLE_RR_MIN_MS, validate_rr
 
@@ -263,7 +263,8 @@ class StreamUpdates:
     coherence_ratio : numpy.ndarray of float64
         Coherence ratio over the last ``coherence_window_s`` (NaN unless ``coherence_fresh``).
     breathing_rate_bpm : numpy.ndarray of float64
-        Breathing rate from the RR spectrum, breaths/min (NaN unless ``coherence_fresh``).
+        Breathing rate estimated from the RR spectrum, breaths/min (NaN unless ``coherence_fresh``,
+        and NaN when its confidence is below :data:`hrv.coherence.BREATHING_MIN_CONFIDENCE`).
     coherence_fresh : numpy.ndarray of bool
         True on the beats where the coherence was refreshed (every ``coherence_every_s``).
     """
@@ -1412,7 +1413,9 @@ class MultiStreamEngine:
             result = coherence_ratio(self._window_rr(row, window_s, final), window_s=window_s)
         except InsufficientDataError:
             return math.nan, math.nan, False
-        return result.ratio, result.breathing_rate_bpm, True
+        # a low-confidence breathing rate is not a number to show (hrv.coherence: Mayer waves)
+        shown = result.breathing_confidence >= BREATHING_MIN_CONFIDENCE
+        return result.ratio, result.breathing_rate_bpm if shown else math.nan, True
 
     def window_rr(self, participant: int, window_s: float) -> NDArray[np.float64]:
         """Corrected RR of the classified beats of the last ``window_s`` seconds, ms (a copy).

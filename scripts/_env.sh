@@ -9,6 +9,7 @@ if [ ! -x .venv/bin/python ]; then
     apt-get update -qq && apt-get install -y -qq python3-venv python3-pip
     "$PY" -m venv .venv
   fi
+  # a new environment only: an existing one must work without a package index
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 fi
 VPY="$ROOT/.venv/bin/python"
-"$VPY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null

@@ -58,10 +58,12 @@ from sensor.types import BeatBatch
 __all__ = [
     "BEATS_FILE_HEADER",
     "BEATS_FILE_MAGIC",
+    "FORMATS_READ",
     "SECONDS_MEDIAN_THRESHOLD",
     "BeatFileWriter",
     "RRFormat",
     "RRRecording",
+    "locate_rr_value",
     "read_beats_file",
     "read_rr_file",
 ]
@@ -299,11 +301,39 @@ def read_beats_file(path: str | os.PathLike[str]) -> dict[str, RRRecording]:
     return _parse_beats(name, lines)
 
 
+#: What the reader reads, for messages about files it cannot read.
+FORMATS_READ: Final[str] = (
+    "plain RR text (one RR per line, or time and RR), Kubios RR/report, Polar Sensor Logger, "
+    "HRV Logger, Elite HRV, or a Sintonia beats CSV, saved as UTF-8, Latin-1 or UTF-16 text"
+)
+#: Bytes looked at to tell text from binary data.
+_SNIFF_BYTES: Final[int] = 65536
+#: Share of control characters (other than tab, CR, LF, FF) above which data is not text.
+_MAX_CONTROL_SHARE: Final[float] = 0.05
+_CONTROL_BYTES: Final[bytes] = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
+
+
 def _read_text(p: Path) -> str:
     try:
         data = p.read_bytes()
     except IsADirectoryError as exc:
         raise MalformedFileError(str(p), "is a directory, expected a file of RR intervals") from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # UTF-16 with a byte-order mark (Windows Notepad's "Unicode")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    head = data[:_SNIFF_BYTES]
+    if b"\x00" in head or (
+        head
+        and len(head) - len(head.translate(None, _CONTROL_BYTES)) > _MAX_CONTROL_SHARE * len(head)
+    ):
+        raise MalformedFileError(
+            str(p),
+            f"not a text RR file (binary data, or UTF-16 without a byte-order mark); the formats "
+            f"read are {FORMATS_READ}",
+        )
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -848,3 +878,51 @@ class BeatFileWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def locate_rr_value(path: str | os.PathLike[str], index: int) -> int | None:
+    """The 1-based line of the ``index``-th RR value of a file, for error messages.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file :func:`read_rr_file` read.
+    index : int
+        0-based index into its ``rr_ms``.
+
+    Returns
+    -------
+    int or None
+        The line, for files with one RR per data row (plain, Elite HRV, Polar Sensor Logger,
+        HRV Logger); None for the others (Kubios reports, Sintonia beats files) or when the file
+        cannot be read again.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "rr.txt"
+    >>> _ = p.write_text("RR\\n# rest\\n800\\n\\n-750\\n")
+    >>> locate_rr_value(p, 1)
+    5
+    """
+    try:
+        rec_format = read_rr_file(path).format
+        lines = _read_text(Path(path)).splitlines()
+    except (OSError, MalformedFileError):
+        return None
+    if rec_format not in ("plain", "elite-hrv", "polar-sensor-logger", "hrv-logger"):
+        return None
+    k = -1
+    seen_data = False
+    for i, raw in enumerate(lines):
+        content = raw.split("#", 1)[0].strip()
+        if not content:
+            continue
+        tokens = [t for t in _SPLIT.split(content) if t]
+        if not seen_data and _is_header(tokens):
+            continue
+        seen_data = True
+        k += 1
+        if k == index:
+            return i + 1
+    return None

@@ -360,7 +360,8 @@ class CoherenceMessage(_Message):
         (:func:`hrv.coherence.coherence_ratio`; about 9 for a pure sinusoid, well below 1 for
         spontaneous breathing); null when the window is not covered yet.
     breathing_rate_bpm : float or None
-        Breathing-rate estimate from the RR spectrum, breaths/min.
+        Breathing-rate estimate from the RR spectrum, breaths/min; null when its confidence is
+        low (:data:`hrv.coherence.BREATHING_MIN_CONFIDENCE`), so that no guess is shown.
     """
 
     type: Literal["coherence"] = "coherence"

@@ -776,8 +776,8 @@
       if (!c || !p.visible) continue;
       const dt = document.createElement("dt"); dt.textContent = p.code + " coherence";
       const dd = document.createElement("dd"); dd.textContent = c.coherence_ratio == null ? "–" : c.coherence_ratio.toFixed(2);
-      const dt2 = document.createElement("dt"); dt2.textContent = p.code + " breathing";
-      const dd2 = document.createElement("dd"); dd2.textContent = c.breathing_rate_bpm == null ? "–" : c.breathing_rate_bpm.toFixed(1) + " /min";
+      const dt2 = document.createElement("dt"); dt2.textContent = p.code + " breathing (estimated)";
+      const dd2 = document.createElement("dd"); dd2.textContent = c.breathing_rate_bpm == null ? "–" : "about " + c.breathing_rate_bpm.toFixed(0) + " /min";
       dl.append(dt, dd, dt2, dd2);
     }
   }

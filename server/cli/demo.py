@@ -3,8 +3,9 @@
 What it does, in order:
 
 1. Builds the app as ``sintonia serve`` does (:func:`server.app.create_app`) on the embedded
-   SQLite file of the data directory (``SINTONIA_DATA_DIR``; ``SINTONIA_DATABASE_URL`` is ignored
-   so that a demo never writes into a clinic's database, see :func:`demo_settings`) and serves it
+   SQLite file of its own data directory (``SINTONIA_DEMO_DATA_DIR``, default ``demo/`` inside
+   the data directory; ``SINTONIA_DATABASE_URL`` is ignored so that a demo never writes into a
+   clinic's database or next to real sessions, see :func:`demo_settings`) and serves it
    with uvicorn on 127.0.0.1 (``--port 0`` picks a free port).
 2. Once the app has started, records the demo through :class:`server.storage.Store`: two
    pseudonymous participants (``P-DEMO``, patient; ``T-DEMO``, therapist; reused on later runs),
@@ -36,6 +37,7 @@ import sys
 import webbrowser
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, cast
 
 from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEMO_CONSENT_VERSION",
+    "DEMO_DATA_DIR_ENV",
     "DEMO_PATIENT_CODE",
     "DEMO_RECORDED_BY",
     "DEMO_THERAPIST_CODE",
@@ -71,6 +74,8 @@ _log = logging.getLogger(__name__)
 
 DEMO_PATIENT_CODE: Final[str] = "P-DEMO"
 DEMO_THERAPIST_CODE: Final[str] = "T-DEMO"
+#: Environment variable naming the demo's own data directory (default: demo/ in the data dir).
+DEMO_DATA_DIR_ENV: Final[str] = "SINTONIA_DEMO_DATA_DIR"
 #: Version of the consent "text" recorded for the demo participants, and who recorded it.
 DEMO_CONSENT_VERSION: Final[str] = "demo"
 DEMO_RECORDED_BY: Final[str] = "demo"
@@ -223,6 +228,7 @@ def prepare_demo_session(
             DeviceAssignment(therapist, "simulator", simulator_address(seed)),
         ),
         actor=DEMO_RECORDED_BY,
+        simulated=True,
     )
     return DemoSession(session.id, patient, therapist, template)
 
@@ -230,19 +236,29 @@ def prepare_demo_session(
 def demo_settings(
     environ: Mapping[str, str] | None = None, *, port: int = DEFAULT_PORT, speed: float = 1.0
 ) -> ServerSettings:
-    """Server settings of the demo: the environment's, always on the embedded SQLite file.
+    """Server settings of the demo: the environment's, on the embedded SQLite file of its own
+    data directory.
 
-    ``SINTONIA_DATA_DIR`` is honoured; ``SINTONIA_DATABASE_URL`` is not, so that a demo never
-    writes simulated people into a clinic's PostgreSQL database.
+    The demo's directory is ``SINTONIA_DEMO_DATA_DIR``, or ``demo/`` inside the data directory
+    (``SINTONIA_DATA_DIR`` or the platform default), so simulated people never share a database
+    with real sessions. ``SINTONIA_DATABASE_URL`` is ignored, so that a demo never writes
+    simulated people into a clinic's PostgreSQL database.
 
     Examples
     --------
     >>> env = {"SINTONIA_DATA_DIR": "/tmp/d", "SINTONIA_DATABASE_URL": "postgresql://db/x"}
     >>> demo_settings(env, port=0, speed=50.0).storage.url
-    'sqlite+pysqlite:////tmp/d/sintonia.sqlite'
+    'sqlite+pysqlite:////tmp/d/demo/sintonia.sqlite'
+    >>> demo_settings({"SINTONIA_DEMO_DATA_DIR": "/tmp/demo"}).storage.url
+    'sqlite+pysqlite:////tmp/demo/sintonia.sqlite'
     """
     settings = ServerSettings.from_env(environ, port=port, speed=speed)
-    return replace(settings, storage=replace(settings.storage, database_url=None))
+    env = os.environ if environ is None else environ
+    own = env.get(DEMO_DATA_DIR_ENV)
+    data_dir = Path(own).expanduser() if own else settings.storage.data_dir / "demo"
+    return replace(
+        settings, storage=replace(settings.storage, database_url=None, data_dir=data_dir)
+    )
 
 
 def browser_available() -> bool:

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -40,9 +41,13 @@ from sensor.files import BeatFileWriter
 from sensor.types import BeatBatch, DeviceEvent
 
 __all__ = [
+    "DBUS_SYSTEM_SOCKET",
+    "SYS_BLUETOOTH",
     "Backend",
+    "NoBluetoothError",
     "ParticipantStatus",
     "RecordSummary",
+    "bluetooth_problem",
     "format_progress",
     "format_scan_table",
     "record",
@@ -66,8 +71,62 @@ class Backend:
     sleep: Callable[[float], Awaitable[None]]
 
 
+#: Where Linux lists its Bluetooth adapters (hci0, ...).
+SYS_BLUETOOTH: Final[Path] = Path("/sys/class/bluetooth")
+#: The system D-Bus socket BlueZ is reached through, unless DBUS_SYSTEM_BUS_ADDRESS says otherwise.
+DBUS_SYSTEM_SOCKET: Final[Path] = Path("/run/dbus/system_bus_socket")
+
+
+class NoBluetoothError(SintoniaError):
+    """This computer has no usable Bluetooth adapter (found before any scan or connection)."""
+
+
+def bluetooth_problem(
+    *,
+    platform: str = sys.platform,
+    sys_bluetooth: Path = SYS_BLUETOOTH,
+    dbus_socket: Path | None = None,
+) -> str | None:
+    """Why Bluetooth cannot work here, in one sentence with what to check; None if it may.
+
+    Only Linux is checked (adapters in ``/sys/class/bluetooth``, BlueZ through the system
+    D-Bus); elsewhere None, and bleak reports what it finds.
+
+    Examples
+    --------
+    >>> bluetooth_problem(platform="darwin") is None
+    True
+    """
+    if not platform.startswith("linux"):
+        return None
+    adapters = sorted(sys_bluetooth.glob("hci*")) if sys_bluetooth.is_dir() else []
+    if not adapters:
+        return (
+            f"no Bluetooth adapter found ({sys_bluetooth} lists none): check that this computer "
+            "has Bluetooth or a USB Bluetooth adapter is plugged in, that it is not switched off "
+            "or blocked ('rfkill list'), and that the bluetooth service is running"
+        )
+    if dbus_socket is None:
+        address = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "")
+        dbus_socket = (
+            Path(address.split("unix:path=", 1)[1].split(",", 1)[0])
+            if address.startswith("unix:path=")
+            else DBUS_SYSTEM_SOCKET
+        )
+    if not dbus_socket.exists():
+        return (
+            f"Bluetooth adapter found, but the system D-Bus is not running (no {dbus_socket}): "
+            "Sintonia reaches Bluetooth through BlueZ over D-Bus; start D-Bus and the bluetooth "
+            "service ('systemctl start bluetooth')"
+        )
+    return None
+
+
 @contextlib.asynccontextmanager
 async def _bleak() -> AsyncIterator[Backend]:
+    problem = bluetooth_problem(platform=sys.platform, sys_bluetooth=SYS_BLUETOOTH)
+    if problem is not None:
+        raise NoBluetoothError(problem)
     client_factory, scanner = bleak_backend()
     yield Backend(client_factory, scanner, host_clock(), asyncio.sleep)
 
@@ -109,6 +168,9 @@ def run_scan(args: argparse.Namespace, *, backend: BackendFactory = _bleak) -> i
 
     try:
         straps = asyncio.run(main())
+    except NoBluetoothError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # no adapter, no D-Bus, permissions: say so, do not trace back
         print(
             f"error: Bluetooth scan failed ({type(exc).__name__}: {exc}); is there a Bluetooth "

@@ -8,6 +8,10 @@
   de-identified BIDS-like export (needs each person's ``research_export`` consent);
 * ``sintonia cohort --out table.csv [--sessions ...]``: one row per session, participant and phase.
 
+Simulated sessions (the demo's) are left out of ``export research`` and ``cohort`` unless
+``--include-simulated`` is given; then they are flagged (``sim-`` recording labels, a
+``simulated`` cohort column).
+
 Every command reads the database of ``SINTONIA_DATA_DIR`` / ``SINTONIA_DATABASE_URL`` (or
 ``--database-url``) and writes an audit-log entry. Exit codes: 0 done; 1 nothing could be
 exported (nobody has the consent needed); 2 an error (unknown session, no database, an output
@@ -68,6 +72,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for q in (csv_p, edf_p, res_p):
         _common(q)
     res_p.add_argument("--sessions", type=_ids, default=None, help="session ids, e.g. 1,2,5")
+    _simulated_flag(res_p)
     p.set_defaults(func=run_export)
 
     c = sub.add_parser(
@@ -85,8 +90,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="consent each participant needs (default research_export)",
     )
     c.add_argument("--no-lf-hf", action="store_true", help="skip the spectra (faster)")
+    _simulated_flag(c)
     _common(c)
     c.set_defaults(func=run_cohort)
+
+
+def _simulated_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--include-simulated",
+        action="store_true",
+        help="include simulated sessions (the demo's), flagged; left out by default",
+    )
+
+
+def _simulated_note(n: int) -> None:
+    if n:
+        print(f"left out {n} simulated session(s) (add --include-simulated to include them)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -201,6 +220,7 @@ def _export(args: argparse.Namespace, store: Store, cmd: str) -> int:
             format=args.format,
             actor=actor,
             progress=_Progress("export", not args.quiet and sys.stderr.isatty()),
+            include_simulated=args.include_simulated,
         )
         print(
             f"wrote {res.recordings} recording(s) of {res.subjects} subject(s) in "
@@ -211,6 +231,7 @@ def _export(args: argparse.Namespace, store: Store, cmd: str) -> int:
                 f"left out {res.excluded_recordings} recording(s) of "
                 f"{res.excluded_participants} participant(s) without research_export consent"
             )
+        _simulated_note(res.simulated_left_out)
         return 0
     for path in r.paths:
         print(f"wrote {path}")
@@ -237,12 +258,19 @@ def run_cohort(args: argparse.Namespace) -> int:
             actor=_actor(),
             lf_hf=not args.no_lf_hf,
             progress=_Progress("cohort", not args.quiet and sys.stderr.isatty()),
+            include_simulated=args.include_simulated,
         )
         if result.recordings == 0:
+            sim = result.simulated_left_out
             print(
                 f"sintonia cohort: nothing exported: no recording of {result.sessions} "
                 f"session(s) has beats and an active {args.purpose} consent "
-                f"({result.excluded} left out)",
+                f"({result.excluded} left out"
+                + (
+                    f"; {sim} simulated session(s) left out, see --include-simulated)"
+                    if sim
+                    else ")"
+                ),
                 file=sys.stderr,
             )
             return _NOTHING
@@ -256,4 +284,5 @@ def run_cohort(args: argparse.Namespace) -> int:
     )
     if result.excluded:
         print(f"left out {result.excluded} recording(s) without {args.purpose} consent")
+    _simulated_note(result.simulated_left_out)
     return 0

@@ -84,6 +84,7 @@ COHORT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("wai_sr_goal", "", "WAI-SR goal subscale, 4-20"),
     ("wai_sr_task", "", "WAI-SR task subscale, 4-20"),
     ("wai_sr_bond", "", "WAI-SR bond subscale, 4-20"),
+    ("simulated", "", "1 for a simulated session (included only when asked), else 0"),
 )
 
 #: Synchrony columns, present unless ``synchrony=False``: (name, unit, description).
@@ -258,12 +259,15 @@ class CohortTable:
         Recordings included.
     excluded : int
         Recordings left out for lack of consent.
+    simulated_left_out : int
+        Simulated sessions left out (``include_simulated=False``).
     """
 
     table: Table
     sessions: int
     recordings: int
     excluded: int
+    simulated_left_out: int = 0
 
 
 def _consenting_pairs(
@@ -549,6 +553,7 @@ def cohort_table(
     synchrony: bool = True,
     chunk_sessions: int = 50,
     progress: Callable[[int, int], None] | None = None,
+    include_simulated: bool = False,
 ) -> CohortTable:
     """Per-phase HRV metrics and alliance scores of many sessions (see the module docstring).
 
@@ -570,6 +575,9 @@ def cohort_table(
         Sessions read per query (bounds memory: about 9,000 beats per one-hour dyad).
     progress : callable, optional
         Called with (sessions done, sessions total) after each chunk.
+    include_simulated : bool
+        Include simulated sessions (the demo's; flagged in the ``simulated`` column). Default
+        False: they are left out, even when named in ``session_ids``, and counted.
 
     Returns
     -------
@@ -606,6 +614,11 @@ def cohort_table(
             ]
     else:
         ids = sorted(set(session_ids))
+    simulated = _simulated_ids(store, ids)
+    left_out = 0
+    if not include_simulated:
+        left_out = len(simulated)
+        ids = [i for i in ids if i not in simulated]
     at_s = store.now()
     allowed, excluded = _consenting_pairs(store, ids, purpose, at_s) if ids else (set(), 0)
     sync = synchrony
@@ -621,10 +634,12 @@ def cohort_table(
             progress(min(k + chunk_sessions, len(ids)), len(ids))
     names = [c for c, _, _ in (*COHORT_COLUMNS, *(SYNCHRONY_COLUMNS if sync else ()))]
     table: Table = (
-        {c: np.concatenate([p[c] for p in parts]) for c in names}
+        {c: np.concatenate([p[c] for p in parts]) for c in names if c != "simulated"}
         if parts
-        else {c: np.empty(0, dtype=object) for c in names}
+        else {c: np.empty(0, dtype=object) for c in names if c != "simulated"}
     )
+    sim_col = np.isin(table["session_id"].astype(np.int64), sorted(simulated)).astype(np.int64)
+    table = {c: (sim_col if c == "simulated" else table[c]) for c in names}
     recordings = len(
         {
             (int(s), str(p))
@@ -638,7 +653,25 @@ def cohort_table(
         "export.cohort",
         "export",
         None,
-        {"sessions": len(ids), "recordings": recordings, "excluded": excluded, "purpose": purpose},
+        {
+            "sessions": len(ids),
+            "recordings": recordings,
+            "excluded": excluded,
+            "purpose": purpose,
+            "simulated_left_out": left_out,
+        },
         at_s=at_s,
     )
-    return CohortTable(table, len(ids), recordings, excluded)
+    return CohortTable(table, len(ids), recordings, excluded, left_out)
+
+
+def _simulated_ids(store: Store, ids: Sequence[int]) -> set[int]:
+    """The simulated sessions among ``ids``."""
+    if not ids:
+        return set()
+    s = t.sessions
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(s.c.id).where(s.c.simulated.is_(True), s.c.id.in_(list(ids)))
+        ).scalars()
+        return {int(i) for i in rows}

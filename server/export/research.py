@@ -174,6 +174,8 @@ class ResearchExport:
         Beats written.
     files : tuple of Path
         Every file written.
+    simulated_left_out : int
+        Simulated sessions left out (``include_simulated=False``).
     """
 
     out_dir: Path
@@ -184,6 +186,7 @@ class ResearchExport:
     excluded_recordings: int
     n_beats: int
     files: tuple[Path, ...]
+    simulated_left_out: int = 0
 
 
 def research_physio_table(data: SessionRecord, index: int) -> Table:
@@ -333,6 +336,7 @@ def export_research(
     actor: str = "system",
     rng: random.Random | None = None,
     progress: Callable[[int, int], None] | None = None,
+    include_simulated: bool = False,
 ) -> ResearchExport:
     """Write a de-identified research export of many sessions (see the module docstring).
 
@@ -352,6 +356,11 @@ def export_research(
         :class:`secrets.SystemRandom`).
     progress : callable, optional
         Called with (sessions written, sessions to write) after each session.
+    include_simulated : bool
+        Include simulated sessions (the demo's). Default False: they are left out, even when
+        named in ``session_ids``, and counted. When included, their recording label starts with
+        ``sim-`` (``sim-dyad-03``) in every file, so they stay recognisable after
+        de-identification.
 
     Returns
     -------
@@ -379,8 +388,12 @@ def export_research(
     planned: list[tuple[Session, list[int]]] = []
     excluded_recordings = 0
     excluded_people: set[int] = set()
+    simulated_left_out = 0
     for sid in ids:
         session = store.get_session(sid)
+        if session.simulated and not include_simulated:
+            simulated_left_out += 1
+            continue
         included, excluded = consenting_participants(store, sid, _PURPOSE, at_s=at_s)
         excluded_recordings += len(excluded)
         excluded_people.update(sp.participant_id for sp in excluded)
@@ -392,15 +405,21 @@ def export_research(
         "included_recordings": n_recordings,
         "excluded_recordings": excluded_recordings,
         "excluded_participants": len(excluded_people),
+        "simulated_left_out": simulated_left_out,
         "format": format,
         "out": out_dir.name,
     }
     if not planned:
         store.audit(actor, "export.research.refused", "export", None, summary, at_s=at_s)
+        sim = (
+            f"; {simulated_left_out} simulated session(s) left out (--include-simulated)"
+            if simulated_left_out
+            else ""
+        )
         raise NothingToExportError(
-            f"no recording of the {len(ids)} session(s) has an active research_export consent "
-            f"({excluded_recordings} recording(s) of {len(excluded_people)} participant(s) "
-            "left out)",
+            f"no recording of the {len(ids) - simulated_left_out} session(s) has an active "
+            f"research_export consent ({excluded_recordings} recording(s) of "
+            f"{len(excluded_people)} participant(s) left out{sim})",
             excluded=len(excluded_people),
         )
 
@@ -413,6 +432,9 @@ def export_research(
     recording = dict(
         zip([s.id for s, _ in planned], _labels(len(planned), "dyad-", rng), strict=True)
     )
+    for s, _ in planned:
+        if s.simulated:
+            recording[s.id] = "sim-" + recording[s.id]
     roles: dict[int, str] = {}
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -502,6 +524,7 @@ def export_research(
         excluded_recordings=excluded_recordings,
         n_beats=n_beats,
         files=tuple(files),
+        simulated_left_out=simulated_left_out,
     )
 
 

@@ -117,7 +117,11 @@ class SessionParticipant:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """One therapy session with its phase template and life cycle times."""
+    """One therapy session with its phase template and life cycle times.
+
+    ``simulated`` is true when any participant's beats came from the simulator (the demo); such
+    sessions stay out of research outputs unless asked for.
+    """
 
     id: int
     clinician_id: int | None
@@ -128,6 +132,7 @@ class Session:
     planned_start_s: float | None
     started_at_s: float | None
     stopped_at_s: float | None
+    simulated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,13 @@ sessions: Final = sa.Table(
     _time("planned_start_s", nullable=True),
     _time("started_at_s", nullable=True),
     _time("stopped_at_s", nullable=True),
+    sa.Column(
+        "simulated",
+        sa.Boolean(),
+        nullable=False,
+        server_default=sa.false(),
+        comment="beats from the simulator (the demo): kept out of research outputs by default",
+    ),
     sa.CheckConstraint(_in("status", SESSION_STATUSES), name="status"),
     sa.Index(None, "status"),
     sqlite_autoincrement=True,

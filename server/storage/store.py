@@ -441,8 +441,13 @@ class Store:
         participants: Sequence[DeviceAssignment] = (),
         actor: str = _SYSTEM,
         at_s: float | None = None,
+        simulated: bool = False,
     ) -> Session:
         """Plan a session from a phase template (any JSON value) with its participants.
+
+        ``simulated`` flags a session of simulated people; it is set anyway when any participant
+        is assigned the simulator, here or later by :meth:`assign_device`. A simulated session
+        stays out of research outputs unless they are asked to include it.
 
         Raises
         ------
@@ -453,6 +458,7 @@ class Store:
         now = self._at(at_s)
         for a in participants:
             _check_choice("source_kind", a.source_kind, SOURCE_KINDS)
+        simulated = bool(simulated) or any(a.source_kind == "simulator" for a in participants)
         with self._write() as conn:
             if clinician_id is not None:
                 self._require(conn, t.clinicians, "clinician", clinician_id)
@@ -464,6 +470,7 @@ class Store:
                     status="planned",
                     created_at_s=now,
                     planned_start_s=planned_start_s,
+                    simulated=bool(simulated),
                 )
             )
             sid = _new_id(result)
@@ -471,13 +478,26 @@ class Store:
                 self._assign(conn, sid, a, now)
             self._audit(conn, now, actor, "session.create", "session", sid)
         return Session(
-            sid, clinician_id, label, phase_template, "planned", now, planned_start_s, None, None
+            sid,
+            clinician_id,
+            label,
+            phase_template,
+            "planned",
+            now,
+            planned_start_s,
+            None,
+            None,
+            bool(simulated),
         )
 
     def _assign(
         self, conn: sa.Connection, session_id: int, a: DeviceAssignment, now: float
     ) -> None:
         self._require(conn, t.participants, "participant", a.participant_id)
+        if a.source_kind == "simulator":  # once simulated beats may be in it, always flagged
+            conn.execute(
+                sa.update(t.sessions).where(t.sessions.c.id == session_id).values(simulated=True)
+            )
         sp = t.session_participants
         updated = conn.execute(
             sa.update(sp)

@@ -10,9 +10,12 @@ import pytest
 from dashboard.cues import (
     DEFAULT_CUE_RULES,
     GROUNDING_MARKERS,
+    MIN_GAP_S,
+    OPTION_WORDING,
     CueEngine,
     CueError,
     CueRule,
+    cue_details,
 )
 from dashboard.events import (
     FORBIDDEN_TERMS,
@@ -71,7 +74,7 @@ def shown(events: list[Cue | CueResolved]) -> list[Cue]:
 
 
 def test_map_pacing_fires_after_45_s_above_in_the_map_phase() -> None:
-    eng = CueEngine()
+    eng = CueEngine(session_start_s=0.0)
     above = P(state="above", state_since_s=700.0, index=1.4)
     evs = run(eng, 700.0, 744.0, "map", MAP_START, above)
     assert evs == []
@@ -81,9 +84,14 @@ def test_map_pacing_fires_after_45_s_above_in_the_map_phase() -> None:
     cue = cues[0]
     assert (cue.rule_id, cue.time_s, cue.phase_id) == ("map_pacing", 745.0, "map")
     assert cue.text == "Consider slowing the pace or offering a pause"
-    assert cue.reason.startswith("patient above usual for 45 s in the map phase")
-    assert "patient_index +1.40" in cue.reason
-    assert cue.reason.endswith("rule map_pacing")
+    # one plain sentence, session-relative time, no internals (they go to the details view)
+    assert (
+        cue.reason
+        == "The patient has been above their usual activation since 11:40, in the map phase."
+    )
+    assert cue_details(cue.rule_id, cue.values) == (
+        "rule map_pacing; patient_index +1.40, patient_confidence 0.95, held_s 45.00"
+    )
     assert cue.value("held_s") == 45.0
     assert cue.value("patient_confidence") == 0.95
     assert eng.active == cue
@@ -105,25 +113,33 @@ def test_no_cue_in_a_calm_session_or_outside_the_rule_phase() -> None:
 
 
 def test_one_cue_at_a_time_then_the_next() -> None:
-    eng = CueEngine(expire_after_s=1000.0)
+    eng = CueEngine(expire_after_s=1000.0, session_start_s=0.0)
     patient = P(state="above", state_since_s=600.0, trend_z_per_min=1.0)
     therapist = P(state="above", state_since_s=600.0)
     cues = shown(run(eng, 600.0, 700.0, "map", MAP_START, patient, therapist))
     # therapist_breathing (persistence 20 s) is first, map_pacing waits while it shows
     assert [c.rule_id for c in cues] == ["therapist_breathing"]
     assert cues[0].time_s == 620.0
-    assert "therapist above usual" in cues[0].reason
-    assert "patient rising (+1.00/min)" in cues[0].reason
-    assert cues[0].text == "Your own activation is rising: slow your breathing before you go on"
+    assert cues[0].reason == (
+        "You have been above your usual activation since 10:00 and the patient's activation "
+        "has been rising since 10:00."
+    )
+    assert cues[0].text == "You could take a slower breath yourself before going on"
     eng.acknowledge(701.0, cues[0].cue_id)
-    nxt = shown(run(eng, 701.0, 705.0, "map", MAP_START, patient, therapist))
-    assert [c.rule_id for c in nxt] == ["map_pacing"]  # its condition has long held
+    # map_pacing's condition has long held, but no cue comes within MIN_GAP_S of the last one
+    assert (
+        shown(run(eng, 701.0, 701.0 + MIN_GAP_S - 1.0, "map", MAP_START, patient, therapist)) == []
+    )
+    nxt = shown(
+        run(eng, 701.0 + MIN_GAP_S, 705.0 + MIN_GAP_S, "map", MAP_START, patient, therapist)
+    )
+    assert [(c.rule_id, c.time_s) for c in nxt] == [("map_pacing", 701.0 + MIN_GAP_S)]
 
 
 def test_refractory_period_per_rule() -> None:
     # a pacing rule that may repeat within one episode: only the refractory period holds it back
     repeating = replace(DEFAULT_CUE_RULES[2], once_per_episode=False)
-    eng = CueEngine(rules=(repeating,))
+    eng = CueEngine(rules=(repeating,), min_gap_s=0.0)
     above = P(state="above", state_since_s=600.0)
     first = shown(run(eng, 600.0, 650.0, "map", MAP_START, above))[0]
     res = eng.dismiss(660.0, first.cue_id)
@@ -184,12 +200,12 @@ def test_grounding_only_from_a_therapist_marker() -> None:
     for phase in ("welcome", "map", "goals", "rehearsal", "closing"):
         evs = run(CueEngine(), 0.0, 3000.0, phase, 0.0, low, low, step=10.0)
         assert all(c.rule_id == "rehearsal_breathing" for c in shown(evs))
-    eng = CueEngine()
+    eng = CueEngine(session_start_s=0.0)
     eng.mark(800.0, "Looking away")  # normalised to "looking_away"
     cue = shown(run(eng, 801.0, 801.0, "map", MAP_START, CALM))[0]
     assert cue.rule_id == "grounding_checkin"
     assert cue.text == "Consider a grounding check-in (feet on the floor, name what you see)"
-    assert "therapist marked looking away at 800 s" in cue.reason
+    assert cue.reason == "You marked looking away at 13:20."
     eng.acknowledge(802.0, cue.cue_id)
     # the marker is used up: no second grounding cue from it
     assert shown(run(eng, 1000.0, 1100.0, "map", MAP_START, CALM)) == []
@@ -208,7 +224,7 @@ def test_grounding_marker_window_quality_and_unknown_markers() -> None:
 
 
 def test_rehearsal_offers_paced_breathing_once_with_coherence() -> None:
-    eng = CueEngine()
+    eng = CueEngine(session_start_s=0.0)
     start = 2400.0
     assert run(eng, start, start + 59.0, "rehearsal", start, CALM) == []
     evs = run(
@@ -229,10 +245,12 @@ def test_rehearsal_offers_paced_breathing_once_with_coherence() -> None:
         start + 60.0,
         6.0,
     )
-    assert cue.text == "Offer paced breathing (6/min)"
+    assert cue.text == "Consider offering paced breathing (about 6/min)"
     assert cue.value("coherence") == 1.7
     assert cue.value("breathing_rate_per_min") == 9.5
-    assert "60 s into the rehearsal phase" in cue.reason
+    assert cue.reason == (
+        "The rehearsal phase began at 40:00; breathing is estimated at about 10 per minute."
+    )
 
 
 def test_closing_with_patient_still_above() -> None:
@@ -240,7 +258,7 @@ def test_closing_with_patient_still_above() -> None:
     above = P(state="above", state_since_s=3000.0)
     cues = shown(run(eng, 3300.0, 3400.0, "closing", 3300.0, above))
     assert [(c.rule_id, c.time_s) for c in cues] == [("closing_settle", 3330.0)]
-    assert cues[0].text == "Leave time to settle before ending"
+    assert cues[0].text == "Consider leaving time to settle before ending"
     assert shown(run(CueEngine(), 3300.0, 3400.0, "closing", 3300.0, CALM)) == []
 
 
@@ -301,3 +319,29 @@ def test_default_table_never_names_a_clinical_state() -> None:
         for text in (rule.id, rule.text, *rule.markers, *rule.phases):
             assert find_forbidden_terms(text) == []
     assert find_forbidden_terms("Hypoarousal") == ["hypoarous"]
+
+
+def test_every_default_cue_is_worded_as_an_option() -> None:
+    for rule in DEFAULT_CUE_RULES:
+        assert OPTION_WORDING.match(rule.text), rule.text
+        assert rule.once_per_episode, rule.id
+
+
+def test_therapist_breathing_once_per_episode_despite_a_flickering_trend() -> None:
+    # the patient's trend goes above and below "rising" every 30 s while the therapist stays
+    # above usual for 10 minutes: one episode, one cue (before: one every refractory period)
+    eng = CueEngine(rules=(DEFAULT_CUE_RULES[1],), min_gap_s=0.0)
+    therapist = P(state="above", state_since_s=600.0)
+    out: list[Cue | CueResolved] = []
+    for t in range(600, 1200):
+        trend = 1.0 if (t // 30) % 2 == 0 else 0.0
+        out += eng.evaluate(
+            float(t),
+            phase_id="map",
+            phase_since_s=MAP_START,
+            patient=P(trend_z_per_min=trend),
+            therapist=therapist,
+        )
+        if eng.active is not None and t - eng.active.time_s >= 5.0:
+            out.append(eng.dismiss(float(t), eng.active.cue_id))
+    assert len(shown(out)) == 1

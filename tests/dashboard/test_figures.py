@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go  # type: ignore[import-untyped]
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,10 +16,25 @@ from dashboard.figures import (
     arousal_traces,
     cue_hover,
     no_band_periods,
+    phase_bars_figure,
+    recording_figure,
     session_figure,
+    synchrony_phases_figure,
+    usual_range,
 )
 from dashboard.phases import DEFAULT_FIRST_SESSION
-from dashboard.review import CuePoint, MarkerPoint, ParticipantTrace, PhaseSpan
+from dashboard.review import (
+    CuePoint,
+    MarkerPoint,
+    ParticipantReview,
+    ParticipantTrace,
+    PhaseRow,
+    PhaseSpan,
+    PhaseSynchrony,
+    SignalQuality,
+    SurrogateStat,
+    SynchronyReview,
+)
 from hrv.arousal import STATE_CODES
 
 CODE = {s: i for i, s in enumerate(STATE_CODES)}
@@ -210,3 +226,97 @@ def test_line_only_where_a_band_is_known(codes: list[int], steps: list[float]) -
     # no line segment bridges more than 2.5 s
     seg = np.isfinite(y[1:]) & np.isfinite(y[:-1])
     assert np.all(np.diff(x)[seg] * 60.0 <= 2.5 + 1e-9)
+
+
+# ------------------------------------------------- report figures (issue 13, item 12)
+
+
+def _row(phase: str, hr: float | None, rmssd: float | None) -> PhaseRow:
+    return PhaseRow(
+        phase, phase.title(), 0.0, 60.0, 60, hr, rmssd, None, 0.0, 60.0, 0.0, 0.0, 0.0, None
+    )
+
+
+def test_usual_range_from_the_resting_baseline() -> None:
+    tr = _trace("P-1", "patient")  # calibrating beats 0-179: HR 70 + sin(t/10), RMSSD 30 + cos
+    r = usual_range(tr, (-1.0, 1.5))
+    assert r is not None
+    hr = 70.0 + np.sin(np.arange(180.0) / 10.0)
+    m, s = hr.mean(), hr.std()
+    assert r["mean_hr_bpm"] == pytest.approx((m - s, m + 1.5 * s))
+    ln = np.log(30.0 + np.cos(np.arange(180.0) / 10.0))
+    assert r["rmssd_ms"] == pytest.approx(
+        (math.exp(ln.mean() - 1.5 * ln.std()), math.exp(ln.mean() + ln.std()))
+    )
+    short = ParticipantTrace(
+        "P", "patient", tr.time_s[:10], tr.arousal_index[:10], tr.state[:10],
+        tr.confidence[:10], tr.mean_hr_bpm[:10], tr.rmssd_ms[:10],
+    )  # fmt: skip
+    assert usual_range(short, (-1.0, 1.0)) is None
+
+
+def test_phase_bars_with_the_usual_range() -> None:
+    person = ParticipantReview(
+        "P-1",
+        "patient",
+        _trace("P-1", "patient"),
+        (_row("welcome", 72.0, 35.0), _row("map", 88.0, 14.0), _row("closing", None, None)),
+        (),
+        SignalQuality(0, 0.0, {}, 0, 0.0, 0, 0, 0.0),
+    )
+    usual = {"mean_hr_bpm": (68.0, 76.0), "rmssd_ms": (28.0, 40.0)}
+    fig = phase_bars_figure(person, usual)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [t.meta["metric"] for t in bars] == ["mean_hr_bpm", "rmssd_ms"]
+    assert list(bars[0].x) == ["Welcome", "Map", "Closing"]
+    assert list(bars[0].y) == [72.0, 88.0, None]  # no bar where there is no value ...
+    assert bars[0].text[2] == "\u2013"  # ... but a dash
+    bands = {s.name: (s.y0, s.y1) for s in fig.layout.shapes}
+    assert bands == {"usual:mean_hr_bpm": (68.0, 76.0), "usual:rmssd_ms": (28.0, 40.0)}
+    assert not [s for s in phase_bars_figure(person, None).layout.shapes]
+
+
+def test_synchrony_per_phase_against_its_surrogates() -> None:
+    def stat(obs: float, mean: float, sd: float, p: float) -> SurrogateStat:
+        return SurrogateStat("segment_shift", "mean z", obs, mean, sd, (obs - mean) / sd, p, 99)
+
+    sync = SynchronyReview(
+        "P-1",
+        "T-1",
+        10.0,
+        (
+            PhaseSynchrony("welcome", "Welcome", 18, stat(0.3, 0.0, 0.1, 0.01), None, None),
+            PhaseSynchrony("closing", "Closing", 1, None, None, None, "phase too short"),
+        ),
+        None,
+        None,
+        None,
+        None,
+    )
+    fig = synchrony_phases_figure(sync)
+    kinds = {t.meta["kind"]: t for t in fig.data}
+    assert list(kinds["observed"].y) == [0.3]
+    assert list(kinds["surrogates"].y) == [0.0]
+    assert kinds["surrogates"].error_y.array[0] == pytest.approx(1.959964 * 0.1)
+    assert "p <= 0.01 (the smallest possible with 99 surrogates)" in kinds["observed"].hovertext[0]
+    assert [a.text for a in fig.layout.annotations] == ["phase too short"]  # labelled, not drawn
+
+
+def test_recording_figure_marks_the_artifacts() -> None:
+    rr = np.full(200, 800.0) + 20.0 * np.sin(np.arange(200) / 3.0)
+    rr[50] = 1600.0
+    artifact = np.zeros(200, dtype=bool)
+    artifact[50] = True
+    corrected = rr.copy()
+    corrected[50] = 800.0
+    f = np.linspace(0.0, 1.0, 101)
+    fig = recording_figure(rr, artifact, corrected, f, np.ones(101))
+    kinds = {t.meta["kind"]: t for t in fig.data if t.meta}
+    assert set(kinds) == {"rr", "corrected", "artifacts", "psd", "poincare"}
+    assert list(kinds["artifacts"].y) == [1600.0]
+    assert kinds["artifacts"].x[0] == pytest.approx(rr[:51].sum() / 60000.0)
+    assert max(kinds["psd"].x) <= 0.5
+    assert len(kinds["poincare"].x) == 199
+    assert "psd" not in {
+        t.meta["kind"] for t in recording_figure(rr, artifact, corrected, None, None).data if t.meta
+    }

@@ -375,6 +375,7 @@ def test_straps_pacer_coherence_and_co_regulation_panels(
     text = page.inner_text("#coherence")
     assert "coherence" in text
     assert "/min" in text  # the breathing-rate estimate
+    assert "breathing (estimated)" in text  # labelled as an estimate (issue 13, item 3)
     page.wait_for_function(
         "document.getElementById('pacer-phase').textContent === 'breathe out'", timeout=10_000
     )

@@ -196,6 +196,10 @@ def test_report_content_and_audit(stored: tuple[Store, int], report_file: Path) 
     phase_section = _visible_text("</head>" + page.split("<h2>Per phase</h2>", 1)[1])
     phase_section = phase_section.split("Regulation patterns", 1)[0]
     assert phase_section.count("Mind-body-context map") == 2  # one table per person
+    # per-phase bars with the usual range, one figure per person (issue 13, item 12)
+    assert 'id="figure-phases-0"' in page
+    assert 'id="figure-phases-1"' in page
+    assert "usual range, from their resting baseline" in text
     assert "acknowledged after 6 s" in text
     assert "no response recorded" in text
     assert "@media print" in page
@@ -212,6 +216,7 @@ def test_report_content_and_audit(stored: tuple[Store, int], report_file: Path) 
         if cells[5].endswith("*"):
             assert "no surrogate pairing reached the observed value" in text
     assert "window-shift surrogates" in text
+    assert 'id="figure-synchrony"' in page  # each phase against its surrogates
     audit = store.list_audit(object_type="session", object_id=sid)
     entries = [a for a in audit if a.action == "report.generate"]
     assert len(entries) == 1
@@ -276,6 +281,20 @@ def test_report_renders_offline_in_chromium(report_file: Path, browser: Any) -> 
             "document.getElementById('figure-session').layout.shapes"
             ".filter(s => (s.name || '').startsWith('phase:')).length"
         )
+        # the per-phase bars and the synchrony figure draw (issue 13, item 12)
+        page.wait_for_selector("#figure-phases-0 .main-svg", timeout=20_000)
+        n_bars = page.locator("#figure-phases-0 .barlayer .point").count()
+        n_bands = page.evaluate(
+            "document.getElementById('figure-phases-0').layout.shapes"
+            ".filter(s => (s.name || '').startsWith('usual:')).length"
+        )
+        has_sync = page.locator("#figure-synchrony").count() > 0
+        n_sync_points = (
+            page.locator("#figure-synchrony .scatterlayer .point").count() if has_sync else -1
+        )
+        page.locator("#figure-phases-0").screenshot(path=str(OUTPUT / "report-phase-bars.png"))
+        if has_sync:
+            page.locator("#figure-synchrony").screenshot(path=str(OUTPUT / "report-synchrony.png"))
         page.screenshot(path=str(OUTPUT / "report.png"), full_page=True)
         page.screenshot(path=str(OUTPUT / "report-top.png"))
         page.emulate_media(media="print")
@@ -290,6 +309,10 @@ def test_report_renders_offline_in_chromium(report_file: Path, browser: Any) -> 
     assert n_svg >= 1
     assert n_lines >= 6  # arousal, HR and RMSSD of two people at least
     assert n_ribbon == 5
+    assert n_bars == 10  # 5 phases x (mean HR, RMSSD)
+    assert n_bands == 2
+    if has_sync:
+        assert n_sync_points == 10  # 5 phases x (real pairing, surrogates)
     assert 600.0 <= print_width <= 701.0
     outside = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
     assert outside == []

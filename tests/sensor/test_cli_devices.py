@@ -259,3 +259,58 @@ def test_record_refuses_to_append_to_a_foreign_file(
     assert run_record(args, backend=fake_backend([FakeStrap(ADDR_A)])) == 2
     assert "refusing to append" in capsys.readouterr().err
     assert out.read_text(encoding="utf-8") == "my notes\n"
+
+
+# ------------------------------------------- issue 13, item 11: no adapter, said once, no retry
+
+
+def test_bluetooth_problem_names_what_to_check(tmp_path: Path) -> None:
+    from server.cli.devices import bluetooth_problem
+
+    none = tmp_path / "sys-bluetooth"
+    none.mkdir()
+    msg = bluetooth_problem(platform="linux", sys_bluetooth=none)
+    assert msg is not None
+    assert msg.startswith("no Bluetooth adapter found")
+    assert "rfkill" in msg
+    (none / "hci0").mkdir()
+    no_dbus = bluetooth_problem(
+        platform="linux", sys_bluetooth=none, dbus_socket=tmp_path / "no-socket"
+    )
+    assert no_dbus is not None
+    assert "D-Bus is not running" in no_dbus
+    socket = tmp_path / "socket"
+    socket.touch()
+    assert bluetooth_problem(platform="linux", sys_bluetooth=none, dbus_socket=socket) is None
+    assert bluetooth_problem(platform="win32", sys_bluetooth=tmp_path / "nothing") is None
+
+
+@pytest.mark.parametrize("command", ["scan", "record"])
+def test_no_adapter_is_said_at_once_without_retrying(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the real (bleak) backend on a computer without an adapter: before, scan printed
+    # "FileNotFoundError: [Errno 2]" and record retried for 5 minutes
+    import sys
+
+    import server.cli.devices as devices
+
+    monkeypatch.setattr(devices, "SYS_BLUETOOTH", tmp_path / "no-adapters")
+    monkeypatch.setattr(sys, "platform", "linux")
+
+    def no_bleak() -> object:
+        raise AssertionError("bleak must not be reached without an adapter")
+
+    monkeypatch.setattr(devices, "bleak_backend", no_bleak)
+    out = tmp_path / "beats.csv"
+    argv = ["scan"] if command == "scan" else ["record", "--device", ADDR_A, "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("error: no Bluetooth adapter found")
+    assert "Errno" not in err
+    assert "FileNotFoundError" not in err
+    assert not out.exists()

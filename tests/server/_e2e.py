@@ -159,7 +159,8 @@ def start_server(
 ) -> ServerProcess:
     """Start ``python -m server.cli ARGS`` and wait for its URL line.
 
-    The environment is the test's, with ``SINTONIA_DATA_DIR=data_dir`` and without
+    The environment is the test's, with ``SINTONIA_DATA_DIR=data_dir`` (and the demo's
+    ``SINTONIA_DEMO_DATA_DIR=data_dir``) and without
     ``SINTONIA_DATABASE_URL`` (the embedded SQLite file).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +168,7 @@ def start_server(
     env = dict(os.environ)
     env.pop("SINTONIA_DATABASE_URL", None)
     env["SINTONIA_DATA_DIR"] = str(data_dir)
+    env["SINTONIA_DEMO_DATA_DIR"] = str(data_dir)  # the demo's own directory: the same here
     env["PYTHONUNBUFFERED"] = "1"
     with log.open("w") as err:
         proc = subprocess.Popen(

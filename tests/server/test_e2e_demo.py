@@ -127,8 +127,12 @@ def test_the_demo_always_uses_the_embedded_sqlite_file(tmp_path: Path) -> None:
     }
     settings = demo_settings(env, port=0, speed=50.0)
     assert settings.storage.database_url is None
-    assert settings.storage.url == f"sqlite+pysqlite:///{tmp_path / 'sintonia.sqlite'}"
-    assert (settings.data_dir, settings.port, settings.speed) == (tmp_path, 0, 50.0)
+    # its own directory: simulated people never share a database with real sessions
+    demo_dir = tmp_path / "demo"
+    assert settings.storage.url == f"sqlite+pysqlite:///{demo_dir / 'sintonia.sqlite'}"
+    assert (settings.data_dir, settings.port, settings.speed) == (demo_dir, 0, 50.0)
+    own = demo_settings({**env, "SINTONIA_DEMO_DATA_DIR": str(tmp_path / "elsewhere")})
+    assert own.data_dir == tmp_path / "elsewhere"
 
 
 def test_no_browser_without_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
