@@ -104,8 +104,8 @@ def validate_rr(rr: ArrayLike) -> NDArray[np.float64]:
     if bad.any():
         i = int(np.argmax(bad))
         raise InvalidRRError(
-            f"RR interval at index {i} is {float(arr[i])!r}; expected a finite positive number of ms "
-            f"up to {CORRUPT_RR_MAX_MS:.0f}",
+            f"RR interval at index {i} is {float(arr[i])!r}; expected a finite positive number "
+            f"of ms up to {CORRUPT_RR_MAX_MS:.0f}",
             index=i,
             value=float(arr[i]),
         )
