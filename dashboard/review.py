@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate, actual_phases, stat_bounds
 from hrv import synchrony as _sync
 from hrv.arousal import STATE_CODES, ArousalConfig, ArousalSeries
-from hrv.coherence import COHERENCE_WINDOW_S, coherence_ratio
+from hrv.coherence import BREATHING_MIN_CONFIDENCE, COHERENCE_WINDOW_S, coherence_ratio
 from hrv.derive import (
     IRREGULAR_PCT_LIMIT,
     LF_HF_MIN_DURATION_S,
@@ -163,7 +163,11 @@ class MarkerPoint:
 
 @dataclass(frozen=True, slots=True)
 class CuePoint:
-    """A cue shown to the therapist, its reason and what the therapist did with it."""
+    """A cue shown to the therapist, its reason and what the therapist did with it.
+
+    ``pacer_breaths_per_min`` is set for a cue that offered paced breathing: acknowledging it
+    started the pacer, so the review counts it as a breathing exercise from that moment.
+    """
 
     time_s: float
     rule: str
@@ -171,6 +175,7 @@ class CuePoint:
     reason: str
     response: str | None = None
     responded_at_s: float | None = None
+    pacer_breaths_per_min: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +418,9 @@ class BreathingResponse:
     coherence_before, coherence_during : float or None
         Coherence ratio over the last 64 s of each window (McCraty et al. 2009).
     breathing_rate_during_bpm : float or None
-        Breathing rate estimated from the RR spectrum during the exercise, breaths/min.
+        Breathing rate estimated from the RR spectrum during the exercise, breaths/min (None
+        when the estimate's confidence is below
+        :data:`hrv.coherence.BREATHING_MIN_CONFIDENCE`, as on the live page).
     """
 
     marker_s: float
@@ -800,7 +807,8 @@ def _coherence(d: Derivation, lo: float, hi: float) -> tuple[float | None, float
         c = coherence_ratio(d.c_rr_ms[a:b], window_s=COHERENCE_WINDOW_S)
     except InsufficientDataError:
         return None, None
-    return _opt(c.ratio), _opt(c.breathing_rate_bpm)
+    rate = c.breathing_rate_bpm if c.breathing_confidence >= BREATHING_MIN_CONFIDENCE else math.nan
+    return _opt(c.ratio), _opt(rate)
 
 
 def _breathing(marker_s: float, p: ParticipantBeats, d: Derivation, w: float) -> BreathingResponse:
@@ -1035,12 +1043,20 @@ def review_session(inputs: SessionInputs, config: ReviewConfig | None = None) ->
     default_who = [p for p in inputs.participants if p.role == "patient"] or list(
         inputs.participants
     )
-    for m in inputs.markers:
-        if m.type != "breathing_exercise":
-            continue
-        who = [by_code[m.participant]] if m.participant in by_code else default_who
+    # a breathing exercise: the therapist's marker, or an accepted cue that started the pacer
+    starts = [(m.time_s, m.participant) for m in inputs.markers if m.type == "breathing_exercise"]
+    starts += [
+        (c.responded_at_s, None)
+        for c in inputs.cues
+        if c.response == "acknowledged"
+        and c.pacer_breaths_per_min is not None
+        and c.responded_at_s is not None
+        and not any(abs(c.responded_at_s - t) < cfg.breathing_window_s for t, _ in starts)
+    ]
+    for t, code in sorted(starts, key=lambda x: x[0]):
+        who = [by_code[code]] if code in by_code else default_who
         for p in who:
-            breathing.append(_breathing(m.time_s, p, derived[p.code], cfg.breathing_window_s))
+            breathing.append(_breathing(t, p, derived[p.code], cfg.breathing_window_s))
     sync, note = synchrony_section(inputs, spans, derived)
     notes = list(inputs.notes)
     for r in reviews:

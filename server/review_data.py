@@ -40,6 +40,11 @@ def _reason_text(reason: dict[str, Any]) -> str:
     return "-"
 
 
+def _pacer(reason: dict[str, Any]) -> float | None:
+    value = reason.get("pacer_breaths_per_min")
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
 def review_inputs(record: SessionRecord, *, notes: tuple[str, ...] = ()) -> SessionInputs:
     """:class:`dashboard.review.SessionInputs` of a session record, times from its start."""
     t0 = record.start_s
@@ -83,6 +88,7 @@ def review_inputs(record: SessionRecord, *, notes: tuple[str, ...] = ()) -> Sess
                 _reason_text(c.reason),
                 c.response,
                 None if c.responded_at_s is None else c.responded_at_s - t0,
+                _pacer(c.reason),
             )
             for c in record.cues
         ),

@@ -8,6 +8,7 @@ paced breathing at 6/min from 2700 to 3000 s; the therapist follows half of the 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import math
@@ -17,6 +18,7 @@ import pytest
 
 from dashboard.phases import DEFAULT_FIRST_SESSION
 from dashboard.review import (
+    CuePoint,
     MarkerPoint,
     ParticipantBeats,
     PhaseEventPoint,
@@ -207,6 +209,27 @@ def test_breathing_exercise_raises_rmssd_and_coherence(
     assert b.coherence_during > 2.0 * b.coherence_before
     # paced at 6/min; the spectral grid of a 64 s window is 60/64 = 0.94 /min wide
     assert b.breathing_rate_during_bpm == pytest.approx(6.0, abs=1.0)
+
+
+def test_an_accepted_pacer_cue_counts_as_a_breathing_exercise() -> None:
+    """Issue 13, item 9: acknowledging the paced-breathing cue starts the pacer, so the review
+    counts it like a breathing-exercise marker; a dismissed one, or one next to a marker, does
+    not add another."""
+    base, _ = _inputs(0)
+    cues = (
+        CuePoint(2690.0, "rehearsal_breathing", "Consider offering paced breathing", "-",
+                 "acknowledged", 2700.0, 6.0),
+        CuePoint(1200.0, "rehearsal_breathing", "Consider offering paced breathing", "-",
+                 "dismissed", 1205.0, 6.0),
+    )  # fmt: skip
+    no_marker = dataclasses.replace(base, markers=(), cues=cues)
+    (b,) = review_session(no_marker).breathing
+    assert b.marker_s == 2700.0
+    assert b.coherence_during is not None
+    assert b.coherence_before is not None
+    assert b.coherence_during > 2.0 * b.coherence_before
+    both = dataclasses.replace(base, cues=cues)  # the marker at 2700 s and the accepted cue
+    assert [x.marker_s for x in review_session(both).breathing] == [2700.0]
 
 
 def test_signal_quality_counts_the_dropout_and_the_ectopic_beat() -> None:
