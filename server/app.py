@@ -2,7 +2,8 @@
 
 Store (SQLite or PostgreSQL), the durable beat writer, the live hub (sources -> storage -> engine
 -> subscribers) and the HTTP/WebSocket routes are built here and only here; request handlers get
-them from :class:`AppContext` (``request.app.state.ctx``), never build them.
+them from :class:`server.context.AppContext` (``request.app.state.ctx``), never build them.
+Everything is imported at the top; nothing imports this module but the commands that serve.
 """
 
 from __future__ import annotations
@@ -10,31 +11,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from server.api import router as api_router
+from server.auth import load_or_create_token
+from server.context import AppContext
+from server.live import LiveHub, SourceFactory, default_source_factory
+from server.live import router as ws_router
+from server.pages import router as pages_router
+from server.pages_live import router as live_page_router
+from server.pages_review import router as review_page_router
 from server.settings import ServerSettings
 from server.storage import BeatWriter, Store
 
-if TYPE_CHECKING:
-    from server.live import LiveHub, SourceFactory
-
-__all__ = ["AppContext", "create_app"]
+__all__ = ["create_app"]
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class AppContext:
-    """What the routes use; one per app, built in the lifespan of :func:`create_app`."""
-
-    settings: ServerSettings
-    store: Store
-    writer: BeatWriter
-    token: str
-    hub: LiveHub
 
 
 def create_app(
@@ -56,13 +49,6 @@ def create_app(
     clock : callable, optional
         Host clock in seconds (default ``time.time``).
     """
-    from server.api import router as api_router
-    from server.auth import load_or_create_token
-    from server.live import LiveHub, default_source_factory
-    from server.live import router as ws_router
-    from server.pages import router as pages_router
-    from server.pages_live import router as live_page_router
-    from server.pages_review import router as review_page_router
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -54,7 +54,7 @@ from hrv.errors import SintoniaError
 from server.storage import RecordNotFoundError, Session, Store
 
 if TYPE_CHECKING:
-    from server.app import AppContext
+    from server.context import AppContext
 
 __all__ = [
     "ADMIN_ACTOR",

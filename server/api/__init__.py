@@ -1,7 +1,7 @@
 """The REST API (``/api/...``): sessions, participants, consents, live control, stored data.
 
 ``router`` is included by :func:`server.app.create_app`; the handlers take the store and the live
-hub from :class:`server.app.AppContext` and never build them. Every route except
+hub from :class:`server.context.AppContext` and never build them. Every route except
 ``GET /api/health`` needs credentials (:mod:`server.auth`); every view, export and deletion is
 written to the audit log. Errors: unknown ids 404, a state that does not allow the operation 409,
 invalid values 422 (each with a ``detail`` saying what was expected and what arrived).

@@ -10,8 +10,8 @@ from fastapi.routing import APIRoute
 
 from dashboard.phases import PhaseError
 from hrv.errors import InvalidRRError
-from server.app import AppContext
 from server.auth import Principal, can_view_session
+from server.context import AppContext
 from server.models import ErrorOut
 from server.storage import (
     DuplicateRecordError,
@@ -78,7 +78,7 @@ class StorageErrorRoute(APIRoute):
 
 
 def context(request: Request) -> AppContext:
-    """The app's :class:`~server.app.AppContext` (built by the lifespan of ``create_app``)."""
+    """The app's :class:`~server.context.AppContext` (built by the lifespan of ``create_app``)."""
     ctx: AppContext = request.app.state.ctx
     return ctx
 

@@ -40,8 +40,8 @@ from server.api._common import (
     visible_participant,
     visible_session,
 )
-from server.app import AppContext
 from server.auth import Principal, can_view_session, require_auth
+from server.context import AppContext
 from server.export.cohort import WAI_SR_SUBSCALES, alliance_totals
 from server.readmodel import PersonRecord, SessionRecord, load_session_record
 from server.storage import AllianceScore, RecordNotFoundError

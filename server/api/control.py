@@ -8,8 +8,8 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Request, status
 
 from server.api._common import StorageErrorRoute, context, errors, visible_session
-from server.app import AppContext
 from server.auth import Principal, require_auth
+from server.context import AppContext
 from server.models import (
     CueOut,
     CueResponseIn,

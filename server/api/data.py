@@ -22,8 +22,8 @@ from numpy.typing import NDArray
 from hrv.derive import StoredBeats, derive
 from hrv.windows import trailing_window_trace
 from server.api._common import StorageErrorRoute, context, errors, visible_session
-from server.app import AppContext
 from server.auth import Principal, require_auth
+from server.context import AppContext
 from server.models import (
     BeatsPageOut,
     CueOut,

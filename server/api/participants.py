@@ -14,8 +14,8 @@ from server.api._common import (
     visible_participant,
     visible_session,
 )
-from server.app import AppContext
 from server.auth import Principal, require_auth
+from server.context import AppContext
 from server.models import (
     ConsentIn,
     ConsentOut,

@@ -50,7 +50,7 @@ from server.storage.settings import DATABASE_URL_ENV
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from server.app import AppContext
+    from server.context import AppContext
 
 __all__ = [
     "DEMO_CONSENT_VERSION",

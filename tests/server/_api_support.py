@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 from dashboard.phases import PhaseClock, PhaseTemplate
 from sensor.types import BeatBatch
 from server.api import router
-from server.app import AppContext
 from server.auth import load_or_create_token
+from server.context import AppContext
 from server.settings import ServerSettings
 from server.storage import BeatWriter, Marker, StorageSettings, Store
 
