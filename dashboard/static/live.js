@@ -774,11 +774,13 @@
     for (const p of people()) {
       const c = S.coherence.get(p.id);
       if (!c || !p.visible) continue;
-      const dt = document.createElement("dt"); dt.textContent = p.code + " coherence";
-      const dd = document.createElement("dd"); dd.textContent = c.coherence_ratio == null ? "–" : c.coherence_ratio.toFixed(2);
-      const dt2 = document.createElement("dt"); dt2.textContent = p.code + " breathing (estimated)";
-      const dd2 = document.createElement("dd"); dd2.textContent = c.breathing_rate_bpm == null ? "–" : "about " + c.breathing_rate_bpm.toFixed(0) + " /min";
-      dl.append(dt, dd, dt2, dd2);
+      // one row a person, so that the panel keeps its height at 1024x768 and 1366x768
+      const dt = document.createElement("dt"); dt.textContent = p.code;
+      const dd = document.createElement("dd");
+      dd.textContent = "coherence " + (c.coherence_ratio == null ? "–" : c.coherence_ratio.toFixed(2))
+        + " · breathing (estimated) "
+        + (c.breathing_rate_bpm == null ? "–" : "about " + c.breathing_rate_bpm.toFixed(0) + " /min");
+      dl.append(dt, dd);
     }
   }
 

@@ -245,7 +245,10 @@ def test_analyze_answers_extreme_numbers_with_one_line_exit_2(
     f.write_text("\n".join(["800", "810"] * 50 + [huge] + ["820"] * 10) + "\n")
     assert main(["analyze", str(f)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("sintonia analyze: error: RR interval at index 100")
+    # the file and its 1-based line, the value as written, no numpy repr, one line
+    assert err.startswith(f"sintonia analyze: error: {f}:101: RR value ")
+    assert "is not an RR interval" in err
+    assert "np.float64" not in err
     assert err.count("\n") == 1
 
 
