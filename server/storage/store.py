@@ -1562,6 +1562,34 @@ class Store:
             raise RecordNotFoundError("marker", marker_id)
         return Marker(**row._mapping)
 
+    @staticmethod
+    def _retract_row(
+        conn: sa.Connection,
+        session_id: int,
+        marker_id: int,
+        verb: str,
+        actor: str,
+        reason: str | None,
+        now: float,
+    ) -> sa.Row[Any]:
+        """Mark a standing marker of the session retracted; its row as it was before."""
+        m = t.markers
+        row = conn.execute(
+            sa.select(m).where((m.c.id == marker_id) & (m.c.session_id == session_id))
+        ).first()
+        if row is None:
+            raise RecordNotFoundError("marker", marker_id)
+        if row.retracted_at_s is not None:
+            raise StateConflictError(
+                f"cannot {verb} marker {marker_id}", expected="standing", actual="retracted"
+            )
+        conn.execute(
+            sa.update(m)
+            .where(m.c.id == marker_id)
+            .values(retracted_at_s=now, retracted_by=actor, retraction_reason=reason)
+        )
+        return row
+
     def retract_marker(
         self,
         session_id: int,
@@ -1589,20 +1617,7 @@ class Store:
         now = self._at(at_s)
         m = t.markers
         with self._write() as conn:
-            row = conn.execute(
-                sa.select(m).where((m.c.id == marker_id) & (m.c.session_id == session_id))
-            ).first()
-            if row is None:
-                raise RecordNotFoundError("marker", marker_id)
-            if row.retracted_at_s is not None:
-                raise StateConflictError(
-                    f"cannot retract marker {marker_id}", expected="standing", actual="retracted"
-                )
-            conn.execute(
-                sa.update(m)
-                .where(m.c.id == marker_id)
-                .values(retracted_at_s=now, retracted_by=actor, retraction_reason=reason)
-            )
+            row = self._retract_row(conn, session_id, marker_id, "retract", actor, reason, now)
             self._audit(
                 conn,
                 now,
@@ -1647,20 +1662,7 @@ class Store:
         now = self._at(at_s)
         m = t.markers
         with self._write() as conn:
-            row = conn.execute(
-                sa.select(m).where((m.c.id == marker_id) & (m.c.session_id == session_id))
-            ).first()
-            if row is None:
-                raise RecordNotFoundError("marker", marker_id)
-            if row.retracted_at_s is not None:
-                raise StateConflictError(
-                    f"cannot correct marker {marker_id}", expected="standing", actual="retracted"
-                )
-            conn.execute(
-                sa.update(m)
-                .where(m.c.id == marker_id)
-                .values(retracted_at_s=now, retracted_by=actor, retraction_reason=reason)
-            )
+            row = self._retract_row(conn, session_id, marker_id, "correct", actor, reason, now)
             new_id = _new_id(
                 conn.execute(
                     sa.insert(t.markers).values(
