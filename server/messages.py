@@ -27,9 +27,12 @@ sent and a ``visibility`` message says so.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+if TYPE_CHECKING:
+    from server.storage import Marker
 
 __all__ = [
     "MESSAGE_ADAPTER",
@@ -306,6 +309,20 @@ class MarkerMessage(_Message):
         default=False,
         description="The marker was undone or retracted (sent again with true; still stored).",
     )
+
+    @classmethod
+    def of(cls, session_id: int, marker: Marker) -> MarkerMessage:
+        """The message of a stored :class:`server.storage.Marker`."""
+        return cls(
+            session_id=session_id,
+            marker_id=marker.id,
+            time_s=marker.time_s,
+            marker_type=marker.type,
+            note=marker.note,
+            participant_id=marker.participant_id,
+            actor=marker.actor,
+            retracted=marker.retracted,
+        )
 
 
 class DeviceMessage(_Message):

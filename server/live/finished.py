@@ -135,16 +135,5 @@ def finished_history(store: Store, session_id: int) -> HistoryMessage:
         ),
         beats=[_beats(record, p) for p in record.participants if len(p.beats)],
         phase=_phase(record),
-        markers=[
-            MarkerMessage(
-                session_id=session_id,
-                marker_id=m.id,
-                time_s=m.time_s,
-                marker_type=m.type,
-                note=m.note,
-                participant_id=m.participant_id,
-                actor=m.actor,
-            )
-            for m in record.markers
-        ],
+        markers=[MarkerMessage.of(session_id, m) for m in record.markers],
     )

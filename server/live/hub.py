@@ -664,15 +664,7 @@ class LiveHub:
                 p = session.participants.get(marker.participant_id)
                 if p is not None and "live_display" not in p.purposes:
                     return
-        msg = MarkerMessage(
-            session_id=session_id,
-            marker_id=marker.id,
-            time_s=marker.time_s,
-            marker_type=marker.type,
-            note=marker.note,
-            participant_id=marker.participant_id,
-            actor=marker.actor,
-        )
+        msg = MarkerMessage.of(session_id, marker)
         if session is not None:
             session.markers.append(msg)
         self._broadcast(session_id, msg)
@@ -684,16 +676,7 @@ class LiveHub:
             p = session.participants.get(marker.participant_id)
             if p is not None and "live_display" not in p.purposes:
                 return
-        msg = MarkerMessage(
-            session_id=session_id,
-            marker_id=marker.id,
-            time_s=marker.time_s,
-            marker_type=marker.type,
-            note=marker.note,
-            participant_id=marker.participant_id,
-            actor=marker.actor,
-            retracted=marker.retracted,
-        )
+        msg = MarkerMessage.of(session_id, marker)
         if session is not None:
             session.markers = deque(
                 (m for m in session.markers if m.marker_id != marker.id), maxlen=_KEEP_CONTROL
