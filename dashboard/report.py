@@ -408,6 +408,15 @@ def _events_section(review: SessionReview) -> str:
         _table(["Time", "Cue", "Why", "Response"], rows, text_cols=4)
         or '<p class="note">No cues were shown.</p>'
     )
+    details = [[_clock(c.time_s), _e(c.details)] for c in review.cues if c.details]
+    if details:
+        parts.append(
+            '<details class="researcher"><summary>Details for researchers: the rule and the '
+            "numbers behind each cue (arousal indices in baseline SD units, confidences 0-1, "
+            "times in s)</summary>"
+            + _table(["Time", "Rule and values"], details, text_cols=2)
+            + "</details>"
+        )
     parts.append("</section>")
     return "".join(parts)
 

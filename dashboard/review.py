@@ -167,6 +167,8 @@ class CuePoint:
 
     ``pacer_breaths_per_min`` is set for a cue that offered paced breathing: acknowledging it
     started the pacer, so the review counts it as a breathing exercise from that moment.
+    ``details`` holds the rule's internals (:func:`dashboard.cues.cue_details`), for researchers
+    only; ``reason`` is the plain sentence the therapist saw.
     """
 
     time_s: float
@@ -176,6 +178,7 @@ class CuePoint:
     response: str | None = None
     responded_at_s: float | None = None
     pacer_breaths_per_min: float | None = None
+    details: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from dashboard.cues import cue_details
 from dashboard.review import (
     CuePoint,
     DeviceEventPoint,
@@ -38,6 +39,16 @@ def _reason_text(reason: dict[str, Any]) -> str:
             f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()
         )
     return "-"
+
+
+def _details(rule: str, reason: dict[str, Any]) -> str:
+    values = reason.get("values")
+    numbers = {
+        str(k): float(v)
+        for k, v in (values.items() if isinstance(values, dict) else ())
+        if isinstance(v, int | float)
+    }
+    return cue_details(rule, numbers)
 
 
 def _pacer(reason: dict[str, Any]) -> float | None:
@@ -89,6 +100,7 @@ def review_inputs(record: SessionRecord, *, notes: tuple[str, ...] = ()) -> Sess
                 c.response,
                 None if c.responded_at_s is None else c.responded_at_s - t0,
                 _pacer(c.reason),
+                _details(c.rule, c.reason),
             )
             for c in record.cues
         ),

@@ -201,6 +201,14 @@ def test_report_content_and_audit(stored: tuple[Store, int], report_file: Path) 
     assert 'id="figure-phases-1"' in page
     assert "usual range, from their resting baseline" in text
     assert "acknowledged after 6 s" in text
+    # the therapist's plain reason in the table; the rule's numbers only in the details view
+    cue_table = page.split("<h3>Cues and the therapist's response</h3>", 1)[1]
+    table, rest = cue_table.split("</table>", 1)
+    assert "patient above usual for 45 s in the map phase" in table
+    assert "map_pacing" not in table
+    assert "index +1.40" not in table
+    details = rest.split("<details", 1)[1].split("</details>", 1)[0]
+    assert "rule map_pacing; index +1.40" in details
     assert "no response recorded" in text
     assert "@media print" in page
     assert load_session_inputs(store, sid).synchrony_allowed
