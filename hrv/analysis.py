@@ -19,7 +19,7 @@ from hrv import nonlinear as _nl
 from hrv import rqa as _rqa
 from hrv import time_domain as _td
 from hrv.artifacts import BeatClass, correct_artifacts, detect_artifacts
-from hrv.errors import InsufficientDataError
+from hrv.errors import InsufficientDataError, ParameterError
 from hrv.validate import require_beats, validate_rr
 
 __all__ = ["Analysis", "ArtifactSummary", "analyze"]
@@ -152,7 +152,7 @@ def analyze(
     elif correct == "none":
         x = raw
     else:
-        raise ValueError(f"correct must be 'auto' or 'none', got {correct!r}")
+        raise ParameterError(f"correct must be 'auto' or 'none', got {correct!r}")
     notes: list[str] = []
 
     def t(name: str, fn: Callable[[NDArray[np.float64]], Any]) -> float | None:

@@ -25,7 +25,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from hrv.errors import InsufficientDataError
+from hrv.errors import InsufficientDataError, ParameterError
 
 __all__ = ["AR_ORDER", "ar_spectrum", "burg"]
 
@@ -83,7 +83,7 @@ def burg(x: NDArray[np.float64], order: int = AR_ORDER) -> tuple[NDArray[np.floa
     (-0.5, 1.0)
     """
     if order < 1:
-        raise ValueError(f"AR order must be at least 1, got {order}")
+        raise ParameterError(f"AR order must be at least 1, got {order}")
     n = int(x.shape[0])
     if n <= 2 * order:
         raise InsufficientDataError(
@@ -158,7 +158,7 @@ def ar_spectrum(
     0.25
     """
     if not (math.isfinite(fs_hz) and fs_hz > 0.0):
-        raise ValueError(f"fs_hz must be a finite positive rate in Hz, got {fs_hz!r}")
+        raise ParameterError(f"fs_hz must be a finite positive rate in Hz, got {fs_hz!r}")
     a, noise_var = burg(x - float(np.mean(x)), order)
     nfft = 1 << (max(order + 1, math.ceil(fs_hz / grid_step_hz)) - 1).bit_length()
     denom = np.abs(np.fft.rfft(a, nfft)) ** 2

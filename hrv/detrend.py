@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import solveh_banded
 
-from hrv.errors import InsufficientDataError
+from hrv.errors import InsufficientDataError, ParameterError
 
 __all__ = [
     "SMOOTHNESS_PRIORS_LAMBDA",
@@ -88,7 +88,7 @@ def smoothness_priors_trend(
     True
     """
     if not (math.isfinite(lam) and lam > 0.0):
-        raise ValueError(f"lam must be a finite positive number, got {lam!r}")
+        raise ParameterError(f"lam must be a finite positive number, got {lam!r}")
     n = int(x.shape[0])
     if n < _MIN_SAMPLES:
         raise InsufficientDataError(

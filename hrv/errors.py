@@ -7,11 +7,16 @@ kept on the instance for programs.
 
 from __future__ import annotations
 
-__all__ = ["InsufficientDataError", "InvalidRRError", "SintoniaError"]
+__all__ = ["InsufficientDataError", "InvalidRRError", "ParameterError", "SintoniaError"]
 
 
 class SintoniaError(Exception):
     """Root of every error Sintonia raises on purpose."""
+
+
+class ParameterError(SintoniaError, ValueError):
+    """An argument outside its documented range or of the wrong kind (a window length of 0, an
+    unknown method name, arrays of different lengths); the message names what was expected."""
 
 
 class InvalidRRError(SintoniaError, ValueError):

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from hrv.ar import AR_ORDER, ar_spectrum
 from hrv.detrend import SMOOTHNESS_PRIORS_LAMBDA, smoothness_priors_trend
-from hrv.errors import InsufficientDataError
+from hrv.errors import InsufficientDataError, ParameterError
 from hrv.spline import not_a_knot_spline
 from hrv.validate import require_beats
 
@@ -212,7 +212,7 @@ def resample_rr(
     """
     require_beats(rr_ms, _MIN_BEATS, "cubic-spline resampling")
     if not (math.isfinite(fs_hz) and fs_hz > 0.0):
-        raise ValueError(f"fs_hz must be a finite positive rate in Hz, got {fs_hz!r}")
+        raise ParameterError(f"fs_hz must be a finite positive rate in Hz, got {fs_hz!r}")
     beat_t = _beat_times_s(rr_ms)
     # floor with a small tolerance so that a last beat exactly on the grid is included
     n = math.floor((beat_t[-1] - beat_t[0]) * fs_hz + 1e-9) + 1
@@ -303,7 +303,7 @@ def welch_psd(
     """
     _require_duration(rr_ms, "Welch PSD")
     if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"overlap must be a fraction in [0, 1), got {overlap!r}")
+        raise ParameterError(f"overlap must be a fraction in [0, 1), got {overlap!r}")
     _, x_ms = resample_rr(rr_ms, fs_hz)
     if detrend == "smoothness_priors":
         x_ms = x_ms - smoothness_priors_trend(x_ms, lam=lam)
@@ -809,7 +809,7 @@ def frequency_domain(
     elif method == "ar":
         freqs_hz, psd = ar_psd(rr_ms, fs_hz=fs_hz, detrend=detrend)
     else:
-        raise ValueError(f"method must be 'welch', 'lomb' or 'ar', got {method!r}")
+        raise ParameterError(f"method must be 'welch', 'lomb' or 'ar', got {method!r}")
     vlf, lf, hf = (float(p) for p in band_powers(freqs_hz, psd))
     total = vlf + lf + hf
     if not total > MIN_BAND_POWER_MS2:

@@ -26,7 +26,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hrv.errors import InsufficientDataError
+from hrv.errors import InsufficientDataError, ParameterError
 from hrv.validate import require_beats
 
 __all__ = [
@@ -306,11 +306,11 @@ def sample_entropy(
     0.0
     """
     if m < 1:
-        raise ValueError(f"embedding dimension m must be at least 1, got {m}")
+        raise ParameterError(f"embedding dimension m must be at least 1, got {m}")
     if r < 0.0:
-        raise ValueError(f"tolerance r must be non-negative, got {r}")
+        raise ParameterError(f"tolerance r must be non-negative, got {r}")
     if window_beats < m + 2:
-        raise ValueError(f"window_beats must be at least m + 2 = {m + 2}, got {window_beats}")
+        raise ParameterError(f"window_beats must be at least m + 2 = {m + 2}, got {window_beats}")
     require_beats(x, m + 2, "sample entropy")
     bounds = _windows(int(x.shape[0]), window_beats)
     rho = np.array(
@@ -375,9 +375,9 @@ def approximate_entropy(x: NDArray[np.float64], m: int = _SAMPEN_M, r: float = _
     True
     """
     if m < 1:
-        raise ValueError(f"embedding dimension m must be at least 1, got {m}")
+        raise ParameterError(f"embedding dimension m must be at least 1, got {m}")
     if r < 0.0:
-        raise ValueError(f"tolerance r must be non-negative, got {r}")
+        raise ParameterError(f"tolerance r must be non-negative, got {r}")
     require_beats(x, m + 2, "approximate entropy")
     n = int(x.shape[0])
     bounds = np.array([0, n], dtype=np.int64)
@@ -460,14 +460,14 @@ def _as_scales(scales: ArrayLike) -> NDArray[np.int64]:
     """Check DFA box sizes: distinct integers >= 3, at least two of them; returned sorted."""
     raw = np.asarray(scales)
     if raw.ndim != 1 or raw.shape[0] < 2:
-        raise ValueError(f"DFA needs a 1-D sequence of at least 2 box sizes, got {raw!r}")
+        raise ParameterError(f"DFA needs a 1-D sequence of at least 2 box sizes, got {raw!r}")
     if not np.issubdtype(raw.dtype, np.integer) and not (
         np.all(np.isfinite(raw)) and np.all(raw == np.round(raw))
     ):
-        raise ValueError(f"DFA box sizes must be whole numbers of beats, got {raw!r}")
+        raise ParameterError(f"DFA box sizes must be whole numbers of beats, got {raw!r}")
     out = np.unique(raw.astype(np.int64))
     if out.shape[0] < 2 or out[0] < _DFA_MIN_SCALE:
-        raise ValueError(
+        raise ParameterError(
             f"DFA box sizes must be at least 2 distinct integers >= {_DFA_MIN_SCALE}, got {raw!r}"
         )
     return out

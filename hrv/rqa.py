@@ -35,7 +35,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-from hrv.errors import InsufficientDataError
+from hrv.errors import InsufficientDataError, ParameterError
 from hrv.validate import require_beats
 
 __all__ = [
@@ -192,7 +192,7 @@ def _d2_from(scan: _Scan, nv: int, c_range: tuple[float, float]) -> float:
 
 def _check(x: NDArray[np.float64], m: int, metric: str) -> None:
     if m < 1:
-        raise ValueError(f"embedding dimension m must be at least 1, got {m}")
+        raise ParameterError(f"embedding dimension m must be at least 1, got {m}")
     require_beats(x, m + 2, metric)
     if not float(np.std(x)) > 0.0:
         raise InsufficientDataError(metric, needed=1, got=0, unit="ms of RR variation")
@@ -301,7 +301,7 @@ def correlation_dimension(
     """
     _check(x, m, "correlation dimension")
     if not 0.0 < c_range[0] < c_range[1] <= 1.0:
-        raise ValueError(f"c_range must satisfy 0 < low < high <= 1, got {c_range!r}")
+        raise ParameterError(f"c_range must satisfy 0 < low < high <= 1, got {c_range!r}")
     return _d2_from(_scan(x, m, None, want_d2=True), int(x.shape[0]) - m + 1, c_range)
 
 

@@ -19,6 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import solve_banded
 
+from hrv.errors import ParameterError
+
 __all__ = ["not_a_knot_spline"]
 
 
@@ -93,7 +95,7 @@ def not_a_knot_spline(
     15.625
     """
     if x.shape[0] < 4:
-        raise ValueError(f"a not-a-knot cubic spline needs at least 4 knots, got {x.shape[0]}")
+        raise ParameterError(f"a not-a-knot cubic spline needs at least 4 knots, got {x.shape[0]}")
     s = _slopes(x, y)
     h = np.diff(x)
     m = np.diff(y) / h

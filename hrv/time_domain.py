@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hrv.detrend import smoothness_priors_trend
-from hrv.errors import InsufficientDataError
+from hrv.errors import InsufficientDataError, ParameterError
 from hrv.frequency import MIN_DURATION_S, resample_rr
 from hrv.validate import require_beats
 
@@ -306,7 +306,7 @@ def std_hr(rr: NDArray[np.float64]) -> float:
 def _moving_average_rr(rr: NDArray[np.float64], beats: int, metric: str) -> NDArray[np.float64]:
     """Moving average of RR (ms) over ``beats`` consecutive beats (valid part)."""
     if beats < 1:
-        raise ValueError(f"average_beats must be a positive integer, got {beats}")
+        raise ParameterError(f"average_beats must be a positive integer, got {beats}")
     require_beats(rr, beats, metric)
     if beats == 1:
         return rr
@@ -402,7 +402,7 @@ def max_hr(rr: NDArray[np.float64], average_beats: int = MIN_MAX_HR_AVERAGE_BEAT
 def _segment_ids(rr: NDArray[np.float64], segment_s: float) -> NDArray[np.int64]:
     """Index of the ``segment_s`` segment holding each beat (by the time of the closing beat)."""
     if not segment_s > 0.0:
-        raise ValueError(f"segment_s must be positive, got {segment_s!r}")
+        raise ParameterError(f"segment_s must be positive, got {segment_s!r}")
     t_s = np.cumsum(rr) / 1000.0
     # a beat closing exactly on a boundary belongs to the segment it ends
     ids: NDArray[np.int64] = np.ceil(t_s / segment_s - 1e-12).astype(np.int64) - 1

@@ -23,7 +23,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hrv.errors import InsufficientDataError, InvalidRRError
+from hrv.errors import InsufficientDataError, InvalidRRError, ParameterError
 
 __all__ = [
     "GridWindows",
@@ -185,9 +185,9 @@ def trailing_window_trace(
     100.0
     """
     if window_s <= 0:
-        raise ValueError(f"window_s must be positive, got {window_s}")
+        raise ParameterError(f"window_s must be positive, got {window_s}")
     if min_beats < 2:
-        raise ValueError(f"min_beats must be at least 2, got {min_beats}")
+        raise ParameterError(f"min_beats must be at least 2, got {min_beats}")
     rr = np.asarray(rr, dtype=np.float64)
     n = rr.shape[0]
     t = _times(rr, beat_times_s)
@@ -284,9 +284,9 @@ def trailing_rmssd(
     np.float64(100.0)
     """
     if window_s <= 0:
-        raise ValueError(f"window_s must be positive, got {window_s}")
+        raise ParameterError(f"window_s must be positive, got {window_s}")
     if min_beats < 2:
-        raise ValueError(f"min_beats must be at least 2, got {min_beats}")
+        raise ParameterError(f"min_beats must be at least 2, got {min_beats}")
     rr = np.asarray(rr, dtype=np.float64)
     t = _times(rr, beat_times_s)
     idx = np.arange(rr.shape[0])
@@ -339,7 +339,7 @@ def fixed_grid_windows(
     ([0, 2, 4, 6], [4, 6, 8, 10])
     """
     if window_s <= 0 or step_s <= 0:
-        raise ValueError(f"window_s and step_s must be positive, got {window_s} and {step_s}")
+        raise ParameterError(f"window_s and step_s must be positive, got {window_s} and {step_s}")
     rr = np.asarray(rr, dtype=np.float64)
     t = _times(rr, beat_times_s)
     if t.shape[0] == 0:

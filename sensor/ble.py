@@ -41,8 +41,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, cast
 
+from hrv.errors import ParameterError
 from sensor.decoder import NotificationDecoder
-from sensor.errors import DeviceError, MalformedPacketError
+from sensor.errors import (
+    DeviceError,
+    MalformedPacketError,
+    SourceStateError,
+    UnknownParticipantError,
+)
 from sensor.gatt import (
     BATTERY_LEVEL_UUID,
     BODY_SENSOR_LOCATION_UUID,
@@ -327,14 +333,14 @@ class ReconnectPolicy:
 
     def __post_init__(self) -> None:
         if not 0 < self.initial_backoff_s <= self.max_backoff_s:
-            raise ValueError(
+            raise ParameterError(
                 "expected 0 < initial_backoff_s <= max_backoff_s, got "
                 f"{self.initial_backoff_s!r} and {self.max_backoff_s!r}"
             )
         if not self.factor >= 1:
-            raise ValueError(f"factor must be >= 1, got {self.factor!r}")
+            raise ParameterError(f"factor must be >= 1, got {self.factor!r}")
         if not self.give_up_after_s >= 0:
-            raise ValueError(f"give_up_after_s must be >= 0 s, got {self.give_up_after_s!r}")
+            raise ParameterError(f"give_up_after_s must be >= 0 s, got {self.give_up_after_s!r}")
 
 
 def backoff_delays(policy: ReconnectPolicy) -> Iterator[float]:
@@ -444,10 +450,10 @@ class BleSource:
         beat_clock_factory: Callable[[], BeatClock] = BeatClock,
     ) -> None:
         if not devices:
-            raise ValueError("expected at least one DeviceSpec, got none")
+            raise ParameterError("expected at least one DeviceSpec, got none")
         participants = [d.participant for d in devices]
         if len(set(participants)) != len(participants):
-            raise ValueError(f"expected one strap per participant, got {participants}")
+            raise ParameterError(f"expected one strap per participant, got {participants}")
         self._client_factory = client_factory
         self._scanner = scanner
         self.policy = policy if policy is not None else ReconnectPolicy()
@@ -479,7 +485,7 @@ class BleSource:
         for s in self._straps:
             if s.spec.participant == participant:
                 return s.battery_pct
-        raise KeyError(participant)
+        raise UnknownParticipantError(participant)
 
     def start(self) -> None:
         """Start connecting (in order) and streaming; called by the first iteration."""
@@ -491,7 +497,7 @@ class BleSource:
 
     def __aiter__(self) -> AsyncIterator[SourceItem]:
         if self._iterating:
-            raise RuntimeError("a BleSource can be iterated only once")
+            raise SourceStateError("a BleSource can be iterated only once")
         self._iterating = True
         return self._iterate()
 

@@ -34,6 +34,7 @@ from typing import Final
 
 import numpy as np
 
+from hrv.errors import ParameterError
 from sensor.errors import MalformedPacketError
 from sensor.gatt import parse_heart_rate_measurement
 from sensor.timing import BeatClock
@@ -111,7 +112,7 @@ class NotificationDecoder:
         duplicate_window_s: float = DEFAULT_DUPLICATE_WINDOW_S,
     ) -> None:
         if duplicate_window_s < 0:
-            raise ValueError(f"duplicate_window_s must be >= 0 s, got {duplicate_window_s!r}")
+            raise ParameterError(f"duplicate_window_s must be >= 0 s, got {duplicate_window_s!r}")
         self.participant = participant
         self.device = device
         self.clock = clock if clock is not None else BeatClock()

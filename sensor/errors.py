@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from hrv.errors import SintoniaError
 
-__all__ = ["DeviceError", "MalformedFileError", "MalformedPacketError", "SensorError"]
+__all__ = [
+    "DeviceError",
+    "MalformedFileError",
+    "MalformedPacketError",
+    "SensorError",
+    "SourceStateError",
+    "UnknownParticipantError",
+]
 
 
 class SensorError(SintoniaError):
@@ -50,3 +57,11 @@ class MalformedFileError(SensorError, ValueError):
 
 class DeviceError(SensorError):
     """A heart-rate device that could not be found, connected or kept connected."""
+
+
+class SourceStateError(SensorError, RuntimeError):
+    """A beat source used out of order (iterated twice, used after it was closed)."""
+
+
+class UnknownParticipantError(SensorError, KeyError):
+    """A participant the source does not stream."""

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from hrv.errors import ParameterError
 from sensor.errors import MalformedPacketError
 
 __all__ = [
@@ -185,7 +186,7 @@ def encode_heart_rate_measurement(
     '16 46 8a 03 44 03'
     """
     if not 0 <= heart_rate_bpm <= 0xFFFF:
-        raise ValueError(f"heart rate must be 0..65535 bpm, got {heart_rate_bpm}")
+        raise ParameterError(f"heart rate must be 0..65535 bpm, got {heart_rate_bpm}")
     flags = 0
     body = bytearray()
     if heart_rate_bpm > 0xFF:
@@ -202,7 +203,7 @@ def encode_heart_rate_measurement(
         flags |= _FLAG_RR
         for v in rr_raw:
             if not 0 <= v <= 0xFFFF:
-                raise ValueError(f"RR must be 0..65535 in 1/1024 s, got {v}")
+                raise ParameterError(f"RR must be 0..65535 in 1/1024 s, got {v}")
         body += struct.pack(f"<{len(rr_raw)}H", *rr_raw)
     return bytes([flags]) + bytes(body)
 

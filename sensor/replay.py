@@ -29,6 +29,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from hrv.errors import ParameterError
 from hrv.validate import CORRUPT_RR_MAX_MS, corrupt_rr_mask
 from sensor.files import RRRecording, read_beats_file, read_rr_file
 from sensor.quality import split_corrupt
@@ -159,7 +160,7 @@ def replay_batches(
     [[600.0], [600.0, 600.0]]
     """
     if not batch_s > 0:
-        raise ValueError(f"batch_s must be > 0 s, got {batch_s!r}")
+        raise ParameterError(f"batch_s must be > 0 s, got {batch_s!r}")
     n = len(rec)
     if n == 0:
         return
@@ -270,7 +271,7 @@ class ReplaySource:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if speed is not None and not speed > 0:
-            raise ValueError(f"speed must be > 0 or None (as fast as possible), got {speed!r}")
+            raise ParameterError(f"speed must be > 0 or None (as fast as possible), got {speed!r}")
         self.speed = speed
         self._start_time_s = start_time_s
         self._batch_s = batch_s

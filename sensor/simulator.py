@@ -76,6 +76,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.fft import next_fast_len
 
+from hrv.errors import ParameterError
 from sensor.decoder import NotificationDecoder
 from sensor.gatt import RR_UNITS_PER_S, encode_heart_rate_measurement
 from sensor.types import DeviceEvent, SourceItem
@@ -156,12 +157,12 @@ class Schedule:
 
     def __post_init__(self) -> None:
         if len(self.times_s) == 0 or len(self.times_s) != len(self.values):
-            raise ValueError(
+            raise ParameterError(
                 f"a schedule needs as many times as values (>= 1), got {len(self.times_s)} "
                 f"times and {len(self.values)} values"
             )
         if any(b < a for a, b in zip(self.times_s, self.times_s[1:], strict=False)):
-            raise ValueError(f"schedule times must be non-decreasing, got {self.times_s}")
+            raise ParameterError(f"schedule times must be non-decreasing, got {self.times_s}")
 
     @classmethod
     def constant(cls, value: float) -> Schedule:
@@ -262,7 +263,7 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if not self.duration_s > 0:
-            raise ValueError(f"duration_s must be > 0 s, got {self.duration_s!r}")
+            raise ParameterError(f"duration_s must be > 0 s, got {self.duration_s!r}")
 
     def profile(self, role: Role) -> ParticipantProfile:
         """The profile of ``role`` ("patient" or "therapist")."""
@@ -270,7 +271,7 @@ class Scenario:
             return self.patient
         if role == "therapist":
             return self.therapist
-        raise ValueError(f"role must be 'patient' or 'therapist', got {role!r}")
+        raise ParameterError(f"role must be 'patient' or 'therapist', got {role!r}")
 
     @classmethod
     def first_session(cls, duration_s: float = 3600.0) -> Scenario:
@@ -511,7 +512,7 @@ def _beat_times(
     np.maximum(modulation, _MIN_MODULATION, out=modulation)
     hr_bpm = prof.resting_hr_bpm + prof.hr_gain_bpm * arousal
     if np.any(hr_bpm <= 0):
-        raise ValueError(f"{role}: the arousal schedule drives the mean heart rate to <= 0 bpm")
+        raise ParameterError(f"{role}: the arousal schedule drives the mean heart rate to <= 0 bpm")
     rate_hz = hr_bpm / 60.0 * (1.0 + modulation)
     phase = beat_phase0 + _cumtrapz(rate_hz, dt)
     levels = np.arange(math.ceil(phase[0]), math.floor(phase[-1]) + 1, dtype=np.float64)
@@ -548,11 +549,13 @@ def _inject(
     kinds = [s.kind for s in order]
     for k in kinds:
         if k not in ("ectopic", "missed", "extra", "dropout"):
-            raise ValueError(f"artifact kind must be ectopic, missed, extra or dropout, got {k!r}")
+            raise ParameterError(
+                f"artifact kind must be ectopic, missed, extra or dropout, got {k!r}"
+            )
     at = np.array([s.time_s for s in order], dtype=np.float64)
     j = np.clip(np.searchsorted(beats, at), 2, n - 3)
     if np.any(np.diff(j) < _MIN_ARTIFACT_SPACING):
-        raise ValueError(
+        raise ParameterError(
             f"artifacts must be at least {_MIN_ARTIFACT_SPACING} beats apart; requested at "
             f"{at.tolist()} s (beats {j.tolist()})"
         )
@@ -564,7 +567,7 @@ def _inject(
         rr_prev = beats[jj] - beats[jj - 1]
         if spec.kind == "ectopic":
             if not 0.0 < spec.prematurity < 1.0:
-                raise ValueError(f"prematurity must be in (0, 1), got {spec.prematurity!r}")
+                raise ParameterError(f"prematurity must be in (0, 1), got {spec.prematurity!r}")
             new[jj] = beats[jj] - spec.prematurity * rr_prev
             truth.append(("ectopic", float(new[jj]), 0, None))
         elif spec.kind == "missed":
@@ -576,7 +579,7 @@ def _inject(
             truth.append(("extra", t_extra, 0, None))
         else:
             if not spec.duration_s > 0:
-                raise ValueError(f"dropout duration must be > 0 s, got {spec.duration_s!r}")
+                raise ParameterError(f"dropout duration must be > 0 s, got {spec.duration_s!r}")
             span = (float(spec.time_s), float(spec.time_s + spec.duration_s))
             truth.append(("dropout", span[1], 0, span))
     times = np.sort(np.concatenate([new[keep], np.asarray(extra_times, dtype=np.float64)]))
@@ -636,10 +639,10 @@ def simulate_rr(
     (True, True)
     """
     if role not in _ROLE_INDEX:
-        raise ValueError(f"role must be 'patient' or 'therapist', got {role!r}")
+        raise ParameterError(f"role must be 'patient' or 'therapist', got {role!r}")
     beats, t, arousal, hr_bpm, breathing_hz = _beat_times(scenario, role, seed)
     if beats.size < 2 + 2 * _MIN_ARTIFACT_SPACING and artifacts:
-        raise ValueError(f"too few beats ({beats.size}) to inject artifacts")
+        raise ParameterError(f"too few beats ({beats.size}) to inject artifacts")
     ticks_clean = _quantise(beats)
     clean_rr = np.diff(ticks_clean).astype(np.float64) * (_MS_PER_S / RR_UNITS_PER_S)
     times, rr_keep, injected = _inject(beats, artifacts)
@@ -774,7 +777,7 @@ def notifications_for(
     True
     """
     if not interval_s > 0:
-        raise ValueError(f"interval_s must be > 0 s, got {interval_s!r}")
+        raise ParameterError(f"interval_s must be > 0 s, got {interval_s!r}")
     ends = sim.beat_times_s
     if ends.size == 0:
         return []
@@ -879,10 +882,10 @@ class SimulatedSource:
         notify_interval_s: float = 1.0,
     ) -> None:
         if speed is not None and not speed > 0:
-            raise ValueError(f"speed must be > 0 or None (as fast as possible), got {speed!r}")
+            raise ParameterError(f"speed must be > 0 or None (as fast as possible), got {speed!r}")
         for r in roles:
             if r not in _ROLE_INDEX:
-                raise ValueError(f"role must be 'patient' or 'therapist', got {r!r}")
+                raise ParameterError(f"role must be 'patient' or 'therapist', got {r!r}")
         self.scenario = scenario if scenario is not None else Scenario.first_session()
         self.seed = seed
         self.roles = tuple(roles)

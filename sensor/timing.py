@@ -67,6 +67,8 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hrv.errors import ParameterError
+
 __all__ = [
     "DEFAULT_DRIFT_WINDOW_S",
     "DEFAULT_GAP_THRESHOLD_S",
@@ -146,9 +148,9 @@ class BeatClock:
         drift_window_s: float = DEFAULT_DRIFT_WINDOW_S,
     ) -> None:
         if not gap_threshold_s > 0:
-            raise ValueError(f"gap_threshold_s must be > 0 s, got {gap_threshold_s!r}")
+            raise ParameterError(f"gap_threshold_s must be > 0 s, got {gap_threshold_s!r}")
         if not drift_window_s > 0:
-            raise ValueError(f"drift_window_s must be > 0 s, got {drift_window_s!r}")
+            raise ParameterError(f"drift_window_s must be > 0 s, got {drift_window_s!r}")
         self.gap_threshold_s: Final[float] = float(gap_threshold_s)
         self.drift_window_s: Final[float] = float(drift_window_s)
         self._pending_reason: AnchorReason = "first"
@@ -243,12 +245,12 @@ class BeatClock:
         """
         h = float(host_time_s)
         if not math.isfinite(h):
-            raise ValueError(f"host_time_s must be finite, got {host_time_s!r}")
+            raise ParameterError(f"host_time_s must be finite, got {host_time_s!r}")
         rr = np.asarray(rr_ms, dtype=np.float64).reshape(-1)
         if rr.size == 0:
             return PlacedBeats(np.empty(0, dtype=np.float64), False, None, math.nan)
         if not np.all(np.isfinite(rr)) or np.any(rr < 0):
-            raise ValueError(f"RR values must be finite and >= 0 ms, got {rr.tolist()}")
+            raise ParameterError(f"RR values must be finite and >= 0 ms, got {rr.tolist()}")
         cum = np.cumsum(rr)
         packet_ms = float(cum[-1])
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, cast
 
 from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseTemplate
+from hrv.errors import ParameterError, SintoniaError
 from server.cli.serve import dashboard_url
 from server.settings import DEFAULT_HOST, DEFAULT_PORT, ServerSettings
 from server.storage import ConsentPurpose, DeviceAssignment, RecordNotFoundError, Role, Store
@@ -58,6 +59,7 @@ __all__ = [
     "DEMO_PATIENT_CODE",
     "DEMO_RECORDED_BY",
     "DEMO_THERAPIST_CODE",
+    "DemoError",
     "DemoSession",
     "LoopbackServer",
     "browser_available",
@@ -71,6 +73,11 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+
+class DemoError(SintoniaError, RuntimeError):
+    """The demo's server could not be started."""
+
 
 DEMO_PATIENT_CODE: Final[str] = "P-DEMO"
 DEMO_THERAPIST_CODE: Final[str] = "T-DEMO"
@@ -132,7 +139,7 @@ def demo_template(minutes: float | None = None) -> PhaseTemplate:
     if minutes is None:
         return base
     if not minutes > 0:
-        raise ValueError(f"minutes must be > 0, got {minutes!r}")
+        raise ParameterError(f"minutes must be > 0, got {minutes!r}")
     factor = minutes * _S_PER_MIN / base.total_s
     return replace(
         base,
@@ -159,7 +166,7 @@ def _participant(store: Store, code: str, role: Role) -> int:
     except RecordNotFoundError:
         return store.create_participant(code, role, actor=DEMO_RECORDED_BY).id
     if existing.role != role:
-        raise ValueError(
+        raise ParameterError(
             f"participant {code!r} exists with role {existing.role!r}; the demo needs {role!r}"
         )
     return existing.id
@@ -395,7 +402,7 @@ class LoopbackServer:
         while not self._server.started:
             if task.done():
                 await task  # start-up failed: raise its error
-                raise RuntimeError("uvicorn exited before it started listening")
+                raise DemoError("uvicorn exited before it started listening")
             await asyncio.sleep(_POLL_S)
         if self._on_started is not None:
             try:

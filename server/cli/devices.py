@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from hrv.errors import SintoniaError
+from hrv.errors import ParameterError, SintoniaError
 from sensor.ble import (
     BleSource,
     ClientFactory,
@@ -396,7 +396,7 @@ def _apply_event(
 def _device_specs(devices: Sequence[str], participants: Sequence[str] | None) -> list[DeviceSpec]:
     if participants:
         if len(participants) != len(devices):
-            raise ValueError(
+            raise ParameterError(
                 f"expected one --participant per --device ({len(devices)}), got {len(participants)}"
             )
         names = list(participants)
@@ -418,7 +418,7 @@ def run_record(args: argparse.Namespace, *, backend: BackendFactory = _bleak) ->
         specs = _device_specs(args.device, args.participant)
         policy = ReconnectPolicy(give_up_after_s=args.give_up)
         if args.minutes is not None and not args.minutes > 0:
-            raise ValueError(f"--minutes must be > 0, got {args.minutes:g}")
+            raise ParameterError(f"--minutes must be > 0, got {args.minutes:g}")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

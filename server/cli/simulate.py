@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Final
 
-from hrv.errors import SintoniaError
+from hrv.errors import ParameterError, SintoniaError
 from sensor.files import BeatFileWriter
 from sensor.simulator import ArtifactKind, ArtifactSpec, Role, Scenario, SimulatedSource
 from sensor.types import BeatBatch
@@ -39,7 +39,7 @@ def parse_artifacts(text: str) -> list[ArtifactSpec]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         m = _ARTIFACT.match(part)
         if m is None:
-            raise ValueError(
+            raise ParameterError(
                 f"expected KIND@SECONDS[:DURATION] with KIND ectopic, missed, extra or dropout, "
                 f"got {part!r}"
             )
@@ -93,13 +93,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
         if not args.minutes > 0:
-            raise ValueError(f"--minutes must be > 0, got {args.minutes}")
+            raise ParameterError(f"--minutes must be > 0, got {args.minutes}")
         if args.speed is not None and not args.speed > 0:
-            raise ValueError(f"--speed must be > 0, got {args.speed}")
+            raise ParameterError(f"--speed must be > 0, got {args.speed}")
         artifacts = parse_artifacts(args.artifacts)
         if out.exists():
             if not args.force:
-                raise ValueError(f"{out} exists (use --force to overwrite)")
+                raise ParameterError(f"{out} exists (use --force to overwrite)")
             out.unlink()
     except (ValueError, OSError) as exc:
         print(f"sintonia simulate: {exc}", file=sys.stderr)

@@ -50,7 +50,7 @@ from hrv.derive import (
     dyad_synchrony,
     interval_stats,
 )
-from hrv.errors import SintoniaError
+from hrv.errors import ParameterError, SintoniaError
 from server.export.errors import ExportError
 from server.export.tables import PHASE_COLUMNS, Table
 from server.readmodel import phase_template, session_bounds, session_phases
@@ -603,7 +603,7 @@ def cohort_table(
     0
     """
     if chunk_sessions < 1:
-        raise ValueError(f"chunk_sessions must be >= 1, got {chunk_sessions}")
+        raise ParameterError(f"chunk_sessions must be >= 1, got {chunk_sessions}")
     if session_ids is None:
         with store.engine.connect() as conn:
             ids = [

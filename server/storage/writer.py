@@ -53,7 +53,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
-from hrv.errors import SintoniaError
+from hrv.errors import ParameterError, SintoniaError
 from sensor.types import BeatBatch, DeviceEvent
 from server.storage.errors import StorageError
 from server.storage.store import AppendResult, Store
@@ -150,7 +150,7 @@ class BeatWriter:
         name: str = "sintonia-beat-writer",
     ) -> None:
         if not 0.0 < linger_s <= MAX_COMMIT_INTERVAL_S:
-            raise ValueError(
+            raise ParameterError(
                 f"linger_s must be in (0, {MAX_COMMIT_INTERVAL_S}] s, got {linger_s!r}"
             )
         self._store = store
@@ -194,7 +194,7 @@ class BeatWriter:
             If the writer is closed.
         """
         if participant_id is None and isinstance(item, BeatBatch):
-            raise ValueError("beats need a participant_id, got None")
+            raise ParameterError("beats need a participant_id, got None")
         with self._submit_lock:
             if self._closed:
                 raise StorageError("the beat writer is closed; nothing more can be submitted")
