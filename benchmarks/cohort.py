@@ -297,7 +297,9 @@ def main() -> None:
             def show(done: int, total: int, label: str = label, t0: float = t0) -> None:
                 _progress(label, done, total, t0)
 
-            res = cohort_table(store, ids, lf_hf=lf, synchrony=lf, progress=show)
+            res = cohort_table(
+                store, ids, lf_hf=lf, synchrony=lf, progress=show, include_simulated=True
+            )
             timings[f"vectorized_lfhf_{lf}"] = time.perf_counter() - t0
             tables[str(lf)] = res.table
         refs: dict[str, Any] = {}
