@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from server.settings import ServerSettings
 from server.storage import BeatWriter, Store
@@ -21,9 +22,15 @@ from server.storage import BeatWriter, Store
 if TYPE_CHECKING:
     from server.live import LiveHub, SourceFactory
 
-__all__ = ["AppContext", "create_app"]
+__all__ = ["ODD_INPUT_DETAIL", "AppContext", "create_app"]
 
 _log = logging.getLogger(__name__)
+
+#: The 422 of a value the database cannot hold (see :func:`server.security.odd_input_errors`).
+ODD_INPUT_DETAIL = (
+    "a value cannot be stored or looked up: integers must fit in 64 bits (ids in 32 bits), "
+    "and text must not hold NUL characters or unpaired surrogates"
+)
 
 
 @dataclass(slots=True)
@@ -87,12 +94,26 @@ def create_app(
             writer.close()
             store.close()
 
+    from server.security import SecurityMiddleware, odd_input_errors
+
+    # API docs pages load their scripts from a CDN: off unless asked for (SINTONIA_API_DOCS=1).
+    docs = settings.api_docs
     app = FastAPI(
         title="Sintonia",
         summary="Local-first monitor of autonomic regulation for psychotherapy",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
+    app.add_middleware(SecurityMiddleware, settings=settings)
+
+    async def odd_input(request: Request, exc: Exception) -> JSONResponse:
+        _log.info("odd input on %s %s: %r", request.method, request.url.path, exc)
+        return JSONResponse({"detail": ODD_INPUT_DETAIL}, status_code=422)
+
+    for error in odd_input_errors():
+        app.add_exception_handler(error, odd_input)
     app.include_router(api_router)
     app.include_router(ws_router)
     app.include_router(pages_router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -10,9 +11,10 @@ from fastapi.routing import APIRoute
 
 from dashboard.phases import PhaseError
 from hrv.errors import InvalidRRError
-from server.app import AppContext
+from server.app import ODD_INPUT_DETAIL, AppContext
 from server.auth import Principal, can_view_session
 from server.models import ErrorOut
+from server.security import odd_input_errors
 from server.storage import (
     DuplicateRecordError,
     InvalidRecordError,
@@ -29,6 +31,9 @@ __all__ = [
     "visible_participant",
     "visible_session",
 ]
+
+_log = logging.getLogger(__name__)
+_ODD_INPUT: Final[tuple[type[Exception], ...]] = odd_input_errors()
 
 _DESCRIPTIONS: Final[dict[int, str]] = {
     401: "Missing, wrong or expired credentials.",
@@ -73,6 +78,11 @@ class StorageErrorRoute(APIRoute):
                 raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
             except (InvalidRecordError, InvalidRRError) as exc:
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+            except _ODD_INPUT as exc:  # a value the database cannot hold: the client's fault
+                _log.info("odd input on %s: %r", request.url.path, exc)
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, detail=ODD_INPUT_DETAIL
+                ) from exc
 
         return mapped
 

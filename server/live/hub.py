@@ -559,7 +559,7 @@ class LiveHub:
                 duration_s=template.total_s,
                 clock=self._clock,
             )
-            source = self._factory(spec)
+            source = await asyncio.to_thread(self._factory, spec)  # may read a file
             record = await asyncio.to_thread(
                 self.store.start_session, session_id, actor=actor, at_s=t0
             )
