@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, status
 from server.api._common import StorageErrorRoute, context, errors, visible_session
 from server.app import AppContext
 from server.auth import Principal, require_auth
+from server.consent_guard import ReviewScope
 from server.models import (
     CueOut,
     CueResponseIn,
@@ -135,12 +136,18 @@ async def add_marker(
     responses=errors(404),
     tags=["live control"],
 )
-def list_markers(session_id: int, request: Request, principal: Auth) -> list[MarkerOut]:
-    """Audited (``session.markers.view``)."""
+def list_markers(
+    session_id: int, request: Request, principal: Auth, scope: ReviewScope
+) -> list[MarkerOut]:
+    """Only markers about the session or about participants who consent to ``review`` (or, live,
+    to ``live_display``). Audited (``session.markers.view``)."""
     ctx = context(request)
-    visible_session(ctx, principal, session_id)
     ctx.store.audit(principal.actor, "session.markers.view", "session", session_id)
-    return [MarkerOut.model_validate(m) for m in ctx.store.list_markers(session_id)]
+    return [
+        MarkerOut.model_validate(m)
+        for m in ctx.store.list_markers(session_id)
+        if scope.allows(m.participant_id)
+    ]
 
 
 @router.get(
@@ -150,12 +157,18 @@ def list_markers(session_id: int, request: Request, principal: Auth) -> list[Mar
     responses=errors(404),
     tags=["live control"],
 )
-def list_cues(session_id: int, request: Request, principal: Auth) -> list[CueOut]:
-    """Audited (``session.cues.view``)."""
+def list_cues(
+    session_id: int, request: Request, principal: Auth, scope: ReviewScope
+) -> list[CueOut]:
+    """Only cues about the session or about participants who consent to ``review`` (or, live,
+    to ``live_display``). Audited (``session.cues.view``)."""
     ctx = context(request)
-    visible_session(ctx, principal, session_id)
     ctx.store.audit(principal.actor, "session.cues.view", "session", session_id)
-    return [CueOut.model_validate(c) for c in ctx.store.list_cues(session_id)]
+    return [
+        CueOut.model_validate(c)
+        for c in ctx.store.list_cues(session_id)
+        if scope.allows(c.participant_id)
+    ]
 
 
 def _respond(

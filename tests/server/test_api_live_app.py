@@ -88,7 +88,7 @@ def _live_dyad(client: TestClient, purposes: tuple[str, ...]) -> tuple[int, int,
 
 def test_live_session_flow(client: TestClient) -> None:
     store = _ctx(client).store
-    sid, pid, tid = _live_dyad(client, ("live_display", "storage"))
+    sid, pid, tid = _live_dyad(client, ("live_display", "storage", "review"))
     _wait(lambda: store.count_beats(sid, participant_id=pid) >= 20, "stored beats")
     r = client.post(f"/api/sessions/{sid}/markers", json={"type": "silence", "participant_id": pid})
     assert r.status_code == 201
@@ -121,7 +121,7 @@ def test_live_session_flow(client: TestClient) -> None:
 
 def test_revoking_storage_mid_stream_erases_and_stops_storing(client: TestClient) -> None:
     store = _ctx(client).store
-    sid, pid, tid = _live_dyad(client, ("live_display", "storage"))
+    sid, pid, tid = _live_dyad(client, ("live_display", "storage", "review"))
     _wait(lambda: store.count_beats(sid, participant_id=pid) >= 10, "stored beats")
     r = client.post(f"/api/participants/{pid}/consents/revoke", json={"purpose": "storage"})
     assert r.status_code == 200
@@ -168,7 +168,7 @@ def test_api_flow_on_postgresql(tmp_path: Path, sources: ScriptedSources, pg_url
         client.headers["Authorization"] = f"Bearer {_ctx(client).token}"
         assert client.get("/api/health").json()["database"] == "postgresql"
         store = _ctx(client).store
-        sid, pid, tid = _live_dyad(client, ("live_display", "storage"))
+        sid, pid, tid = _live_dyad(client, ("live_display", "storage", "review"))
         _wait(lambda: store.count_beats(sid, participant_id=pid) >= 10, "stored beats")
         assert (
             client.post(f"/api/sessions/{sid}/markers", json={"type": "repair"}).status_code == 201
