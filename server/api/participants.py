@@ -102,7 +102,7 @@ def get_participant(participant_id: int, request: Request, principal: Auth) -> P
     response_model=ErasureOut,
     responses=errors(404),
 )
-def erase_participant_data(
+async def erase_participant_data(
     participant_id: int,
     request: Request,
     principal: Auth,
@@ -113,12 +113,19 @@ def erase_participant_data(
 ) -> ErasureOut:
     """Beats, device events, markers and cues about the person, alliance scores and device
     assignments, of every session or of one, in one transaction. The participant and consent
-    records and the audit log are kept. Audited (``participant.delete``/``.deidentify``)."""
+    records and the audit log are kept. A live session of theirs forgets them at once (its
+    buffers are purged and it stores nothing more of theirs). Audited
+    (``participant.delete``/``.deidentify``)."""
     ctx = context(request)
-    visible_participant(ctx, principal, participant_id)
-    report = ctx.store.erase_participant_data(
-        participant_id, action, session_id=session_id, actor=principal.actor
+    await asyncio.to_thread(visible_participant, ctx, principal, participant_id)
+    report = await asyncio.to_thread(
+        ctx.store.erase_participant_data,
+        participant_id,
+        action,
+        session_id=session_id,
+        actor=principal.actor,
     )
+    await ctx.hub.participant_erased(participant_id, action, session_id=session_id)
     return _erasure_out(report)
 
 
