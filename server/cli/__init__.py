@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final
+
+from server.storage.settings import PRIVATE_UMASK
 
 __all__ = ["build_parser", "main"]
 
@@ -53,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     func: Callable[[argparse.Namespace], int] = args.func
+    # Every file the commands write (database, reports, exports) is private: 0600, folders 0700.
+    os.umask(PRIVATE_UMASK)
     try:
         return func(args)
     except KeyboardInterrupt:
