@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from server.auth import LoginThrottle
 from server.settings import ServerSettings
 from server.storage import BeatWriter, Store
 
@@ -42,6 +43,7 @@ class AppContext:
     writer: BeatWriter
     token: str
     hub: LiveHub
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
 
 def create_app(

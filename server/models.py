@@ -51,6 +51,7 @@ __all__ = [
     "PacerOut",
     "ParticipantIn",
     "ParticipantOut",
+    "PasswordChangeIn",
     "PhaseChangeOut",
     "PhaseEventOut",
     "PhaseExtendIn",
@@ -133,6 +134,13 @@ class LoginIn(_In):
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordChangeIn(_In):
+    """A clinician's current password and the new one (at least 8 characters)."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
 
 
 class LoginOut(_Out):
