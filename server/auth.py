@@ -409,12 +409,12 @@ def login_keys(username: str, address: str | None) -> list[str]:
     return keys
 
 
-def too_many_attempts(retry_after_s: float) -> HTTPException:
-    """The 429 of a throttled login, with ``Retry-After`` in whole seconds."""
+def too_many_attempts(retry_after_s: float, what: str = "wrong passwords") -> HTTPException:
+    """The 429 of a throttled attempt, with ``Retry-After`` in whole seconds."""
     wait = max(1, math.ceil(retry_after_s))
     return HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
-        detail=f"too many wrong passwords: try again in {wait} s",
+        detail=f"too many {what}: try again in {wait} s",
         headers={"Retry-After": str(wait)},
     )
 

@@ -40,6 +40,7 @@ _DESCRIPTIONS: Final[dict[int, str]] = {
     403: "Needs the admin token.",
     404: "Unknown id or code (or one the caller may not see).",
     409: "The session's state does not allow this (e.g. not live, already stopped).",
+    429: "Too many failed attempts (wrong passwords, codes in use): wait `Retry-After` seconds.",
     422: "Invalid values: `detail` says which field and what was expected (for a malformed "
     "request, FastAPI's list of validation errors with `loc`, `msg`, `type`).",
 }

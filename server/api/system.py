@@ -23,7 +23,6 @@ from server.models import (
     AuditEntryOut,
     ClinicianIn,
     ClinicianOut,
-    ErrorOut,
     HealthOut,
     LoginIn,
     LoginOut,
@@ -97,7 +96,7 @@ def _clinician_only(principal: Principal) -> None:
     "/api/auth/login",
     summary="Log a clinician in: a token for Bearer or ?token=",
     response_model=LoginOut,
-    responses={**errors(), 429: {"model": ErrorOut, "description": "Too many wrong passwords."}},
+    responses=errors(429),
     tags=["auth"],
 )
 def login(body: LoginIn, request: Request) -> LoginOut:
@@ -131,7 +130,7 @@ def logout(request: Request, principal: Auth) -> None:
     "/api/auth/password",
     summary="Change the caller's password (earlier login tokens stop working)",
     response_model=LoginOut,
-    responses={**errors(403), 429: {"model": ErrorOut, "description": "Too many wrong passwords."}},
+    responses=errors(403, 429),
     tags=["auth"],
 )
 def change_password(body: PasswordChangeIn, request: Request, principal: Auth) -> LoginOut:
