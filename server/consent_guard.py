@@ -21,9 +21,15 @@ from numpy.typing import NDArray
 
 from server.api._common import context, visible_session
 from server.auth import Principal, require_auth
-from server.storage import BeatPage, ConsentPurpose, Session
+from server.storage import BeatPage, ConsentPurpose, Session, Store
 
-__all__ = ["ConsentScope", "ReviewScope", "consent_scope", "review_scope"]
+__all__ = [
+    "ConsentScope",
+    "ReviewScope",
+    "consent_scope",
+    "readable_participants",
+    "review_scope",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +88,23 @@ def consent_scope(
     purposes: tuple[ConsentPurpose, ...] = (purpose,)
     if session.status == "live":
         purposes += ("live_display",)
-    members = {a.participant_id for a in ctx.store.session_participants(session_id)}
-    allowed = frozenset(
+    return ConsentScope(session, readable_participants(ctx.store, session_id, purposes), purposes)
+
+
+def readable_participants(
+    store: Store, session_id: int, purposes: tuple[ConsentPurpose, ...] = ("review",)
+) -> frozenset[int]:
+    """Participants of a session with an active consent (now) for one of ``purposes``.
+
+    The rule of every read path (API routes through :func:`consent_scope`, the review page and
+    report through :func:`server.review_data.load_session_inputs`).
+    """
+    members = {a.participant_id for a in store.session_participants(session_id)}
+    return frozenset(
         pid
         for pid in members
-        if any(ctx.store.has_consent(pid, p, session_id=session_id) for p in purposes)
+        if any(store.has_consent(pid, p, session_id=session_id) for p in purposes)
     )
-    return ConsentScope(session, allowed, purposes)
 
 
 def review_scope(

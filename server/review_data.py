@@ -90,8 +90,12 @@ def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
         page = store.read_all_beats(session_id, participant_id=person.id)
         pages.append((person, page))
     phase_events = store.list_phase_events(session_id)
-    markers = store.list_markers(session_id)
-    cues = store.list_cues(session_id)
+    # Markers and cues about a person follow the same consent rule as their beats (issue 12).
+    from server.consent_guard import readable_participants
+
+    allowed = readable_participants(store, session_id)
+    markers = [m for m in store.list_markers(session_id) if m.participant_id in (None, *allowed)]
+    cues = [c for c in store.list_cues(session_id) if c.participant_id in (None, *allowed)]
     devices = store.list_device_events(session_id)
 
     candidates = [float(pg.beat_time_s[0]) for _, pg in pages if len(pg)]
