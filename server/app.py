@@ -96,7 +96,12 @@ def create_app(
             writer.close()
             store.close()
 
-    from server.security import SecurityMiddleware, odd_input_errors
+    from server.security import (
+        SafeJSONResponse,
+        SecurityMiddleware,
+        install_error_handlers,
+        odd_input_errors,
+    )
 
     # API docs pages load their scripts from a CDN: off unless asked for (SINTONIA_API_DOCS=1).
     docs = settings.api_docs
@@ -107,12 +112,14 @@ def create_app(
         lifespan=lifespan,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
+        default_response_class=SafeJSONResponse,
     )
+    install_error_handlers(app)
     app.add_middleware(SecurityMiddleware, settings=settings)
 
     async def odd_input(request: Request, exc: Exception) -> JSONResponse:
         _log.info("odd input on %s %s: %r", request.method, request.url.path, exc)
-        return JSONResponse({"detail": ODD_INPUT_DETAIL}, status_code=422)
+        return SafeJSONResponse({"detail": ODD_INPUT_DETAIL}, status_code=422)
 
     for error in odd_input_errors():
         app.add_exception_handler(error, odd_input)

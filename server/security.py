@@ -37,19 +37,27 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import re
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
+from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.settings import ServerSettings
 
 __all__ = [
     "DEFAULT_HTML_CSP",
+    "SafeJSONResponse",
     "SecurityMiddleware",
     "host_name",
     "inline_script_hashes",
+    "install_error_handlers",
     "odd_input_errors",
 ]
 
@@ -67,6 +75,8 @@ _PUBLIC_BODY_PATHS: Final[frozenset[str]] = frozenset({"/api/auth/login"})
 _INLINE_SCRIPT: Final[re.Pattern[bytes]] = re.compile(
     rb"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.DOTALL | re.IGNORECASE
 )
+#: Longest string echoed back in an error answer, characters.
+_MAX_ECHO_CHARS: Final[int] = 200
 _SRC_ATTR: Final[re.Pattern[bytes]] = re.compile(rb"\bsrc\s*=", re.IGNORECASE)
 
 
@@ -111,6 +121,50 @@ def odd_input_errors() -> tuple[type[Exception], ...]:
     import sqlalchemy.exc
 
     return (OverflowError, sqlalchemy.exc.DataError, UnicodeEncodeError)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as strings and long strings cut (for error answers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value if len(value) <= _MAX_ECHO_CHARS else value[:_MAX_ECHO_CHARS] + "..."
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+class SafeJSONResponse(JSONResponse):
+    """A JSON answer that any value can be put in: NaN and infinities become strings, text is
+    ASCII-escaped (an unpaired surrogate is sent as ``\\udXXX``, not a crash), long strings
+    echoed from a request are cut."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            _json_safe(content), ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode("ascii")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer HTTP and validation errors with :class:`SafeJSONResponse` (FastAPI's own handlers
+    crash on a request body holding NaN or an unpaired surrogate, which they echo back)."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        return SafeJSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

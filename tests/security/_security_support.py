@@ -33,7 +33,8 @@ from server.app import AppContext, create_app
 from server.auth import hash_password, issue_login_token
 from server.live.scripted import scripted_source_factory
 from server.settings import ServerSettings
-from server.storage import DeviceAssignment, StorageSettings, Store
+from server.storage import DeviceAssignment, StorageSettings, Store, schema
+from server.storage.settings import make_engine
 
 #: What the suite tried, printed at the end of the run (see conftest).
 COUNTS: Counter[str] = Counter()
@@ -69,6 +70,17 @@ class World:
     def sentinels(self, tag: str) -> tuple[str, ...]:
         """The strings that show a patient's data of session ``tag`` in a response."""
         return (f"{SENTINEL_RR!r}", f"note-{tag}-sentinel")
+
+
+def empty_tables(url: str) -> None:
+    """Delete every row of a migrated database (the PostgreSQL schema is shared by a run)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for table in reversed(schema.metadata.sorted_tables):
+                conn.execute(table.delete())
+    finally:
+        engine.dispose()
 
 
 def leaks(text: str, sentinels: tuple[str, ...]) -> list[str]:
