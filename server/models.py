@@ -104,8 +104,41 @@ Code = Annotated[
 ]
 
 
+#: Latest time accepted from a client, Unix s (the end of the year 9999).
+_MAX_UNIX_TIME_S: Final[float] = 253_402_300_799.0
+
+
+def _check_text(value: Any, where: str = "body") -> None:
+    """Raise ValueError for a NUL character or an unpaired surrogate anywhere in ``value``."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where}: text must not hold NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"{where}: text must be valid Unicode (an unpaired surrogate)"
+            ) from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k, where)
+            _check_text(v, f"{where}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_text(v, f"{where}[{i}]")
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """Every request body: unknown fields, NaN and infinities, NUL characters and unpaired
+    surrogates are refused (422), whatever the field (issue 12, finding 12)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_text_only(cls, data: Any) -> Any:
+        _check_text(data, cls.__name__)
+        return data
 
 
 class _Out(BaseModel):
@@ -369,7 +402,12 @@ class SessionIn(_In):
         description=f"Phases; default {DEFAULT_FIRST_SESSION.name!r}.",
     )
     participants: list[SessionParticipantIn] = Field(default_factory=list, max_length=8)
-    planned_start_s: float | None = None
+    planned_start_s: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=_MAX_UNIX_TIME_S,
+        description="Planned start, Unix time in seconds.",
+    )
     clinician_id: int | None = Field(
         default=None,
         description="Owner (admin token only; a clinician's sessions are always their own).",

@@ -40,7 +40,7 @@ import logging
 import math
 import re
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -167,6 +167,20 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
 
 
+def _clean_target(scope: Scope) -> bool:
+    """Whether the path and query, percent-decoded, are UTF-8 without NUL characters."""
+    raw = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
+    for part in (raw, scope.get("query_string", b"")):
+        data = unquote_to_bytes(part.replace(b"+", b" "))
+        if b"\x00" in data:
+            return False
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
 def _headers(scope: Scope) -> dict[bytes, bytes]:
     return {k.lower(): v for k, v in scope.get("headers", [])}
 
@@ -200,9 +214,14 @@ class SecurityMiddleware:
             _log.warning("refused a request for host %r (not in the allowed hosts)", host)
             await self._refuse(scope, send, 400, f"host {host!r} is not served here")
             return
+        if not _clean_target(scope):
+            await self._refuse(
+                scope, send, 400, "the path and query must be UTF-8 text without NUL characters"
+            )
+            return
         if scope["type"] == "websocket":
             origin = headers.get(b"origin")
-            if origin is not None and not self._same_origin(origin.decode("latin-1"), host):
+            if origin is not None and not self._same_origin(scope, origin.decode("latin-1"), host):
                 _log.warning("refused a WebSocket from origin %r for host %r", origin, host)
                 await send({"type": "websocket.close", "code": 1008, "reason": "cross-origin"})
                 return
@@ -214,9 +233,10 @@ class SecurityMiddleware:
             return
         await self._serve_http(scope, receive, send)
 
-    def _same_origin(self, origin: str, host: str) -> bool:
+    def _same_origin(self, scope: Scope, origin: str, host: str) -> bool:
         parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and parts.netloc.lower() == host.strip().lower()
+        scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "ws"), "http")
+        return parts.scheme == scheme and parts.netloc.lower() == host.strip().lower()
 
     def _check_body(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str] | None:
         length_text = headers.get(b"content-length")

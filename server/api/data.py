@@ -355,7 +355,11 @@ def get_timeline(
     ] = None,
     start_s: Annotated[
         float | None,
-        Query(description="Page start, s; default the session start or first beat."),
+        Query(
+            ge=0.0,
+            le=253_402_300_799.0,  # the end of the year 9999, Unix s
+            description="Page start, s; default the session start or first beat.",
+        ),
     ] = None,
     span_s: Annotated[float, Query(gt=0, le=MAX_SPAN_S)] = DEFAULT_SPAN_S,
     window_s: Annotated[

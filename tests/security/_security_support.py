@@ -130,11 +130,16 @@ def _session(store: Store, owner: int, tag: str) -> tuple[int, int]:
 
 @contextmanager
 def build_world(
-    data_dir: Path, database_url: str | None = None, **settings: Any
+    data_dir: Path, database_url: str | None = None, *, real_sources: bool = False, **settings: Any
 ) -> Iterator[World]:
-    """The world of the module docstring, on SQLite in ``data_dir`` or on ``database_url``."""
+    """The world of the module docstring, on SQLite in ``data_dir`` or on ``database_url``.
+
+    Sessions stream scripted sources, or with ``real_sources`` the server's own source factory
+    (simulator, files).
+    """
     config = ServerSettings(storage=StorageSettings(data_dir, database_url), **settings)
-    app = create_app(config, source_factory=scripted_source_factory(pause_s=0.002))
+    factory = None if real_sources else scripted_source_factory(pause_s=0.002)
+    app = create_app(config, source_factory=factory)
     app.dependency_overrides[get_scanner] = lambda: _NoStraps()  # no Bluetooth adapter here
     with TestClient(app, base_url=BASE_URL) as client:
         ctx: AppContext = app.state.ctx
