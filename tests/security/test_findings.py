@@ -138,7 +138,7 @@ def test_files_are_private_in_a_directory_others_can_read(
     data.chmod(0o755)
     old = os.umask(0o022)  # a usual login umask: new files would be 0644
     try:
-        with caplog.at_level(logging.WARNING), build_world(data) as w:
+        with caplog.at_level(logging.WARNING), build_world(data):
             names = sorted(p.name for p in data.iterdir() if p.is_file())
             modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir() if p.is_file()}
     finally:
