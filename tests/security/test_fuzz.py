@@ -164,6 +164,7 @@ def world(
 def test_no_input_causes_a_server_error(
     world: World, method: str, path: str, op: dict[str, Any]
 ) -> None:
+    COUNTS["fuzz: 5xx found"] += 0  # shown in the summary even when none
     params = [p for p in op.get("parameters", []) if p["in"] in ("path", "query")]
     body_schema = (
         op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
