@@ -70,6 +70,7 @@ __all__ = [
     "SimulatorDevice",
     "TimelineOut",
     "TimelineParticipantOut",
+    "TokensRevokedOut",
     "device_address",
 ]
 
@@ -174,6 +175,13 @@ class PasswordChangeIn(_In):
 
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=8, max_length=1024)
+
+
+class TokensRevokedOut(_Out):
+    """Login tokens of a clinician issued before ``revoked_at_s`` are refused from now on."""
+
+    username: str
+    revoked_at_s: float = Field(description="Unix time in seconds.")
 
 
 class LoginOut(_Out):

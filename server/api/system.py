@@ -28,6 +28,7 @@ from server.models import (
     LoginOut,
     PasswordChangeIn,
     PrincipalOut,
+    TokensRevokedOut,
 )
 from server.storage import RecordNotFoundError
 
@@ -113,17 +114,18 @@ def login(body: LoginIn, request: Request) -> LoginOut:
 @router.post(
     "/api/auth/logout",
     summary="Log out: every login token of the caller stops working",
-    status_code=status.HTTP_204_NO_CONTENT,
+    response_model=TokensRevokedOut,
     responses=errors(403),
     tags=["auth"],
 )
-def logout(request: Request, principal: Auth) -> None:
+def logout(request: Request, principal: Auth) -> TokensRevokedOut:
     """Every login token of the calling clinician issued so far is refused from now on (on
     every device: tokens are not told apart). Audited (``clinician.logout``)."""
     _clinician_only(principal)
-    context(request).store.audit(
+    entry = context(request).store.audit(
         principal.actor, "clinician.logout", "clinician", principal.clinician_id
     )
+    return TokensRevokedOut(username=str(principal.username), revoked_at_s=entry.time_s)
 
 
 @router.post(
@@ -151,11 +153,11 @@ def change_password(body: PasswordChangeIn, request: Request, principal: Auth) -
 @router.post(
     "/api/clinicians/{username}/tokens/revoke",
     summary="Withdraw every login token of a clinician (admin only)",
-    status_code=status.HTTP_204_NO_CONTENT,
+    response_model=TokensRevokedOut,
     responses=errors(403, 404),
     tags=["auth"],
 )
-def revoke_clinician_tokens(username: str, request: Request, principal: Auth) -> None:
+def revoke_clinician_tokens(username: str, request: Request, principal: Auth) -> TokensRevokedOut:
     """For a lost laptop or a departed colleague: the clinician's login tokens issued so far are
     refused from now on (their password still works). Audited (``clinician.tokens_revoke``)."""
     require_admin(principal)
@@ -164,7 +166,8 @@ def revoke_clinician_tokens(username: str, request: Request, principal: Auth) ->
         clinician = store.get_clinician(username)
     except RecordNotFoundError:
         raise RecordNotFoundError("clinician", username[:64]) from None
-    store.audit(principal.actor, "clinician.tokens_revoke", "clinician", clinician.id)
+    entry = store.audit(principal.actor, "clinician.tokens_revoke", "clinician", clinician.id)
+    return TokensRevokedOut(username=clinician.username, revoked_at_s=entry.time_s)
 
 
 @router.get(
