@@ -75,7 +75,7 @@ _PUBLIC_BODY_PATHS: Final[frozenset[str]] = frozenset({"/api/auth/login"})
 _INLINE_SCRIPT: Final[re.Pattern[bytes]] = re.compile(
     rb"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.DOTALL | re.IGNORECASE
 )
-#: Longest string echoed back in an error answer, characters.
+#: Longest string echoed back in a validation error, characters.
 _MAX_ECHO_CHARS: Final[int] = 200
 _SRC_ATTR: Final[re.Pattern[bytes]] = re.compile(rb"\bsrc\s*=", re.IGNORECASE)
 
@@ -123,28 +123,35 @@ def odd_input_errors() -> tuple[type[Exception], ...]:
     return (OverflowError, sqlalchemy.exc.DataError, UnicodeEncodeError)
 
 
-def _json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats as strings and long strings cut (for error answers)."""
+def _json_safe(value: Any, max_chars: int | None = None) -> Any:
+    """``value`` with non-finite floats as strings (and strings cut to ``max_chars``)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str):
-        return value if len(value) <= _MAX_ECHO_CHARS else value[:_MAX_ECHO_CHARS] + "..."
+        if max_chars is None or len(value) <= max_chars:
+            return value
+        return value[:max_chars] + "..."
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): _json_safe(v, max_chars) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [_json_safe(v, max_chars) for v in value]
     return value
 
 
 class SafeJSONResponse(JSONResponse):
-    """A JSON answer that any value can be put in: NaN and infinities become strings, text is
-    ASCII-escaped (an unpaired surrogate is sent as ``\\udXXX``, not a crash), long strings
-    echoed from a request are cut."""
+    """A JSON answer that any value can be put in: NaN and infinities become strings and text
+    with an unpaired surrogate is ASCII-escaped (``\\udXXX``) instead of crashing the request.
+    Ordinary content takes the fast path (one ``json.dumps``)."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(
-            _json_safe(content), ensure_ascii=True, allow_nan=False, separators=(",", ":")
-        ).encode("ascii")
+        try:
+            return json.dumps(
+                content, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode("utf-8")
+        except (ValueError, UnicodeEncodeError):
+            return json.dumps(
+                _json_safe(content), ensure_ascii=True, allow_nan=False, separators=(",", ":")
+            ).encode("ascii")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -161,7 +168,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        errors = _json_safe(jsonable_encoder(exc.errors()), _MAX_ECHO_CHARS)
+        return SafeJSONResponse({"detail": errors}, status_code=422)
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
