@@ -28,6 +28,7 @@ References
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from typing import Any, Final
@@ -57,6 +58,7 @@ __all__ = [
     "cue_hover",
     "no_band_periods",
     "phase_bars_figure",
+    "plain_text",
     "recording_figure",
     "session_figure",
     "synchrony_phases_figure",
@@ -195,7 +197,26 @@ def cue_hover(cue: CuePoint) -> str:
         answer = f"{cue.response} after {cue.responded_at_s - cue.time_s:.0f} s"
     else:
         answer = cue.response
-    return f"Cue at {_clock(cue.time_s)}: {cue.text}<br>Why: {cue.reason}<br>Therapist: {answer}"
+    return (
+        f"Cue at {_clock(cue.time_s)}: {plain_text(cue.text)}<br>Why: {plain_text(cue.reason)}"
+        f"<br>Therapist: {answer}"
+    )
+
+
+def plain_text(text: object) -> str:
+    """User text (phase labels, marker notes, codes) as literal text in a plotly label.
+
+    plotly.js reads a subset of HTML in every text it draws (``<a href>``, ``<span style>``,
+    ``<br>``); a note such as ``<a href="https://x.example">`` would become a live link.
+    Escaping ``&``, ``<``, ``>`` and quotes shows the characters instead (plotly decodes these
+    entities).
+
+    Examples
+    --------
+    >>> plain_text('<a href="https://x.example">go</a>')
+    '&lt;a href=&quot;https://x.example&quot;&gt;go&lt;/a&gt;'
+    """
+    return html.escape(str(text), quote=True)
 
 
 def _clock(t_s: float) -> str:
@@ -207,9 +228,9 @@ def _marker_hover(m: MarkerPoint) -> str:
     label = MARKER_LABELS.get(m.type, m.type.replace("_", " ").capitalize())
     text = f"{label} at {_clock(m.time_s)}"
     if m.participant:
-        text += f" ({m.participant})"
+        text += f" ({plain_text(m.participant)})"
     if m.note:
-        text += f"<br>{m.note}"
+        text += f"<br>{plain_text(m.note)}"
     return text
 
 
@@ -305,7 +326,7 @@ def session_figure(
     grey_text: list[str] = []
     for i, tr in enumerate(traces):
         colour = _colour(tr, i)
-        name = f"{tr.code} ({tr.role})"
+        name = f"{plain_text(tr.code)} ({tr.role})"
         x, y = arousal_traces(tr)
         fig.add_trace(
             go.Scatter(
@@ -401,14 +422,15 @@ def session_figure(
         )
         annotations.append(
             {
-                "text": span.label,
+                "text": plain_text(span.label),
                 "xref": "x",
                 "yref": "paper",
                 "x": (x0 + x1) / 2.0,
                 "y": sum(_RIBBON_Y) / 2.0,
                 "showarrow": False,
                 "font": {"size": 11, "color": "#222"},
-                "hovertext": f"{span.label}: {_clock(span.start_s)}-{_clock(span.end_s)}",
+                "hovertext": f"{plain_text(span.label)}: "
+                f"{_clock(span.start_s)}-{_clock(span.end_s)}",
             }
         )
 

@@ -1,9 +1,10 @@
 """The composition root: ``create_app(settings, source_factory=...)`` wires everything.
 
 Store (SQLite or PostgreSQL), the durable beat writer, the live hub (sources -> storage -> engine
--> subscribers) and the HTTP/WebSocket routes are built here and only here; request handlers get
-them from :class:`server.context.AppContext` (``request.app.state.ctx``), never build them.
-Everything is imported at the top; nothing imports this module but the commands that serve.
+-> subscribers), the security middleware and the HTTP/WebSocket routes are built here and only
+here; request handlers get them from :class:`server.context.AppContext`
+(``request.app.state.ctx``), never build them. Everything is imported at the top; nothing imports
+this module but the commands that serve.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from server.api import router as api_router
 from server.auth import load_or_create_token
@@ -22,6 +24,13 @@ from server.live import router as ws_router
 from server.pages import router as pages_router
 from server.pages_live import router as live_page_router
 from server.pages_review import router as review_page_router
+from server.security import (
+    ODD_INPUT_DETAIL,
+    SafeJSONResponse,
+    SecurityMiddleware,
+    install_error_handlers,
+    odd_input_errors,
+)
 from server.settings import ServerSettings
 from server.storage import BeatWriter, Store
 
@@ -73,12 +82,26 @@ def create_app(
             writer.close()
             store.close()
 
+    # API docs pages load their scripts from a CDN: off unless asked for (SINTONIA_API_DOCS=1).
+    docs = settings.api_docs
     app = FastAPI(
         title="Sintonia",
         summary="Local-first monitor of autonomic regulation for psychotherapy",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        default_response_class=SafeJSONResponse,
     )
+    install_error_handlers(app)
+    app.add_middleware(SecurityMiddleware, settings=settings)
+
+    async def odd_input(request: Request, exc: Exception) -> JSONResponse:
+        _log.info("odd input on %s %s: %r", request.method, request.url.path, exc)
+        return SafeJSONResponse({"detail": ODD_INPUT_DETAIL}, status_code=422)
+
+    for error in odd_input_errors():
+        app.add_exception_handler(error, odd_input)
     app.include_router(api_router)
     app.include_router(ws_router)
     app.include_router(pages_router)

@@ -7,9 +7,14 @@ Three ways in, checked in this order by :func:`require_auth`:
   ``Authorization: Bearer TOKEN`` or as the query parameter ``?token=TOKEN`` (the browser's
   WebSocket cannot set headers). It sees every session.
 * **A clinician's login token**, from ``POST /api/auth/login`` (username and password): a
-  stateless token ``c1.<username>.<expiry>.<HMAC-SHA256>`` signed with the admin token, sent the
+  token ``c2.<username>.<expiry>.<issued-ms>.<HMAC-SHA256>`` signed with the admin token, sent the
   same two ways. It expires after :data:`LOGIN_TOKEN_TTL_S`; changing the admin token (deleting the
-  file) invalidates every login token.
+  file) invalidates every login token. A clinician's tokens issued before their last logout,
+  password change or revocation by the admin (:data:`REVOKING_ACTIONS`, read from the audit log,
+  which is append-only) are refused, so a token can be withdrawn before it expires.
+* **Wrong passwords are throttled** (:class:`LoginThrottle`): after a few failures per username
+  and more per client address, each further attempt must wait, doubling up to 15 minutes (429
+  with ``Retry-After``); every failure is written to the audit log.
 * **HTTP Basic** credentials of a clinician (``Authorization: Basic ...``), for scripts; each
   request then costs one argon2 verification (tens of milliseconds), so browsers use login tokens.
 
@@ -35,10 +40,12 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import math
 import os
 import secrets
 import stat
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, Literal
@@ -59,18 +66,24 @@ if TYPE_CHECKING:
 __all__ = [
     "ADMIN_ACTOR",
     "LOGIN_TOKEN_TTL_S",
+    "REVOKING_ACTIONS",
     "TOKEN_FILENAME",
     "AuthError",
+    "LoginThrottle",
     "Principal",
     "authenticate",
     "authenticate_websocket",
     "can_view_session",
     "check_clinician_password",
+    "checked_login",
     "hash_password",
     "issue_login_token",
     "load_or_create_token",
+    "login_keys",
     "require_admin",
     "require_auth",
+    "tokens_valid_after_ms",
+    "too_many_attempts",
     "verify_password",
 ]
 
@@ -84,7 +97,13 @@ TOKEN_BYTES: Final[int] = 32
 LOGIN_TOKEN_TTL_S: Final[float] = 12 * 3600.0
 #: Audit-log actor of requests made with the admin token.
 ADMIN_ACTOR: Final[str] = "admin"
-_LOGIN_PREFIX: Final[str] = "c1"
+_LOGIN_PREFIX: Final[str] = "c2"
+#: Audit actions after which a clinician's earlier login tokens are refused.
+REVOKING_ACTIONS: Final[tuple[str, ...]] = (
+    "clinician.logout",
+    "clinician.password_change",
+    "clinician.tokens_revoke",
+)
 _TOKEN_MODE: Final[int] = 0o600
 _DIR_MODE: Final[int] = 0o700
 
@@ -267,48 +286,148 @@ def _sign(key: str, payload: str) -> str:
 
 
 def issue_login_token(
-    admin_token: str, username: str, *, now_s: float | None = None, ttl_s: float = LOGIN_TOKEN_TTL_S
+    admin_token: str,
+    username: str,
+    *,
+    now_s: float | None = None,
+    ttl_s: float = LOGIN_TOKEN_TTL_S,
+    issued_ms: int | None = None,
 ) -> tuple[str, float]:
     """A signed login token for a clinician, and when it expires (Unix time, s).
 
     Notes
     -----
-    ``token = "c1." + b64url(username) + "." + expiry + "." + b64url(HMAC-SHA256(K, m))`` with
-    ``K`` the admin token and ``m`` everything before the signature (RFC 2104). Nothing is stored
-    on the server: the signature proves the server issued it.
+    ``token = "c2." + b64url(username) + "." + expiry + "." + issued + "." +
+    b64url(HMAC-SHA256(K, m))`` with ``K`` the admin token, ``issued`` the issue time in
+    milliseconds (default ``now_s``; compared with the clinician's last revocation) and ``m``
+    everything before the signature (RFC 2104). The signature proves the server issued it.
 
     Examples
     --------
     >>> tok, exp = issue_login_token("k" * 43, "ana", now_s=0.0, ttl_s=60.0)
-    >>> tok.startswith("c1.YW5h.60."), exp
+    >>> tok.startswith("c2.YW5h.60.0."), exp
     (True, 60.0)
     """
     now = time.time() if now_s is None else now_s
     expires = int(now + ttl_s)
+    issued = int(now * 1000) if issued_ms is None else issued_ms
     user = base64.urlsafe_b64encode(username.encode()).rstrip(b"=").decode()
-    payload = f"{_LOGIN_PREFIX}.{user}.{expires}"
+    payload = f"{_LOGIN_PREFIX}.{user}.{expires}.{issued}"
     return f"{payload}.{_sign(admin_token, payload)}", float(expires)
 
 
-def _login_token_user(admin_token: str, token: str, now_s: float) -> str | None:
+def _login_token_claims(admin_token: str, token: str, now_s: float) -> tuple[str, int] | None:
+    """The username and issue time (ms) of a valid, unexpired login token; else None."""
     parts = token.split(".")
-    if len(parts) != 4 or parts[0] != _LOGIN_PREFIX:
+    if len(parts) != 5 or parts[0] != _LOGIN_PREFIX:
         return None
-    payload = ".".join(parts[:3])
-    if not hmac.compare_digest(_sign(admin_token, payload), parts[3]):
+    payload = ".".join(parts[:4])
+    if not hmac.compare_digest(_sign(admin_token, payload).encode(), parts[4].encode()):
         return None
     try:
         expires = int(parts[2])
+        issued = int(parts[3])
         username = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)).decode()
     except (ValueError, binascii.Error):
         return None
-    return username if now_s < expires else None
+    return (username, issued) if now_s < expires else None
+
+
+def tokens_valid_after_ms(store: Store, clinician_id: int) -> int:
+    """Login tokens of a clinician issued at or before this time (ms) are refused."""
+    last = store.last_audit_time("clinician", clinician_id, REVOKING_ACTIONS)
+    return -1 if last is None else math.floor(last * 1000)
+
+
+# ---------------------------------------------------------------------------- throttling
+
+
+class LoginThrottle:
+    """Back-off for wrong passwords, per username and per client address (in memory).
+
+    The first :attr:`free_per_user` failures of a username (:attr:`free_per_address` of an
+    address) within :attr:`window_s` cost nothing; each later one locks that key for
+    ``2 ** (n - free)`` seconds, at most :attr:`max_lock_s`. A success clears the username. The
+    table is bounded (:attr:`max_keys`, oldest forgotten first). Per process: several server
+    processes each keep their own.
+
+    Examples
+    --------
+    >>> t = LoginThrottle()
+    >>> for _ in range(6):
+    ...     t.failure(["user:ana"], now_s=0.0)
+    >>> t.retry_after(["user:ana"], now_s=0.5), t.retry_after(["user:ana"], now_s=3.0)
+    (1.5, None)
+    """
+
+    free_per_user: int = 5
+    free_per_address: int = 20
+    window_s: float = 900.0
+    max_lock_s: float = 900.0
+    max_keys: int = 10_000
+
+    def __init__(self) -> None:
+        # key -> (failures in the window, first failure time, locked until)
+        self._table: dict[str, tuple[int, float, float]] = {}
+
+    def _free(self, key: str) -> int:
+        return self.free_per_address if key.startswith("addr:") else self.free_per_user
+
+    def retry_after(self, keys: Sequence[str], now_s: float) -> float | None:
+        """Seconds to wait before another attempt with these keys, or None to go ahead."""
+        waits = [
+            entry[2] - now_s
+            for key in keys
+            if (entry := self._table.get(key)) is not None and entry[2] > now_s
+        ]
+        return max(waits) if waits else None
+
+    def failure(self, keys: Sequence[str], now_s: float) -> None:
+        """Count a failed attempt against every key."""
+        for key in keys:
+            n, first, _ = self._table.pop(key, (0, now_s, 0.0))
+            if now_s - first > self.window_s:
+                n, first = 0, now_s
+            n += 1
+            over = n - self._free(key)
+            locked = now_s + min(2.0**over, self.max_lock_s) if over > 0 else 0.0
+            self._table[key] = (n, first, locked)
+        while len(self._table) > self.max_keys:
+            del self._table[next(iter(self._table))]
+
+    def success(self, keys: Sequence[str]) -> None:
+        """Forget the failures of these keys."""
+        for key in keys:
+            self._table.pop(key, None)
+
+
+def login_keys(username: str, address: str | None) -> list[str]:
+    """The throttle keys of an attempt: the username (case-folded) and the client address."""
+    keys = [f"user:{username.casefold()}"]
+    if address:
+        keys.append(f"addr:{address}")
+    return keys
+
+
+def too_many_attempts(retry_after_s: float, what: str = "wrong passwords") -> HTTPException:
+    """The 429 of a throttled attempt, with ``Retry-After`` in whole seconds."""
+    wait = max(1, math.ceil(retry_after_s))
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"too many {what}: try again in {wait} s",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 # ---------------------------------------------------------------------------- authentication
 
 
-def authenticate(ctx: AppContext, authorization: str | None, query_token: str | None) -> Principal:
+def authenticate(
+    ctx: AppContext,
+    authorization: str | None,
+    query_token: str | None,
+    address: str | None = None,
+) -> Principal:
     """Check the credentials of a request; returns who it is or raises ``HTTPException(401)``.
 
     Parameters
@@ -319,29 +438,33 @@ def authenticate(ctx: AppContext, authorization: str | None, query_token: str | 
         The ``Authorization`` header (``Bearer ...`` or ``Basic ...``).
     query_token : str or None
         The ``token`` query parameter.
+    address : str or None
+        The client's address (throttling of Basic credentials).
     """
     scheme, _, value = (authorization or "").partition(" ")
     scheme = scheme.lower()
     value = value.strip()
     if scheme == "basic":
-        return _basic(ctx.store, value)
+        return _basic(ctx, value, address)
     token = value if scheme == "bearer" and value else query_token
     if not token:
         raise _unauthorized("missing credentials: send 'Authorization: Bearer TOKEN' or ?token=")
     if hmac.compare_digest(token.encode(), ctx.token.encode()):
         return Principal.admin()
-    username = _login_token_user(ctx.token, token, time.time())
-    if username is not None:
+    claims = _login_token_claims(ctx.token, token, time.time())
+    if claims is not None:
+        username, issued_ms = claims
         try:
             clinician = ctx.store.get_clinician(username)
         except RecordNotFoundError:
             pass
         else:
-            return Principal("clinician", clinician.id, clinician.username)
-    raise _unauthorized("invalid or expired token")
+            if issued_ms > tokens_valid_after_ms(ctx.store, clinician.id):
+                return Principal("clinician", clinician.id, clinician.username)
+    raise _unauthorized("invalid, expired or revoked token")
 
 
-def _basic(store: Store, value: str) -> Principal:
+def _basic(ctx: AppContext, value: str, address: str | None) -> Principal:
     try:
         decoded = base64.b64decode(value, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
@@ -349,9 +472,39 @@ def _basic(store: Store, value: str) -> Principal:
     username, sep, password = decoded.partition(":")
     if not sep:
         raise _unauthorized("malformed Basic credentials: expected 'username:password'")
-    clinician = check_clinician_password(store, username, password)
+    return checked_login(ctx, username, password, address)
+
+
+def checked_login(ctx: AppContext, username: str, password: str, address: str | None) -> Principal:
+    """Check a username and password under the throttle; audit a failure.
+
+    Returns
+    -------
+    Principal
+        The clinician.
+
+    Raises
+    ------
+    HTTPException
+        429 while the username or address must wait; 401 for a wrong username or password
+        (written to the audit log as ``clinician.login_failed`` with the address).
+    """
+    keys = login_keys(username, address)
+    wait = ctx.login_throttle.retry_after(keys, time.monotonic())
+    if wait is not None:
+        raise too_many_attempts(wait)
+    clinician = check_clinician_password(ctx.store, username, password)
     if clinician is None:
+        ctx.login_throttle.failure(keys, time.monotonic())
+        ctx.store.audit(
+            "anonymous",
+            "clinician.login_failed",
+            "clinician",
+            None,
+            {"username": username[:64], "address": address},
+        )
         raise _unauthorized("wrong username or password")
+    ctx.login_throttle.success(keys[:1])
     return clinician
 
 
@@ -390,7 +543,8 @@ def require_auth(
     argon2 in FastAPI's thread pool (this dependency is a plain ``def``).
     """
     del bearer  # the header is parsed by authenticate(), which also knows Basic
-    return authenticate(_context(request), request.headers.get("authorization"), token)
+    address = request.client.host if request.client else None
+    return authenticate(_context(request), request.headers.get("authorization"), token, address)
 
 
 async def authenticate_websocket(websocket: WebSocket) -> Principal | None:
@@ -404,10 +558,11 @@ async def authenticate_websocket(websocket: WebSocket) -> Principal | None:
     ctx = _context(websocket)
     header = websocket.headers.get("authorization")
     query = websocket.query_params.get("token")
+    address = websocket.client.host if websocket.client else None
     try:
         # A login token reads the clinician from the store and Basic runs argon2 (tens of ms):
         # both off the event loop.
-        return await asyncio.to_thread(authenticate, ctx, header, query)
+        return await asyncio.to_thread(authenticate, ctx, header, query, address)
     except HTTPException:
         return None
 

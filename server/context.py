@@ -7,9 +7,10 @@ them at the top: the web layer has no import cycle (tested in ``tests/test_impor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from server.auth import LoginThrottle
 from server.settings import ServerSettings
 from server.storage import BeatWriter, Store
 
@@ -29,3 +30,4 @@ class AppContext:
     writer: BeatWriter
     token: str
     hub: LiveHub
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)

@@ -54,6 +54,7 @@ __all__ = [
     "PacerOut",
     "ParticipantIn",
     "ParticipantOut",
+    "PasswordChangeIn",
     "PhaseChangeOut",
     "PhaseEventOut",
     "PhaseExtendIn",
@@ -72,6 +73,7 @@ __all__ = [
     "SimulatorDevice",
     "TimelineOut",
     "TimelineParticipantOut",
+    "TokensRevokedOut",
     "device_address",
 ]
 
@@ -106,8 +108,41 @@ Code = Annotated[
 ]
 
 
+#: Latest time accepted from a client, Unix s (the end of the year 9999).
+_MAX_UNIX_TIME_S: Final[float] = 253_402_300_799.0
+
+
+def _check_text(value: Any, where: str = "body") -> None:
+    """Raise ValueError for a NUL character or an unpaired surrogate anywhere in ``value``."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where}: text must not hold NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"{where}: text must be valid Unicode (an unpaired surrogate)"
+            ) from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k, where)
+            _check_text(v, f"{where}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_text(v, f"{where}[{i}]")
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """Every request body: unknown fields, NaN and infinities, NUL characters and unpaired
+    surrogates are refused (422), whatever the field (issue 12, finding 12)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_text_only(cls, data: Any) -> Any:
+        _check_text(data, cls.__name__)
+        return data
 
 
 class _Out(BaseModel):
@@ -136,6 +171,20 @@ class LoginIn(_In):
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordChangeIn(_In):
+    """A clinician's current password and the new one (at least 8 characters)."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class TokensRevokedOut(_Out):
+    """Login tokens of a clinician issued before ``revoked_at_s`` are refused from now on."""
+
+    username: str
+    revoked_at_s: float = Field(description="Unix time in seconds.")
 
 
 class LoginOut(_Out):
@@ -364,7 +413,12 @@ class SessionIn(_In):
         description=f"Phases; default {DEFAULT_FIRST_SESSION.name!r}.",
     )
     participants: list[SessionParticipantIn] = Field(default_factory=list, max_length=8)
-    planned_start_s: float | None = None
+    planned_start_s: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=_MAX_UNIX_TIME_S,
+        description="Planned start, Unix time in seconds.",
+    )
     clinician_id: int | None = Field(
         default=None,
         description="Owner (admin token only; a clinician's sessions are always their own).",

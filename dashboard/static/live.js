@@ -492,7 +492,7 @@
       const s = S.series.get(p.id);
       if (!s) return;
       const colour = CFG.colours[p.role] || extra[i % extra.length];
-      const name = p.code + " (" + p.role + ")";
+      const name = escapeHtml(p.code) + " (" + p.role + ")";
       const shown = p.visible;
       const ar = s.arousal.map((v, k) => (BAND_STATES.has(s.state[k]) ? v : null));
       for (const v of ar) if (v != null) { yMin = Math.min(yMin, v - 0.5); yMax = Math.max(yMax, v + 0.5); }
@@ -523,7 +523,7 @@
         });
         greyX.push((rel(a) + rel(b)) / 120);
         const label = st === "filled" ? "filled from storage while this page was offline (HR, RMSSD only)" : (CFG.state_labels[st] || st);
-        greyText.push(p.code + ": " + label + ", " + fmtClock(rel(a)) + "-" + fmtClock(rel(b)) + "<br>no index shown (not guessed)");
+        greyText.push(escapeHtml(p.code) + ": " + label + ", " + fmtClock(rel(a)) + "-" + fmtClock(rel(b)) + "<br>no index shown (not guessed)");
       }
     });
     if (greyX.length) {
@@ -546,8 +546,8 @@
           fillcolor: fills[k % 2], line: { width: e.phase_id === S.phase.phase_id ? 2 : 1, color: e.phase_id === S.phase.phase_id ? CFG.palette.blue : "#FFFFFF" }, layer: "above",
         });
         annotations.push({
-          text: e.label, xref: "x", yref: "paper", x: (x0 + x1) / 2, y: 1.045, showarrow: false,
-          font: { size: 11, color: "#222" }, hovertext: e.label + ": " + fmtClock(rel(a)) + "-" + fmtClock(rel(b)),
+          text: escapeHtml(e.label), xref: "x", yref: "paper", x: (x0 + x1) / 2, y: 1.045, showarrow: false,
+          font: { size: 11, color: "#222" }, hovertext: escapeHtml(e.label) + ": " + fmtClock(rel(a)) + "-" + fmtClock(rel(b)),
         });
       });
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -13,6 +14,7 @@ from hrv.errors import InvalidRRError
 from server.auth import Principal, can_view_session
 from server.context import AppContext
 from server.models import ErrorOut
+from server.security import ODD_INPUT_DETAIL, odd_input_errors
 from server.storage import (
     DuplicateRecordError,
     InvalidRecordError,
@@ -30,11 +32,15 @@ __all__ = [
     "visible_session",
 ]
 
+_log = logging.getLogger(__name__)
+_ODD_INPUT: Final[tuple[type[Exception], ...]] = odd_input_errors()
+
 _DESCRIPTIONS: Final[dict[int, str]] = {
     401: "Missing, wrong or expired credentials.",
     403: "Needs the admin token.",
     404: "Unknown id or code (or one the caller may not see).",
     409: "The session's state does not allow this (e.g. not live, already stopped).",
+    429: "Too many failed attempts (wrong passwords, codes in use): wait `Retry-After` seconds.",
     422: "Invalid values: `detail` says which field and what was expected (for a malformed "
     "request, FastAPI's list of validation errors with `loc`, `msg`, `type`).",
 }
@@ -73,6 +79,11 @@ class StorageErrorRoute(APIRoute):
                 raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
             except (InvalidRecordError, InvalidRRError) as exc:
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+            except _ODD_INPUT as exc:  # a value the database cannot hold: the client's fault
+                _log.info("odd input on %s: %r", request.url.path, exc)
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, detail=ODD_INPUT_DETAIL
+                ) from exc
 
         return mapped
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from server.api._common import StorageErrorRoute, context, errors, visible_session
 from server.auth import Principal, require_auth
+from server.consent_guard import ReviewScope
 from server.context import AppContext
 from server.models import (
     CueOut,
@@ -146,14 +147,17 @@ async def add_marker(
     responses=errors(404),
     tags=["live control"],
 )
-def list_markers(session_id: int, request: Request, principal: Auth) -> list[MarkerOut]:
-    """Audited (``session.markers.view``)."""
+def list_markers(
+    session_id: int, request: Request, principal: Auth, scope: ReviewScope
+) -> list[MarkerOut]:
+    """Only markers about the session or about participants who consent to ``review`` (or, live,
+    to ``live_display``). Audited (``session.markers.view``)."""
     ctx = context(request)
-    visible_session(ctx, principal, session_id)
     ctx.store.audit(principal.actor, "session.markers.view", "session", session_id)
     return [
         MarkerOut.model_validate(m)
         for m in ctx.store.list_markers(session_id, include_retracted=True)
+        if scope.allows(m.participant_id)
     ]
 
 
@@ -262,12 +266,18 @@ async def correct_marker(
     responses=errors(404),
     tags=["live control"],
 )
-def list_cues(session_id: int, request: Request, principal: Auth) -> list[CueOut]:
-    """Audited (``session.cues.view``)."""
+def list_cues(
+    session_id: int, request: Request, principal: Auth, scope: ReviewScope
+) -> list[CueOut]:
+    """Only cues about the session or about participants who consent to ``review`` (or, live,
+    to ``live_display``). Audited (``session.cues.view``)."""
     ctx = context(request)
-    visible_session(ctx, principal, session_id)
     ctx.store.audit(principal.actor, "session.cues.view", "session", session_id)
-    return [CueOut.model_validate(c) for c in ctx.store.list_cues(session_id)]
+    return [
+        CueOut.model_validate(c)
+        for c in ctx.store.list_cues(session_id)
+        if scope.allows(c.participant_id)
+    ]
 
 
 def _respond(

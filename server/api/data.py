@@ -21,8 +21,9 @@ from numpy.typing import NDArray
 
 from hrv.derive import StoredBeats, derive
 from hrv.windows import trailing_window_trace
-from server.api._common import StorageErrorRoute, context, errors, visible_session
+from server.api._common import StorageErrorRoute, context, errors
 from server.auth import Principal, require_auth
+from server.consent_guard import ConsentScope, ReviewScope
 from server.context import AppContext
 from server.models import (
     BeatsPageOut,
@@ -89,11 +90,22 @@ def _decode_cursor(text: str) -> BeatCursor:
     return cursor
 
 
-def _member(ctx: AppContext, session_id: int, code: str) -> Participant:
-    """The participant with this code, if it takes part in the session; else 404."""
-    participant = ctx.store.get_participant_by_code(code)
+def _member(
+    ctx: AppContext, session_id: int, code: str, scope: ConsentScope | None = None
+) -> Participant:
+    """The participant with this code, if they take part in the session (and, given a consent
+    scope, their data may be read); else 404, the same answer for a code of nobody, of someone
+    outside the session or of someone without consent."""
     members = {a.participant_id for a in ctx.store.session_participants(session_id)}
-    if participant.id not in members:
+    try:
+        participant = ctx.store.get_participant_by_code(code)
+    except RecordNotFoundError:
+        participant = None
+    if (
+        participant is None
+        or participant.id not in members
+        or not (scope is None or scope.allows(participant.id))
+    ):
         raise RecordNotFoundError(f"participant of session {session_id}", code)
     return participant
 
@@ -118,6 +130,7 @@ def get_beats(
     session_id: int,
     request: Request,
     principal: Auth,
+    scope: ReviewScope,
     participant: Annotated[
         str | None, Query(max_length=64, description="Only this participant (code).")
     ] = None,
@@ -130,10 +143,11 @@ def get_beats(
     beat time, contact, device, sequence number; in order of beat time. Audited
     (``session.beats.export``)."""
     ctx = context(request)
-    visible_session(ctx, principal, session_id)
-    pid = None if participant is None else _member(ctx, session_id, participant).id
+    pid = None if participant is None else _member(ctx, session_id, participant, scope).id
     after = None if cursor is None else _decode_cursor(cursor)
-    page = ctx.store.read_beats(session_id, participant_id=pid, after=after, limit=limit)
+    page = scope.filter_page(
+        ctx.store.read_beats(session_id, participant_id=pid, after=after, limit=limit)
+    )
     ctx.store.audit(
         principal.actor,
         "session.beats.export",
@@ -312,12 +326,17 @@ def get_timeline(
     session_id: int,
     request: Request,
     principal: Auth,
+    scope: ReviewScope,
     participant: Annotated[
         str | None, Query(max_length=64, description="Only this participant (code).")
     ] = None,
     start_s: Annotated[
         float | None,
-        Query(description="Page start, s; default the session start or first beat."),
+        Query(
+            ge=0.0,
+            le=253_402_300_799.0,  # the end of the year 9999, Unix s
+            description="Page start, s; default the session start or first beat.",
+        ),
     ] = None,
     span_s: Annotated[float, Query(gt=0, le=MAX_SPAN_S)] = DEFAULT_SPAN_S,
     window_s: Annotated[
@@ -330,13 +349,13 @@ def get_timeline(
     changes nothing); phase events, markers and cues in the page (on the last page, every later
     one too). ``next_start_s`` continues. Audited (``session.timeline.view``)."""
     ctx = context(request)
-    session = visible_session(ctx, principal, session_id)
+    session = scope.session
     if start_s is not None and not math.isfinite(start_s):
         raise InvalidRecordError(f"start_s must be a finite time in seconds, got {start_s}")
     people = (
-        [_member(ctx, session_id, participant)]
+        [_member(ctx, session_id, participant, scope)]
         if participant is not None
-        else ctx.store.list_participants(session_id=session_id)
+        else [p for p in ctx.store.list_participants(session_id=session_id) if scope.allows(p.id)]
     )
     start = _default_start(ctx, session) if start_s is None else start_s
     end = start + span_s
@@ -363,12 +382,12 @@ def get_timeline(
         markers=[
             MarkerOut.model_validate(m)
             for m in ctx.store.list_markers(session_id)
-            if inside(m.time_s)
+            if inside(m.time_s) and scope.allows(m.participant_id)
         ],
         cues=[
             CueOut.model_validate(c)
             for c in ctx.store.list_cues(session_id)
-            if inside(c.shown_at_s)
+            if inside(c.shown_at_s) and scope.allows(c.participant_id)
         ],
         next_start_s=end if more else None,
     )

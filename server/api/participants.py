@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from server.api._common import (
     StorageErrorRoute,
@@ -14,7 +15,7 @@ from server.api._common import (
     visible_participant,
     visible_session,
 )
-from server.auth import Principal, require_auth
+from server.auth import Principal, require_auth, too_many_attempts
 from server.context import AppContext
 from server.models import (
     ConsentIn,
@@ -25,7 +26,14 @@ from server.models import (
     RevocationOut,
     RevokeIn,
 )
-from server.storage import Consent, ErasureReport, OnRevoke, Participant, Revocation
+from server.storage import (
+    Consent,
+    DuplicateRecordError,
+    ErasureReport,
+    OnRevoke,
+    Participant,
+    Revocation,
+)
 
 __all__ = [
     "create_participant",
@@ -37,6 +45,9 @@ __all__ = [
     "revoke_consent",
     "router",
 ]
+
+#: The one answer to a participant code in use, whoever uses it.
+CODE_TAKEN = "this participant code cannot be used: choose another"
 
 router = APIRouter(route_class=StorageErrorRoute, tags=["participants"])
 Auth = Annotated[Principal, Depends(require_auth)]
@@ -58,13 +69,27 @@ def _erasure_out(report: ErasureReport) -> ErasureOut:
     summary="Register a participant under a pseudonymous code",
     status_code=status.HTTP_201_CREATED,
     response_model=ParticipantOut,
-    responses=errors(409),
+    responses=errors(409, 429),
 )
 def create_participant(body: ParticipantIn, request: Request, principal: Auth) -> ParticipantOut:
-    """A clinician's participants belong to that clinician. 409 if the code is taken."""
-    participant = context(request).store.create_participant(
-        body.code, body.role, clinician_id=principal.clinician_id, actor=principal.actor
-    )
+    """A clinician's participants belong to that clinician. 409 if the code is taken, with the
+    same answer whoever holds it; a clinician's conflicts are throttled like wrong passwords
+    (429) and audited (``participant.code_conflict``), so nobody can enumerate the codes of
+    other clinicians by trying them."""
+    ctx = context(request)
+    keys = [f"codes:{principal.actor}"]
+    throttled = not principal.is_admin
+    if throttled and (wait := ctx.login_throttle.retry_after(keys, time.monotonic())):
+        raise too_many_attempts(wait, "participant codes already in use")
+    try:
+        participant = ctx.store.create_participant(
+            body.code, body.role, clinician_id=principal.clinician_id, actor=principal.actor
+        )
+    except DuplicateRecordError:
+        if throttled:
+            ctx.login_throttle.failure(keys, time.monotonic())
+        ctx.store.audit(principal.actor, "participant.code_conflict", "participant", None)
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=CODE_TAKEN) from None
     return ParticipantOut.model_validate(participant)
 
 
@@ -102,7 +127,7 @@ def get_participant(participant_id: int, request: Request, principal: Auth) -> P
     response_model=ErasureOut,
     responses=errors(404),
 )
-def erase_participant_data(
+async def erase_participant_data(
     participant_id: int,
     request: Request,
     principal: Auth,
@@ -113,12 +138,19 @@ def erase_participant_data(
 ) -> ErasureOut:
     """Beats, device events, markers and cues about the person, alliance scores and device
     assignments, of every session or of one, in one transaction. The participant and consent
-    records and the audit log are kept. Audited (``participant.delete``/``.deidentify``)."""
+    records and the audit log are kept. A live session of theirs forgets them at once (its
+    buffers are purged and it stores nothing more of theirs). Audited
+    (``participant.delete``/``.deidentify``)."""
     ctx = context(request)
-    visible_participant(ctx, principal, participant_id)
-    report = ctx.store.erase_participant_data(
-        participant_id, action, session_id=session_id, actor=principal.actor
+    await asyncio.to_thread(visible_participant, ctx, principal, participant_id)
+    report = await asyncio.to_thread(
+        ctx.store.erase_participant_data,
+        participant_id,
+        action,
+        session_id=session_id,
+        actor=principal.actor,
     )
+    await ctx.hub.participant_erased(participant_id, action, session_id=session_id)
     return _erasure_out(report)
 
 

@@ -47,6 +47,19 @@ Auth = Annotated[Principal, Depends(require_auth)]
 _EDITABLE: tuple[str, ...] = ("planned", "interrupted")
 
 
+def _check_file_sources(
+    ctx: AppContext, principal: Principal, people: list[SessionParticipantIn]
+) -> None:
+    """403 unless the caller may assign files to replay (the admin, or clinicians if allowed)."""
+    if principal.is_admin or ctx.settings.clinician_file_sources:
+        return
+    if any(p.device.kind == "file" for p in people):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="only the admin token may assign a file to replay on this server",
+        )
+
+
 def _assignment(p: SessionParticipantIn) -> DeviceAssignment:
     return DeviceAssignment(p.participant_id, p.device.kind, device_address(p.device))
 
@@ -92,6 +105,7 @@ def create_session(body: SessionIn, request: Request, principal: Auth) -> Sessio
         owner = principal.clinician_id
     for p in body.participants:
         visible_participant(ctx, principal, p.participant_id)
+    _check_file_sources(ctx, principal, body.participants)
     template = (
         DEFAULT_FIRST_SESSION if body.template is None else body.template.to_template()
     ).to_dict()
@@ -148,7 +162,7 @@ def get_session(session_id: int, request: Request, principal: Auth) -> SessionDe
     "/api/sessions/{session_id}/participants",
     summary="Add a participant to a session, or change their device",
     response_model=DeviceAssignmentOut,
-    responses=errors(404, 409),
+    responses=errors(403, 404, 409),
 )
 def assign_device(
     session_id: int, body: SessionParticipantIn, request: Request, principal: Auth
@@ -158,6 +172,7 @@ def assign_device(
     ctx = context(request)
     require_status(visible_session(ctx, principal, session_id), _EDITABLE, "change devices of")
     participant = visible_participant(ctx, principal, body.participant_id)
+    _check_file_sources(ctx, principal, [body])
     a = ctx.store.assign_device(session_id, _assignment(body))
     return DeviceAssignmentOut(
         participant_id=a.participant_id,
@@ -173,7 +188,7 @@ def assign_device(
     "/api/sessions/{session_id}/start",
     summary="Start a planned (or resume an interrupted) session live",
     response_model=SessionDetailOut,
-    responses=errors(404, 409),
+    responses=errors(403, 404, 409),
 )
 async def start_session(session_id: int, request: Request, principal: Auth) -> SessionDetailOut:
     """The live hub opens the session's sources and starts storing and streaming. 409 if the
@@ -181,6 +196,13 @@ async def start_session(session_id: int, request: Request, principal: Auth) -> S
     ctx = context(request)
     session = await asyncio.to_thread(visible_session, ctx, principal, session_id)
     require_status(session, _EDITABLE, "start")
+    if not (principal.is_admin or ctx.settings.clinician_file_sources):
+        kinds = await asyncio.to_thread(ctx.store.session_participants, session_id)
+        if any(a.source_kind == "file" for a in kinds):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail="only the admin token may start a session that replays a file",
+            )
     await ctx.hub.start_session(session_id, actor=principal.actor)
     return await asyncio.to_thread(session_detail, ctx, session_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -10,12 +11,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from server.api._common import StorageErrorRoute, context, errors
 from server.auth import (
     Principal,
-    check_clinician_password,
+    checked_login,
     hash_password,
     issue_login_token,
     require_admin,
     require_auth,
+    tokens_valid_after_ms,
 )
+from server.context import AppContext
 from server.models import (
     AuditEntryOut,
     ClinicianIn,
@@ -23,15 +26,21 @@ from server.models import (
     HealthOut,
     LoginIn,
     LoginOut,
+    PasswordChangeIn,
     PrincipalOut,
+    TokensRevokedOut,
 )
+from server.storage import RecordNotFoundError
 
 __all__ = [
+    "change_password",
     "create_clinician",
     "health",
     "login",
+    "logout",
     "me",
     "read_audit",
+    "revoke_clinician_tokens",
     "router",
 ]
 
@@ -60,26 +69,105 @@ def health(request: Request) -> HealthOut:
     return HealthOut(version=_VERSION, database=context(request).store.dialect)
 
 
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _new_token(ctx: AppContext, principal: Principal) -> LoginOut:
+    assert principal.username is not None
+    assert principal.clinician_id is not None
+    # Strictly after the clinician's last revocation, even within the same millisecond.
+    issued = max(
+        int(time.time() * 1000), tokens_valid_after_ms(ctx.store, principal.clinician_id) + 1
+    )
+    token, expires = issue_login_token(ctx.token, principal.username, issued_ms=issued)
+    return LoginOut(token=token, expires_at_s=expires)
+
+
+def _clinician_only(principal: Principal) -> None:
+    if principal.is_admin:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="the admin token is not a login: replace it with 'sintonia token --rotate' "
+            "or by deleting the token file",
+        )
+
+
 @router.post(
     "/api/auth/login",
     summary="Log a clinician in: a token for Bearer or ?token=",
     response_model=LoginOut,
-    responses=errors(),
+    responses=errors(429),
     tags=["auth"],
 )
 def login(body: LoginIn, request: Request) -> LoginOut:
-    """Check a clinician's username and password; return a signed token valid for 12 hours."""
+    """Check a clinician's username and password; return a signed token valid for 12 hours.
+    Wrong passwords are throttled per username and per address (429 with ``Retry-After``) and
+    audited (``clinician.login_failed``)."""
     ctx = context(request)
-    principal = check_clinician_password(ctx.store, body.username, body.password)
-    if principal is None or principal.username is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="wrong username or password",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    token, expires = issue_login_token(ctx.token, principal.username)
+    principal = checked_login(ctx, body.username, body.password, _address(request))
+    out = _new_token(ctx, principal)
     ctx.store.audit(principal.actor, "clinician.login", "clinician", principal.clinician_id)
-    return LoginOut(token=token, expires_at_s=expires)
+    return out
+
+
+@router.post(
+    "/api/auth/logout",
+    summary="Log out: every login token of the caller stops working",
+    response_model=TokensRevokedOut,
+    responses=errors(403),
+    tags=["auth"],
+)
+def logout(request: Request, principal: Auth) -> TokensRevokedOut:
+    """Every login token of the calling clinician issued so far is refused from now on (on
+    every device: tokens are not told apart). Audited (``clinician.logout``)."""
+    _clinician_only(principal)
+    entry = context(request).store.audit(
+        principal.actor, "clinician.logout", "clinician", principal.clinician_id
+    )
+    return TokensRevokedOut(username=str(principal.username), revoked_at_s=entry.time_s)
+
+
+@router.post(
+    "/api/auth/password",
+    summary="Change the caller's password (earlier login tokens stop working)",
+    response_model=LoginOut,
+    responses=errors(403, 429),
+    tags=["auth"],
+)
+def change_password(body: PasswordChangeIn, request: Request, principal: Auth) -> LoginOut:
+    """Needs the current password (throttled and audited like a login). Every earlier login
+    token is refused afterwards; the answer holds a new one. Audited
+    (``clinician.password_change``)."""
+    _clinician_only(principal)
+    assert principal.username is not None
+    assert principal.clinician_id is not None
+    ctx = context(request)
+    checked_login(ctx, principal.username, body.current_password, _address(request))
+    ctx.store.set_clinician_password(
+        principal.clinician_id, hash_password(body.new_password), actor=principal.actor
+    )
+    return _new_token(ctx, principal)
+
+
+@router.post(
+    "/api/clinicians/{username}/tokens/revoke",
+    summary="Withdraw every login token of a clinician (admin only)",
+    response_model=TokensRevokedOut,
+    responses=errors(403, 404),
+    tags=["auth"],
+)
+def revoke_clinician_tokens(username: str, request: Request, principal: Auth) -> TokensRevokedOut:
+    """For a lost laptop or a departed colleague: the clinician's login tokens issued so far are
+    refused from now on (their password still works). Audited (``clinician.tokens_revoke``)."""
+    require_admin(principal)
+    store = context(request).store
+    try:
+        clinician = store.get_clinician(username)
+    except RecordNotFoundError:
+        raise RecordNotFoundError("clinician", username[:64]) from None
+    entry = store.audit(principal.actor, "clinician.tokens_revoke", "clinician", clinician.id)
+    return TokensRevokedOut(username=clinician.username, revoked_at_s=entry.time_s)
 
 
 @router.get(

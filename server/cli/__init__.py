@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Final
+
+from server.modes import PRIVATE_UMASK
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -95,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     func: Callable[[argparse.Namespace], int] = args.func
+    # Every file the commands write (database, reports, exports) is private: 0600, folders 0700.
+    os.umask(PRIVATE_UMASK)
     try:
         return func(args)
     except KeyboardInterrupt:

@@ -213,6 +213,13 @@ def _serve(args: argparse.Namespace) -> int:
         tls_certfile=args.tls_cert,
         tls_keyfile=args.tls_key,
     )
+    if args.allow_remote and not settings.allowed_hosts:
+        note = (
+            "only the loopback names and the bind address are served: set "
+            "SINTONIA_ALLOWED_HOSTS to the names clients use (e.g. sintonia.clinic.lan)"
+        )
+        _log.warning("%s", note)
+        print(f"WARNING: {note}", file=sys.stderr)
 
     def ready(url: str) -> None:
         print(url, flush=True)

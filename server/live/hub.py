@@ -273,6 +273,7 @@ class _Participant:
     arrived_at_s: float = -math.inf  # session clock when the last beats were computed
     received_at_s: float | None = None  # host clock when the newest computed batch arrived
     tracker_t: float = -math.inf  # last time given to the arousal tracker
+    erased: bool = False  # their data of this session was erased: store nothing more
 
     @property
     def visible(self) -> bool:
@@ -567,7 +568,7 @@ class LiveHub:
                 duration_s=template.total_s,
                 clock=self._clock,
             )
-            source = self._factory(spec)
+            source = await asyncio.to_thread(self._factory, spec)  # may read a file
             record = await asyncio.to_thread(
                 self.store.start_session, session_id, actor=actor, at_s=t0
             )
@@ -739,6 +740,7 @@ class LiveHub:
             p.purposes = purposes
             t = session.tnow()
             if lost_storage:
+                self._hide(session, p)  # the hub's memory of their beats goes too, at once
                 await self._erase_in_flight(session, p)
             if was_visible and not p.visible:
                 self._hide(session, p)
@@ -769,6 +771,36 @@ class LiveHub:
                 participant_id,
                 session.sid,
                 sorted(purposes),
+            )
+
+    async def participant_erased(
+        self, participant_id: int, action: OnRevoke, *, session_id: int | None = None
+    ) -> None:
+        """A participant's stored data was erased: the live sessions forget it at once.
+
+        In every live session of theirs (or only ``session_id``): their beats in the hub's
+        memory (history ring, pending beats, messages queued for subscribers) are purged, nothing
+        more of theirs is stored for the rest of the session (the live view follows the consents
+        as before), and what was in the writer's queue at that moment is erased again once
+        written, with the same ``action``.
+        """
+        for session in list(self._sessions.values()):
+            if session_id is not None and session.sid != session_id:
+                continue
+            p = session.participants.get(participant_id)
+            if p is None:
+                continue
+            p.erased = True
+            self._hide(session, p)
+            await self.writer.wait_durable_async(timeout=_STOP_WAIT_S)
+            report = await asyncio.to_thread(
+                self.store.erase_participant_data, p.pid, action, session_id=session.sid
+            )
+            _log.info(
+                "participant %d erased in live session %d (%d rows in flight)",
+                p.pid,
+                session.sid,
+                report.total,
             )
 
     async def _erase_in_flight(self, session: _Session, p: _Participant) -> None:
@@ -1039,19 +1071,21 @@ class LiveHub:
             if p is None or p.paused or len(item) == 0:
                 return
             # a corrupt value (0, NaN, 1e308 ...) costs the batch none of its valid beats: it
-            # is stored as a counted invalid_rr device event, and the engine never sees it
+            # is stored as a counted invalid_rr device event, and the engine never sees it;
+            # nothing more is stored of a person erased or without storage consent
             kept, corrupt = split_corrupt(item)
-            if corrupt is not None:
+            if corrupt is not None and not p.erased:
                 self.writer.submit(session.sid, p.pid, corrupt)
                 self._submitted += 1
             for batch in kept:
-                self.writer.submit(session.sid, p.pid, batch)  # storage first ...
-                self._submitted += 1
+                if not p.erased:
+                    self.writer.submit(session.sid, p.pid, batch)  # storage first ...
+                    self._submitted += 1
                 self._pending.append((p, batch, self._clock()))  # ... then the engine
             if self._wake is not None and kept:
                 self._wake.set()
             return
-        if p is not None and p.paused:
+        if p is not None and (p.paused or p.erased):
             return
         self.writer.submit(session.sid, None if p is None else p.pid, item)
         self._submitted += 1

@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import stat
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 from sensor.errors import SensorError
@@ -31,6 +34,7 @@ __all__ = [
     "SourceParticipant",
     "SourceSpec",
     "default_source_factory",
+    "resolve_replay_file",
     "simulator_seed",
 ]
 
@@ -162,6 +166,73 @@ def simulator_seed(address: str | None, session_id: int) -> int:
         return zlib.crc32(text.encode()) & 0x7FFFFFFF  # a stable seed from any name
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def resolve_replay_file(settings: ServerSettings, address: str, code: str) -> Path:
+    """The real path of a file a session may replay, or :class:`InvalidRecordError`.
+
+    A client names a file, never a server path it chose freely: the address is read relative
+    to ``settings.replay_dir`` (an absolute path is accepted only if it lies there too). The
+    resolved real path (symbolic links followed) must stay inside the replay folder and outside
+    the data directory, be a regular file (not a device, FIFO or folder) and hold at most
+    ``settings.max_replay_bytes``. Whatever fails, the client gets one generic message naming the
+    participant's code only; the reason, with the path, goes to the server log.
+
+    Parameters
+    ----------
+    settings : ServerSettings
+    address : str
+        The assignment's address (a file name in the replay folder).
+    code : str
+        The participant's code (for the message).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> from server.storage import StorageSettings
+    >>> s = ServerSettings(StorageSettings(Path("/tmp/d")))
+    >>> try:
+    ...     resolve_replay_file(s, "/etc/passwd", "P1")
+    ... except InvalidRecordError as exc:
+    ...     print(str(exc)[:50])
+    the file assigned to participant P1 cannot be repl
+    """
+    generic = (
+        f"the file assigned to participant {code} cannot be replayed (file replay is limited "
+        "to the server's replay folder; see the server log)"
+    )
+
+    def refuse(reason: str) -> InvalidRecordError:
+        _log.warning("refused to replay %r for participant %s: %s", address, code, reason)
+        return InvalidRecordError(generic)
+
+    if settings.replay_dir is None:
+        raise refuse("file replay is off (set SINTONIA_REPLAY_DIR)")
+    if "\x00" in address:
+        raise refuse("NUL in the path")
+    try:
+        folder = settings.replay_dir.resolve(strict=True)
+        data_dir = settings.data_dir.resolve()
+        path = (folder / address).resolve(strict=True)
+        info = os.stat(path)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise refuse(f"cannot resolve: {exc}") from None
+    if not _inside(path, folder):
+        raise refuse(f"{path} is outside the replay folder {folder}")
+    if _inside(path, data_dir):
+        raise refuse(f"{path} is in the data directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise refuse(f"{path} is not a regular file")
+    if info.st_size > settings.max_replay_bytes:
+        raise refuse(f"{path} holds {info.st_size} bytes, more than {settings.max_replay_bytes}")
+    return path
+
+
 def default_source_factory(settings: ServerSettings) -> SourceFactory:
     """The factory of real sources (the server's default).
 
@@ -170,9 +241,11 @@ def default_source_factory(settings: ServerSettings) -> SourceFactory:
       duration, seeded by the first assignment's address (:func:`simulator_seed`), at
       ``spec.speed``.
     * ``ble``: one :class:`sensor.ble.BleSource` (bleak) for every strap, labelled by code.
-    * ``file``: a :class:`sensor.replay.ReplaySource` per participant: the address is the path
-      (a Sintonia beats file must hold the participant's code; any other RR file is that
-      participant's beats), shifted to start at the session start, at ``spec.speed``.
+    * ``file``: a :class:`sensor.replay.ReplaySource` per participant: the address names a file
+      in ``settings.replay_dir`` (:func:`resolve_replay_file`; a Sintonia beats file must hold the
+      participant's code; any other RR file is that participant's beats), shifted to start at
+      the session start, at ``spec.speed``. The factory reads the file: the hub calls it off the
+      event loop.
     * ``lsl``: not served live yet (:class:`InvalidRecordError`).
 
     Several kinds in one session are merged (:class:`MergedSource`).
@@ -240,18 +313,22 @@ def default_source_factory(settings: ServerSettings) -> SourceFactory:
 
             if not p.address:
                 raise InvalidRecordError(f"a file assignment needs a path: participant {p.code}")
+            path = resolve_replay_file(settings, p.address, p.code)
             try:
                 replay = ReplaySource(
-                    p.address,
+                    path,
                     p.code,
                     speed=spec.speed,
                     start_time_s=spec.start_time_s,
                     clock=spec.clock,
                 )
-            except (OSError, SensorError) as exc:  # missing or unreadable: the request's fault
+            except (OSError, SensorError, ValueError, MemoryError) as exc:
+                # The parser's message may quote the file: it goes to the log, never to a client.
+                _log.warning("cannot replay %s for participant %s: %s", path, p.code, exc)
                 raise InvalidRecordError(
-                    f"the file assigned to participant {p.code} cannot be replayed: {exc}"
-                ) from exc
+                    f"the file assigned to participant {p.code} cannot be replayed: it is not "
+                    "an RR or beats file this server reads (details in the server log)"
+                ) from None
             sources.append(replay)
         if by_kind:
             raise InvalidRecordError(

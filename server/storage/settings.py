@@ -37,8 +37,10 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,18 +51,22 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
+from server.modes import PRIVATE_FILE_MODE, PRIVATE_UMASK
 from server.storage.errors import StorageError
 
 __all__ = [
     "DATABASE_FILENAME",
     "DATABASE_URL_ENV",
     "DATA_DIR_ENV",
+    "PRIVATE_FILE_MODE",
+    "PRIVATE_UMASK",
     "SQLITE_BUSY_TIMEOUT_MS",
     "SQLITE_SYNCHRONOUS_ENV",
     "SqliteSynchronous",
     "StorageSettings",
     "make_engine",
     "normalize_url",
+    "private_database_files",
 ]
 
 _log = logging.getLogger(__name__)
@@ -136,6 +142,43 @@ class StorageSettings:
         return not self.database_url
 
 
+def private_database_files(data_dir: Path) -> None:
+    """Make the SQLite database of a data directory private (0600), whatever the folder's mode.
+
+    The database file is created 0600 if missing, and an existing one (with its ``-wal`` and
+    ``-shm`` files) wider than 0600 is tightened with a warning; SQLite gives the WAL and SHM
+    files the database file's mode when it creates them, so they are private too. A data
+    directory that others may read or enter is reported with a warning (it is not changed: it
+    may be the user's choice).
+
+    Examples
+    --------
+    >>> import tempfile, stat
+    >>> d = Path(tempfile.mkdtemp())
+    >>> private_database_files(d)
+    >>> oct(stat.S_IMODE((d / DATABASE_FILENAME).stat().st_mode))
+    '0o600'
+    """
+    db = data_dir / DATABASE_FILENAME
+    dir_mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if dir_mode & 0o077:
+        _log.warning(
+            "the data directory %s has mode %o: other users may list it; chmod 700 it",
+            data_dir,
+            dir_mode,
+        )
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & ~PRIVATE_FILE_MODE:
+            _log.warning("%s had mode %o; set to 0600", path, mode)
+            path.chmod(PRIVATE_FILE_MODE)
+
+
 def normalize_url(url: str) -> str:
     """Give PostgreSQL URLs the psycopg 3 driver and SQLite URLs the standard driver.
 
@@ -180,6 +223,7 @@ def make_engine(target: StorageSettings | str | None = None, **engine_kwargs: An
         url = settings.url
         if settings.is_embedded:
             settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_database_files(settings.data_dir)
     else:
         settings = StorageSettings(Path("."), target)
         url = normalize_url(target)

@@ -341,6 +341,42 @@ class Store:
             self._audit(conn, now, _SYSTEM, "clinician.create", "clinician", cid)
         return Clinician(cid, username, password_hash, now)
 
+    def set_clinician_password(
+        self, clinician_id: int, password_hash: str, *, actor: str, at_s: float | None = None
+    ) -> float:
+        """Replace a clinician's password hash; audited ``clinician.password_change``.
+
+        Returns
+        -------
+        float
+            The time of the change, s (login tokens issued before it no longer count).
+        """
+        _check_text("password_hash", password_hash, 255)
+        now = self._at(at_s)
+        with self._write() as conn:
+            self._require(conn, t.clinicians, "clinician", clinician_id)
+            conn.execute(
+                sa.update(t.clinicians)
+                .where(t.clinicians.c.id == clinician_id)
+                .values(password_hash=password_hash)
+            )
+            self._audit(conn, now, actor, "clinician.password_change", "clinician", clinician_id)
+        return now
+
+    def last_audit_time(
+        self, object_type: str, object_id: object, actions: Sequence[str]
+    ) -> float | None:
+        """When one of ``actions`` was last logged about an object (None if never), s."""
+        a = t.audit_log
+        query = sa.select(sa.func.max(a.c.time_s)).where(
+            a.c.object_type == object_type,
+            a.c.object_id == str(object_id),
+            a.c.action.in_(list(actions)),
+        )
+        with self._read() as conn:
+            value = conn.execute(query).scalar()
+        return None if value is None else float(value)
+
     def get_clinician(self, username: str) -> Clinician:
         """The clinician with this username; raises :class:`RecordNotFoundError`."""
         with self._read() as conn:

@@ -129,7 +129,7 @@ def _count(page: Page, fn: str, code: str) -> int:
 
 def _wait_count_above(page: Page, fn: str, code: str, floor: int) -> int:
     page.wait_for_function(
-        f"window.sintoniaLive.{fn}({code!r}) > {floor}", timeout=TIMEOUT_MS, polling=200
+        f"() => window.sintoniaLive.{fn}({code!r}) > {floor}", timeout=TIMEOUT_MS, polling=200
     )
     return _count(page, fn, code)
 
@@ -258,8 +258,9 @@ def test_marker_buttons_and_shortcuts_are_stored_and_drawn_at_once(
             raise AssertionError(f"markers stored {got}; page says {status!r}") from exc
     assert types.count("rupture") == 1
     page.wait_for_function(
-        "['repair','rupture','note'].every(t => (document.getElementById('chart').layout.shapes"
-        " || []).some(s => s.name === 'marker:' + t))",
+        "() => ['repair','rupture','note'].every(t => "
+        "(document.getElementById('chart').layout.shapes || [])"
+        ".some(s => s.name === 'marker:' + t))",
         timeout=5_000,
     )
     assert "Saved" in page.inner_text("#marker-status")
@@ -271,14 +272,15 @@ def test_advancing_the_phase_moves_the_ribbon(page: Page) -> None:
     assert current.get_attribute("data-phase") == before
     page.click("#phase-advance")
     page.wait_for_function(
-        f"document.getElementById('phase-label').dataset.phase !== {before!r}", timeout=15_000
+        f"() => document.getElementById('phase-label').dataset.phase !== {before!r}", timeout=15_000
     )
     after = page.get_attribute("#phase-label", "data-phase")
     assert current.get_attribute("data-phase") == after
     assert page.locator(f'.ribbon .seg.done[data-phase="{before}"]').count() == 1
     page.click("#phase-extend")
     page.wait_for_function(
-        "(document.querySelector('.ribbon .seg.current').title || '').includes('extended by 5:00')",
+        "() => (document.querySelector('.ribbon .seg.current').title || '')"
+        ".includes('extended by 5:00')",
         timeout=15_000,
     )
 
@@ -332,11 +334,12 @@ def test_screenshots_at_1366x768_and_on_a_tablet(
         tp.on("console", watch.on_console)
         tp.goto(page.url)
         tp.wait_for_selector('#conn[data-state="online"]')
-        tp.wait_for_function("window.sintoniaLive.plottedArousal('T-DEMO') > 0")
+        tp.wait_for_function("() => window.sintoniaLive.plottedArousal('T-DEMO') > 0")
         # Joining 20+ min into the session: the hub's memory holds the last 10 min, the rest
         # is filled from the stored timeline (HR and RMSSD, greyed: no arousal index guessed).
         tp.wait_for_function(
-            "window.sintoniaLive.pointCount('T-DEMO') > window.sintoniaLive.liveCount('T-DEMO')"
+            "() => window.sintoniaLive.pointCount('T-DEMO') > "
+            "window.sintoniaLive.liveCount('T-DEMO')"
         )
         assert tp.evaluate("window.sintoniaLive.firstTime('T-DEMO')") < 60.0
         tp.wait_for_timeout(1200)
@@ -355,7 +358,7 @@ def test_straps_pacer_coherence_and_co_regulation_panels(
         assert row.locator('[data-link="connected"]').count() == 1
         assert "signal good" in row.inner_text() or "signal fair" in row.inner_text()
     page.wait_for_function(
-        "/r = -?[0-9.]+/.test(document.getElementById('sync-value').textContent)"
+        "() => /r = -?[0-9.]+/.test(document.getElementById('sync-value').textContent)"
     )
     assert "last 8 min" in page.inner_text("#sync-value")  # the report's WLCC over 8 minutes
     # the pacer: 4.5-7 breaths/min, default 6; showing it asks the server for coherence
@@ -370,14 +373,14 @@ def test_straps_pacer_coherence_and_co_regulation_panels(
     page.fill("#pacer-rate", "4.5")
     assert page.inner_text("#pacer-rate-out") == "4.5"
     page.wait_for_function(
-        "/[0-9]/.test(document.getElementById('coherence').textContent)", timeout=TIMEOUT_MS
+        "() => /[0-9]/.test(document.getElementById('coherence').textContent)", timeout=TIMEOUT_MS
     )
     text = page.inner_text("#coherence")
     assert "coherence" in text
     assert "/min" in text  # the breathing-rate estimate
     assert "breathing (estimated)" in text  # labelled as an estimate (issue 13, item 3)
     page.wait_for_function(
-        "document.getElementById('pacer-phase').textContent === 'breathe out'", timeout=10_000
+        "() => document.getElementById('pacer-phase').textContent === 'breathe out'", timeout=10_000
     )
     _shot(page, "pacer_1366x768")
     page.click("#pacer-toggle")
@@ -390,7 +393,7 @@ def test_a_dropped_connection_reconnects_and_keeps_one_point_per_beat(
     sockets = len(watch.websockets)
     therapist = _count(page, "liveCount", "T-DEMO")
     page.evaluate("window.sintoniaLive.state.ws.close()")  # as a network blip would
-    page.wait_for_function(f"window.sintoniaLive.liveCount('T-DEMO') > {therapist + 20}")
+    page.wait_for_function(f"() => window.sintoniaLive.liveCount('T-DEMO') > {therapist + 20}")
     assert len(watch.websockets) > sockets  # a new connection, made by the page itself
     assert page.get_attribute("#conn", "data-state") == "online"
     # the history of the new connection overlaps what the page had: no beat is drawn twice

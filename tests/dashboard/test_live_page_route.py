@@ -23,12 +23,17 @@ from server.pages_live import LIVE_WINDOW_MIN, _script_json, live_page_config
 from server.settings import ServerSettings
 from server.storage import StorageSettings
 
+#: TestClient sends "Host: testserver"; the app answers configured hosts only.
+TEST_HOSTS = ("testserver",)
+
 _CONFIG = re.compile(r'<script id="live-config" type="application/json">(.*?)</script>', re.S)
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = ServerSettings(storage=StorageSettings(tmp_path / "data", None))
+    settings = ServerSettings(
+        storage=StorageSettings(tmp_path / "data", None), allowed_hosts=TEST_HOSTS
+    )
     app = create_app(settings, source_factory=scripted_source_factory(pause_s=0.01))
     with TestClient(app, follow_redirects=False) as c:
         yield c

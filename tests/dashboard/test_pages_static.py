@@ -24,6 +24,9 @@ from server.app import create_app
 from server.pages import CONSENT_TEXT_VERSION, content_type, plotly_js, router, static_file
 from server.settings import ServerSettings
 
+#: TestClient sends "Host: testserver"; the app answers configured hosts only.
+TEST_HOSTS = ("testserver",)
+
 #: The files of this page set (the live page's files are tested with the live page).
 OWN_FILES = (
     "api.js",
@@ -189,7 +192,9 @@ def test_own_files_request_nothing_from_another_origin(name: str) -> None:
 
 
 def test_the_app_serves_the_pages(tmp_path: Path) -> None:
-    settings = ServerSettings.from_env({"SINTONIA_DATA_DIR": str(tmp_path)})
+    settings = ServerSettings.from_env(
+        {"SINTONIA_DATA_DIR": str(tmp_path)}, allowed_hosts=TEST_HOSTS
+    )
     with TestClient(create_app(settings)) as c:
         assert c.get("/sessions/new").status_code == 200
         assert c.get("/sessions").status_code == 200

@@ -21,6 +21,9 @@ from server.cli.report import generate_report
 from server.settings import ServerSettings
 from server.storage import DeviceAssignment, StorageSettings
 
+#: TestClient sends "Host: testserver"; the app answers configured hosts only.
+TEST_HOSTS = ("testserver",)
+
 T0 = 1_767_000_000.0  # session start, s
 
 
@@ -31,7 +34,11 @@ def _ctx(client: TestClient) -> AppContext:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(ServerSettings(storage=StorageSettings(tmp_path / "data")))) as c:
+    with TestClient(
+        create_app(
+            ServerSettings(storage=StorageSettings(tmp_path / "data"), allowed_hosts=TEST_HOSTS)
+        )
+    ) as c:
         yield c
 
 

@@ -106,6 +106,11 @@ class FakeHub:
     async def consent_changed(self, participant_id: int) -> None:
         self.calls.append(("consent_changed", participant_id))
 
+    async def participant_erased(
+        self, participant_id: int, action: str, *, session_id: int | None = None
+    ) -> None:
+        self.calls.append(("participant_erased", participant_id, action, session_id))
+
     async def set_privacy_pause(
         self, session_id: int, participant_id: int, paused: bool, *, actor: str | None = None
     ) -> None:

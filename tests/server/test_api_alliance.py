@@ -21,6 +21,9 @@ from server.app import AppContext, create_app
 from server.settings import ServerSettings
 from server.storage import StorageSettings
 
+#: TestClient sends "Host: testserver"; the app answers configured hosts only.
+TEST_HOSTS = ("testserver",)
+
 #: WAI-SR answers used below: item i -> score.
 WAI_ANSWERS = {1: 4, 2: 5, 3: 3, 4: 2, 5: 4, 6: 1, 7: 5, 8: 3, 9: 2, 10: 4, 11: 5, 12: 3}
 #: By hand: goal 2+1+3+5, task 4+5+4+3, bond 3+4+5+2.
@@ -34,7 +37,11 @@ def _ctx(client: TestClient) -> AppContext:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(ServerSettings(storage=StorageSettings(tmp_path / "data")))) as c:
+    with TestClient(
+        create_app(
+            ServerSettings(storage=StorageSettings(tmp_path / "data"), allowed_hosts=TEST_HOSTS)
+        )
+    ) as c:
         c.headers["Authorization"] = f"Bearer {_ctx(c).token}"
         yield c
 

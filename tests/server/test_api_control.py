@@ -44,6 +44,8 @@ def _setup(client: TestClient, *, start: bool = True) -> tuple[int, int, int]:
         },
     )
     sid = r.json()["id"]
+    for who in (pid, tid):  # markers and cues about a person are listed only with consent
+        ctx_of(client).store.grant_consent(who, "review", "v1")
     if start:
         assert client.post(f"/api/sessions/{sid}/start").status_code == 200
     return sid, pid, tid

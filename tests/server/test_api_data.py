@@ -42,8 +42,9 @@ def _dyad(client: TestClient) -> tuple[int, int, int]:
         },
     ).json()["id"]
     for p in (pid, tid):
-        body = {"purpose": "storage", "version": "v1"}
-        assert client.post(f"/api/participants/{p}/consents", json=body).status_code == 201
+        for purpose in ("storage", "review"):  # stored, and read back (finding 3 of issue 12)
+            body = {"purpose": purpose, "version": "v1"}
+            assert client.post(f"/api/participants/{p}/consents", json=body).status_code == 201
     return sid, pid, tid
 
 

@@ -20,6 +20,9 @@ from server.live.scripted import ScriptedSources, scripted_source_factory
 from server.settings import ServerSettings
 from server.storage import StorageSettings
 
+#: TestClient sends "Host: testserver"; the app answers configured hosts only.
+TEST_HOSTS = ("testserver",)
+
 #: Longest wait for the live path to store something, s (it takes milliseconds; generous so a
 #: loaded CI machine does not fail the test).
 _WAIT_S = 20.0
@@ -31,7 +34,7 @@ def sources() -> ScriptedSources:
 
 
 def _client(data_dir: Path, sources: ScriptedSources, url: str | None = None) -> TestClient:
-    settings = ServerSettings(storage=StorageSettings(data_dir, url))
+    settings = ServerSettings(storage=StorageSettings(data_dir, url), allowed_hosts=TEST_HOSTS)
     return TestClient(create_app(settings, source_factory=sources))
 
 
@@ -85,7 +88,7 @@ def _live_dyad(client: TestClient, purposes: tuple[str, ...]) -> tuple[int, int,
 
 def test_live_session_flow(client: TestClient) -> None:
     store = _ctx(client).store
-    sid, pid, tid = _live_dyad(client, ("live_display", "storage"))
+    sid, pid, tid = _live_dyad(client, ("live_display", "storage", "review"))
     _wait(lambda: store.count_beats(sid, participant_id=pid) >= 20, "stored beats")
     r = client.post(f"/api/sessions/{sid}/markers", json={"type": "silence", "participant_id": pid})
     assert r.status_code == 201
@@ -118,7 +121,7 @@ def test_live_session_flow(client: TestClient) -> None:
 
 def test_revoking_storage_mid_stream_erases_and_stops_storing(client: TestClient) -> None:
     store = _ctx(client).store
-    sid, pid, tid = _live_dyad(client, ("live_display", "storage"))
+    sid, pid, tid = _live_dyad(client, ("live_display", "storage", "review"))
     _wait(lambda: store.count_beats(sid, participant_id=pid) >= 10, "stored beats")
     r = client.post(f"/api/participants/{pid}/consents/revoke", json={"purpose": "storage"})
     assert r.status_code == 200
@@ -132,7 +135,7 @@ def test_revoking_storage_mid_stream_erases_and_stops_storing(client: TestClient
 
 
 def test_start_without_devices_is_refused_and_stays_planned(tmp_path: Path) -> None:
-    settings = ServerSettings(storage=StorageSettings(tmp_path / "data"))
+    settings = ServerSettings(storage=StorageSettings(tmp_path / "data"), allowed_hosts=TEST_HOSTS)
     with TestClient(create_app(settings)) as client:  # the default source factory
         client.headers["Authorization"] = f"Bearer {_ctx(client).token}"
         sid = client.post("/api/sessions", json={}).json()["id"]
@@ -165,7 +168,7 @@ def test_api_flow_on_postgresql(tmp_path: Path, sources: ScriptedSources, pg_url
         client.headers["Authorization"] = f"Bearer {_ctx(client).token}"
         assert client.get("/api/health").json()["database"] == "postgresql"
         store = _ctx(client).store
-        sid, pid, tid = _live_dyad(client, ("live_display", "storage"))
+        sid, pid, tid = _live_dyad(client, ("live_display", "storage", "review"))
         _wait(lambda: store.count_beats(sid, participant_id=pid) >= 10, "stored beats")
         assert (
             client.post(f"/api/sessions/{sid}/markers", json={"type": "repair"}).status_code == 201
@@ -193,7 +196,7 @@ def test_start_with_an_unreadable_replay_file_is_422_and_stays_planned(
     path = tmp_path / "rec.txt"  # missing (None) or malformed
     if content is not None:
         path.write_text(content)
-    settings = ServerSettings(storage=StorageSettings(tmp_path / "data"))
+    settings = ServerSettings(storage=StorageSettings(tmp_path / "data"), allowed_hosts=TEST_HOSTS)
     with TestClient(create_app(settings)) as client:  # the default source factory
         client.headers["Authorization"] = f"Bearer {_ctx(client).token}"
         r = client.post("/api/participants", json={"code": "P-F", "role": "patient"})

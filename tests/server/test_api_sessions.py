@@ -232,6 +232,9 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     expected = {
         ("get", "/api/health"),
         ("post", "/api/auth/login"),
+        ("post", "/api/auth/logout"),
+        ("post", "/api/auth/password"),
+        ("post", "/api/clinicians/{username}/tokens/revoke"),
         ("get", "/api/me"),
         ("post", "/api/clinicians"),
         ("get", "/api/audit"),

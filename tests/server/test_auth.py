@@ -97,19 +97,24 @@ def test_password_hash_is_argon2id_salted_and_verifies() -> None:
 
 
 def test_login_token_expires_and_rejects_tampering(tmp_path: Path) -> None:
-    from server.auth import _login_token_user
+    from server.auth import _login_token_claims
+
+    def _login_token_user(key: str, token: str, now_s: float) -> str | None:
+        claims = _login_token_claims(key, token, now_s)
+        return None if claims is None else claims[0]
 
     key = "k" * 43
     token, expires = issue_login_token(key, "ana", now_s=1000.0, ttl_s=60.0)
     assert expires == 1060.0
-    assert _login_token_user(key, token, 1000.0) == "ana"
+    assert _login_token_claims(key, token, 1000.0) == ("ana", 1_000_000)
     assert _login_token_user(key, token, 1059.9) == "ana"
     assert _login_token_user(key, token, 1060.0) is None  # expired
     assert _login_token_user("other key" * 5, token, 1000.0) is None
-    prefix, user, exp, sig = token.split(".")
+    prefix, user, exp, issued, sig = token.split(".")
     forged_user = base64.urlsafe_b64encode(b"admin").rstrip(b"=").decode()
-    assert _login_token_user(key, f"{prefix}.{forged_user}.{exp}.{sig}", 1000.0) is None
-    assert _login_token_user(key, f"{prefix}.{user}.99999999.{sig}", 1000.0) is None
+    assert _login_token_user(key, f"{prefix}.{forged_user}.{exp}.{issued}.{sig}", 1000.0) is None
+    assert _login_token_user(key, f"{prefix}.{user}.99999999.{issued}.{sig}", 1000.0) is None
+    assert _login_token_user(key, f"{prefix}.{user}.{exp}.99999999999.{sig}", 1000.0) is None
     assert _login_token_user(key, "garbage", 1000.0) is None
 
 

@@ -87,7 +87,11 @@ def test_simulated_session_runs_on_the_accelerated_session_clock(tmp_path: Path)
 
 
 def test_default_factory_choices(tmp_path: Path) -> None:
-    factory = default_source_factory(ServerSettings(storage=StorageSettings(tmp_path)))
+    replay = tmp_path / "replay"  # file sources come from the replay folder only (issue 12)
+    replay.mkdir()
+    factory = default_source_factory(
+        ServerSettings(storage=StorageSettings(tmp_path / "data"), replay_dir=replay)
+    )
 
     def spec(*kinds: tuple[str, str | None]) -> SourceSpec:
         people = tuple(
@@ -102,9 +106,9 @@ def test_default_factory_choices(tmp_path: Path) -> None:
     sim = factory(spec(("simulator", "11"), ("simulator", None)))
     assert isinstance(sim, SimulatedSource)
     assert (sim.seed, sim.roles, sim.speed) == (11, ("patient", "therapist"), 10.0)
-    rr_file = tmp_path / "rr.txt"
+    rr_file = replay / "rr.txt"
     rr_file.write_text("\n".join(["800"] * 20) + "\n")
-    mixed = factory(spec(("simulator", None), ("file", str(rr_file))))
+    mixed = factory(spec(("simulator", None), ("file", "rr.txt")))
     assert isinstance(mixed, MergedSource)
     assert [type(s) for s in mixed.sources] == [SimulatedSource, ReplaySource]
     with pytest.raises(InvalidRecordError, match="lsl"):

@@ -22,6 +22,9 @@ from server.messages import BeatsMessage, HistoryMessage, SessionMessage, parse_
 from server.settings import ServerSettings
 from server.storage import DeviceAssignment, StorageSettings
 
+#: TestClient sends "Host: testserver"; the app answers configured hosts only.
+TEST_HOSTS = ("testserver",)
+
 
 @pytest.fixture
 def sources() -> ScriptedSources:
@@ -30,7 +33,9 @@ def sources() -> ScriptedSources:
 
 @pytest.fixture
 def client(tmp_path: Path, sources: ScriptedSources) -> Iterator[TestClient]:
-    settings = ServerSettings(storage=StorageSettings(tmp_path), max_ws_messages_per_s=50.0)
+    settings = ServerSettings(
+        storage=StorageSettings(tmp_path), max_ws_messages_per_s=50.0, allowed_hosts=TEST_HOSTS
+    )
     with TestClient(create_app(settings, source_factory=sources)) as c:
         yield c
 
@@ -153,7 +158,7 @@ def test_disconnect_unsubscribes(client: TestClient) -> None:
 
 
 def test_app_shutdown_stops_live_sessions(tmp_path: Path) -> None:
-    settings = ServerSettings(storage=StorageSettings(tmp_path))
+    settings = ServerSettings(storage=StorageSettings(tmp_path), allowed_hosts=TEST_HOSTS)
     with TestClient(create_app(settings, source_factory=scripted_source_factory())) as c:
         sid, _, _ = new_session(c, "e")
         c.portal.call(ctx(c).hub.start_session, sid)  # type: ignore[union-attr]
