@@ -52,7 +52,8 @@ from typing import Final, Literal, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from sensor.errors import MalformedFileError
+from hrv.errors import ParameterError
+from sensor.errors import MalformedFileError, SourceStateError
 from sensor.types import BeatBatch
 
 __all__ = [
@@ -836,19 +837,19 @@ class BeatFileWriter:
     def append(self, batch: BeatBatch) -> None:
         """Write every beat of ``batch`` and flush it to the operating system."""
         if self._fh is None:
-            raise ValueError(f"BeatFileWriter({self.path!r}) is closed")
+            raise SourceStateError(f"BeatFileWriter({self.path!r}) is closed")
         n = len(batch)
         if n == 0:
             return
         for field_name, value in (("participant", batch.participant), ("device", batch.device)):
             if any(c in value for c in ",\n\r"):
-                raise ValueError(f"{field_name} must not contain commas or newlines: {value!r}")
+                raise ParameterError(f"{field_name} must not contain commas or newlines: {value!r}")
         if batch.beat_times_s.shape[0] != n:
-            raise ValueError(
+            raise ParameterError(
                 f"batch has {n} RR values but {batch.beat_times_s.shape[0]} beat times"
             )
         if batch.rr_raw is not None and len(batch.rr_raw) != n:
-            raise ValueError(f"batch has {n} RR values but {len(batch.rr_raw)} raw values")
+            raise ParameterError(f"batch has {n} RR values but {len(batch.rr_raw)} raw values")
         raw: Sequence[object] = batch.rr_raw if batch.rr_raw is not None else ("",) * n
         contact = "" if batch.contact is None else str(int(batch.contact))
         prefix = f"{batch.participant},{batch.device},"

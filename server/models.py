@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseError, PhaseTemplate
+from hrv.errors import ParameterError
 from server.storage import (
     ConsentPurpose,
     CueResponse,
@@ -113,14 +114,15 @@ _MAX_UNIX_TIME_S: Final[float] = 253_402_300_799.0
 
 
 def _check_text(value: Any, where: str = "body") -> None:
-    """Raise ValueError for a NUL character or an unpaired surrogate anywhere in ``value``."""
+    """Raise :class:`hrv.errors.ParameterError` (a ``ValueError``: pydantic answers 422) for a
+    NUL character or an unpaired surrogate anywhere in ``value``."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise ValueError(f"{where}: text must not hold NUL characters")
+            raise ParameterError(f"{where}: text must not hold NUL characters")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError(
+            raise ParameterError(
                 f"{where}: text must be valid Unicode (an unpaired surrogate)"
             ) from None
     elif isinstance(value, dict):

@@ -55,7 +55,7 @@ from dashboard.cues import CueEngine, CueError
 from dashboard.events import Cue, CueResolved, PhaseChange
 from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseClock, PhaseError, PhaseTemplate
 from hrv.arousal import ArousalTracker, ArousalUpdate
-from hrv.errors import SintoniaError
+from hrv.errors import ParameterError, SintoniaError
 from hrv.stream import MultiStreamEngine, StreamConfig, StreamUpdates
 from sensor.quality import split_corrupt
 from sensor.types import BeatBatch, BeatSource, DeviceEvent, SourceItem
@@ -435,7 +435,7 @@ class LiveHub:
         stream_config: StreamConfig | None = None,
     ) -> None:
         if not settings.max_ws_messages_per_s > 0:
-            raise ValueError(
+            raise ParameterError(
                 f"max_ws_messages_per_s must be > 0, got {settings.max_ws_messages_per_s!r}"
             )
         self.store = store

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from hrv.errors import ParameterError
 from sensor.errors import SensorError
 from sensor.types import BeatSource, SourceItem
 from server.settings import ServerSettings
@@ -107,7 +108,7 @@ class MergedSource:
 
     def __init__(self, sources: Sequence[BeatSource]) -> None:
         if not sources:
-            raise ValueError("expected at least one source to merge, got none")
+            raise ParameterError("expected at least one source to merge, got none")
         self.sources = tuple(sources)
         self._tasks: list[asyncio.Task[None]] = []
 

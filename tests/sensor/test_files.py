@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensor.errors import MalformedFileError
+from sensor.errors import MalformedFileError, SourceStateError
 from sensor.files import (
     BEATS_FILE_MAGIC,
     BeatFileWriter,
@@ -340,7 +340,7 @@ def test_beats_file_flushes_each_batch_and_appends(tmp_path: Path) -> None:
     assert read_rr_file(p).rr_ms.tolist() == [800.0]
     w.close()
     w.close()  # idempotent
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(SourceStateError, match="closed"):
         w.append(_batch("patient", 1, [800.0], 0.8))
     with BeatFileWriter(p) as w2:  # reopening appends, no second header
         w2.append(_batch("patient", 1, [810.0], 0.8))
