@@ -587,7 +587,7 @@ def phase_bars_figure(
         are shapes named ``"usual:<metric>"``.
     """
     colour = ROLE_COLOURS.get(person.role, _EXTRA_COLOURS[0])
-    labels = [r.label for r in person.phases]
+    labels = [plain_text(r.label) for r in person.phases]
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -679,12 +679,12 @@ def synchrony_phases_figure(sync: SynchronyReview) -> go.Figure:
     .. [1] Tschacher W, Meier D (2020). Physiological synchrony in psychotherapy sessions.
        Psychotherapy Research 30(5), 558-573.
     """
-    labels = [r.label for r in sync.phases]
+    labels = [plain_text(r.label) for r in sync.phases]
     have = [r for r in sync.phases if r.z is not None]
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
-            x=[r.label for r in have],
+            x=[plain_text(r.label) for r in have],
             y=[r.z.surrogate_mean for r in have if r.z is not None],
             error_y={
                 "type": "data",
@@ -701,14 +701,15 @@ def synchrony_phases_figure(sync: SynchronyReview) -> go.Figure:
         )
     )
     hover = [
-        f"{r.label}: real pairing z {r.z.observed:.3f}<br>effect size {r.z.effect_size:.2f}, "
+        f"{plain_text(r.label)}: real pairing z {r.z.observed:.3f}<br>"
+        f"effect size {r.z.effect_size:.2f}, "
         f"p {_p_text(r.z.p_value, r.z.n_surrogates)}<br>{r.n_segments} segments"
         for r in have
         if r.z is not None
     ]
     fig.add_trace(
         go.Scatter(
-            x=[r.label for r in have],
+            x=[plain_text(r.label) for r in have],
             y=[r.z.observed for r in have if r.z is not None],
             mode="markers",
             marker={"size": 11, "color": OKABE_ITO["blue"]},
@@ -721,7 +722,7 @@ def synchrony_phases_figure(sync: SynchronyReview) -> go.Figure:
     for r in sync.phases:
         if r.z is None:
             fig.add_annotation(
-                x=r.label,
+                x=plain_text(r.label),
                 y=0,
                 text=r.note or "not computed",
                 showarrow=False,

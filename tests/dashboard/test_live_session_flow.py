@@ -163,7 +163,7 @@ def test_layout_at_three_sizes_with_a_suggestion_showing(
             pg.set_default_timeout(TIMEOUT_MS)
             pg.goto(url)
             pg.wait_for_selector('#conn[data-state="online"]')
-            pg.wait_for_function("window.sintoniaLive.plottedArousal('T-DEMO') > 0")
+            pg.wait_for_function("() => window.sintoniaLive.plottedArousal('T-DEMO') > 0")
             size = f"{width}x{height}"
             without = _still(pg)
             tap["ws"].send(json.dumps(cue))
@@ -214,7 +214,7 @@ def test_layout_at_three_sizes_with_a_suggestion_showing(
             # the pacer with its coherence readings still fits, and moves none of the above
             pg.click("#pacer-toggle")
             pg.wait_for_function(
-                "/[0-9]/.test(document.getElementById('coherence').textContent)",
+                "() => /[0-9]/.test(document.getElementById('coherence').textContent)",
                 timeout=TIMEOUT_MS,
             )
             pg.wait_for_timeout(300)
@@ -242,7 +242,8 @@ def test_a_marker_is_undone_from_the_page_and_kept_as_retracted(page: Page, serv
         page.click("#marker-undo")
     assert undone.value.status == 200, undone.value.text()
     page.wait_for_function(
-        "window.sintoniaLive.retractedTypes().includes('dissociation_observed')", timeout=5_000
+        "() => window.sintoniaLive.retractedTypes().includes('dissociation_observed')",
+        timeout=5_000,
     )
     assert "dissociation_observed" not in page.evaluate("window.sintoniaLive.markerTypes()")
     # drawn as retracted: no marker line across the trace, a hollow grey mark instead
@@ -270,7 +271,7 @@ def test_a_marker_is_undone_from_the_page_and_kept_as_retracted(page: Page, serv
 
 def test_co_regulation_is_blank_while_the_patient_is_hidden(page: Page) -> None:
     page.wait_for_function(
-        "document.getElementById('sync-value').dataset.state === 'value'", timeout=90_000
+        "() => document.getElementById('sync-value').dataset.state === 'value'", timeout=90_000
     )
     text = page.inner_text("#sync-value")
     assert "r = " in text
@@ -357,7 +358,7 @@ def test_a_patient_without_consent_is_not_shown_as_a_pause_that_never_resumes(
         assert api.post(f"/api/sessions/{sid}/start").status_code == 200
     page.goto(f"{server.base_url}/sessions/{sid}/live?token={server.token}")
     page.wait_for_selector('#session-status[data-status="live"]')
-    page.wait_for_function("window.sintoniaLive.plottedArousal('T-NC') > 0")
+    page.wait_for_function("() => window.sintoniaLive.plottedArousal('T-NC') > 0")
     notice = page.locator("#consent-notice")
     assert notice.is_visible()
     text = notice.inner_text()
