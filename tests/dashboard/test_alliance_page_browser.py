@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,18 +13,7 @@ pytestmark = pytest.mark.slow
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 
-def _load_harness() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "server" / "_e2e.py"
-    spec = importlib.util.spec_from_file_location("sintonia_tests_e2e", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-e2e = _load_harness()
+from tests.support import e2e  # noqa: E402
 
 
 @pytest.fixture(scope="module")

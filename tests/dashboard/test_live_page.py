@@ -11,12 +11,9 @@ are saved under ``test-output/`` for a person to look at.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,18 +41,7 @@ LOOPBACK = {"127.0.0.1"}
 TIMEOUT_MS = 45_000
 
 
-def _load_harness() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "server" / "_e2e.py"
-    spec = importlib.util.spec_from_file_location("sintonia_tests_e2e", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-e2e = _load_harness()
+from tests.support import e2e  # noqa: E402
 
 
 class Watch:

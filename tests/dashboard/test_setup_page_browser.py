@@ -1,7 +1,7 @@
 """The session setup page and the session list in a real browser against a real server.
 
 ``sintonia serve --port 0`` runs in a subprocess on loopback with a temporary
-``SINTONIA_DATA_DIR`` (harness: ``tests/server/_e2e.py``); Playwright drives Debian's Chromium
+``SINTONIA_DATA_DIR`` (harness: ``tests/support/e2e.py``); Playwright drives Debian's Chromium
 (``/usr/bin/chromium``, never a downloaded browser). Every request the browser makes is checked to
 stay on ``127.0.0.1`` (anything else is aborted and fails the test); console errors and uncaught
 exceptions fail the test. What the page did is checked through the REST API. The live page
@@ -12,14 +12,11 @@ at (1366x768 laptop, 820x1180 tablet).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -35,18 +32,7 @@ PURPOSES = ("live_display", "storage", "review", "research_export", "synchrony")
 pytestmark = pytest.mark.slow
 
 
-def _load_harness() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "server" / "_e2e.py"
-    spec = importlib.util.spec_from_file_location("sintonia_tests_e2e", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-e2e = _load_harness()
+from tests.support import e2e  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,11 @@ tried (routes x credentials, requests fuzzed, 5xx found, bad-input payloads).
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _security_support import COUNTS
+from tests.support.security import COUNTS
 
 _spec = importlib.util.spec_from_file_location(
     "sintonia_server_test_conftest", Path(__file__).parents[1] / "server" / "conftest.py"

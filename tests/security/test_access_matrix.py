@@ -4,7 +4,7 @@ The routes are read from the app itself (its OpenAPI document plus the routes it
 it: pages, static files, the WebSocket), so a route added later is covered without editing this
 file; a route that answers without credentials must be listed in :data:`PUBLIC` with the reason.
 
-Credentials tried on every route (see ``_security_support.World``):
+Credentials tried on every route (see ``tests.support.security.World``):
 
 * ``none``, ``wrong`` (a random token), ``expired`` (ana's login token, expired): 401 on every
   route that is not public (a WebSocket closes with 4401), and never a sentinel;
@@ -23,9 +23,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -33,8 +31,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _security_support import COUNTS, World, build_world, leaks
+from tests.support.security import COUNTS, World, build_world, leaks
 
 #: Routes that answer without credentials, and why that leaks nothing.
 PUBLIC: Final[dict[str, str]] = {

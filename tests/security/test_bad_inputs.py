@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -18,8 +17,7 @@ from typing import Any, Final
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _security_support import COUNTS, World, build_world, empty_tables
+from tests.support.security import COUNTS, World, build_world, empty_tables
 
 # ---------------------------------------------------------------------------- replay sources
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _security_support import (
+from dashboard.figures import plain_text
+from dashboard.phases import DEFAULT_FIRST_SESSION
+from server.app import create_app
+from server.messages import BeatsMessage, HistoryMessage, parse_message
+from server.settings import ServerSettings
+from server.storage import DeviceAssignment, StorageSettings
+from tests.support.security import (
     BASE_URL,
     COUNTS,
     PASSWORD,
@@ -27,13 +31,6 @@ from _security_support import (
     build_world,
     store_sentinel_beats,
 )
-
-from dashboard.figures import plain_text
-from dashboard.phases import DEFAULT_FIRST_SESSION
-from server.app import create_app
-from server.messages import BeatsMessage, HistoryMessage, parse_message
-from server.settings import ServerSettings
-from server.storage import DeviceAssignment, StorageSettings
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -23,12 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _security_support import COUNTS, World, build_world, empty_tables
-
 from server.app import create_app
 from server.settings import ServerSettings
 from server.storage import StorageSettings
+from tests.support.security import COUNTS, World, build_world, empty_tables
 
 #: Requests per operation and backend at most (39 operations: about 1,900 per backend; hypothesis
 #: stops early on operations with few distinct inputs).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _api_support import api_client, ctx_of, store_beats
+from tests.support.api import api_client, ctx_of, store_beats
 
 
 @pytest.fixture

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _api_support import api_client, ctx_of
-
 from dashboard.cues import GROUNDING_MARKERS
 from server.models import MARKER_TYPES
+from tests.support.api import api_client, ctx_of
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +14,8 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _api_support import api_client, ctx_of, store_beats
-
 from server.api.data import derived_series
+from tests.support.api import api_client, ctx_of, store_beats
 
 T0 = 1_700_000_000.0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _api_support import make_app
-
 from sensor.fake_ble import FakeBleWorld, FakeStrap
 from server.api import devices
+from tests.support.api import make_app
 
 STRAPS = (
     FakeStrap("AA:00:00:00:00:01", "Polar H10 FAR", rssi=-82),

@@ -5,18 +5,15 @@ Issue 13: one stray key wrote "Dissociation observed" into the record for good.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _api_support import api_client, ctx_of
 from test_api_control import _setup
 
 from server.api.control import UNDO_WINDOW_S
+from tests.support.api import api_client, ctx_of
 
 
 @pytest.fixture

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _api_support import api_client, ctx_of
-
 from dashboard.phases import DEFAULT_FIRST_SESSION
+from tests.support.api import api_client, ctx_of
 
 
 @pytest.fixture

@@ -6,16 +6,12 @@ import base64
 import os
 import re
 import stat
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _api_support import api_client, ctx_of
 
 from server.auth import (
     AuthError,
@@ -27,6 +23,7 @@ from server.auth import (
     verify_password,
 )
 from server.storage import Session
+from tests.support.api import api_client, ctx_of
 
 # ---------------------------------------------------------------------------- the token file
 

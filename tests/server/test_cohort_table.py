@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,7 @@ from server.export.cohort import (
     SYNCHRONY_SMOOTH_S,
 )
 from server.storage import Store
-
-sys.path.insert(0, str(Path(__file__).parent))
-import itertools
-
-from _export_support import PHASES, T0_S, Fixture, fill_store, populate
+from tests.support.export import PHASES, T0_S, Fixture, fill_store, populate
 
 
 @pytest.fixture(scope="module")

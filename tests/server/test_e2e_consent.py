@@ -7,30 +7,14 @@ more, while the therapist's stream and storage go on.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from server.cli.demo import DEMO_PATIENT_CODE, DEMO_THERAPIST_CODE
 from server.messages import BeatsMessage, HistoryMessage, VisibilityMessage, parse_message
-
-
-def _load_harness() -> ModuleType:
-    path = Path(__file__).with_name("_e2e.py")
-    spec = importlib.util.spec_from_file_location("sintonia_tests_e2e", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-e2e = _load_harness()
+from tests.support import e2e
 
 #: Beats messages read after a revocation to check that the patient stays out of them (~2 s).
 MESSAGES_AFTER: int = 8

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -30,20 +28,7 @@ from server.cli.serve import dashboard_url
 from server.live.sources import simulator_seed
 from server.storage import Store
 from server.storage.records import CONSENT_PURPOSES
-
-
-def _load_harness() -> ModuleType:
-    path = Path(__file__).with_name("_e2e.py")
-    spec = importlib.util.spec_from_file_location("sintonia_tests_e2e", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-e2e = _load_harness()
+from tests.support import e2e
 
 
 @pytest.fixture

@@ -3,30 +3,14 @@ on restart the session is ``interrupted``, not lost (issue 5, durability)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
 from server.messages import BeatsMessage, HistoryMessage, parse_message
-
-
-def _load_harness() -> ModuleType:
-    path = Path(__file__).with_name("_e2e.py")
-    spec = importlib.util.spec_from_file_location("sintonia_tests_e2e", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-e2e = _load_harness()
+from tests.support import e2e
 
 #: What the requirement allows to be lost: beats received in the last second before the kill.
 LOSS_WINDOW_S = 1.0

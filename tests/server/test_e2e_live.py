@@ -7,11 +7,7 @@ matter.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,20 +17,7 @@ from websockets.sync.client import connect
 from server.cli.demo import DEMO_PATIENT_CODE, DEMO_THERAPIST_CODE
 from server.live.ws import CLOSE_UNAUTHORIZED
 from server.messages import BeatsMessage, HistoryMessage, parse_message
-
-
-def _load_harness() -> ModuleType:
-    path = Path(__file__).with_name("_e2e.py")
-    spec = importlib.util.spec_from_file_location("sintonia_tests_e2e", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-e2e = _load_harness()
+from tests.support import e2e
 
 pytestmark = pytest.mark.slow
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import pytest
 
 from server.cli import main
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _export_support import Fixture, fill_store
+from tests.support.export import Fixture, fill_store
 
 pytest.importorskip("pyedflib")
 pytest.importorskip("pyarrow")

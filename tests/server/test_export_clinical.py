@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +17,7 @@ from server.export import NothingToExportError, write_session_csv
 from server.export.tables import ARTIFACT_NAMES
 from server.readmodel import load_session_record, session_phases
 from server.storage import PhaseEvent, Store
-
-sys.path.insert(0, str(Path(__file__).parent))
-import itertools
-
-from _export_support import (
+from tests.support.export import (
     BLE_ADDRESS,
     CODE_NO_CONSENT,
     CODE_PATIENT,

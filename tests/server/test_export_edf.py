@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,7 @@ from server.readmodel import load_session_record
 
 pyedflib = pytest.importorskip("pyedflib")
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _export_support import PHASES, T0_S, Fixture, fill_store  # noqa: E402
+from tests.support.export import PHASES, T0_S, Fixture, fill_store  # noqa: E402
 
 
 def _step(physical: tuple[float, float]) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ from server.export.research import PHYSIO_COLUMNS
 
 pq = pytest.importorskip("pyarrow.parquet")
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _export_support import (  # noqa: E402
+from tests.support.export import (  # noqa: E402
     BLE_ADDRESS,
     CODE_NO_CONSENT,
     CODE_PATIENT,

@@ -8,7 +8,6 @@ de-identification nobody could tell.
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,7 @@ from server.cli import main
 from server.storage import DeviceAssignment, Store
 from server.storage.migrate import alembic_config, upgrade_to_head
 from server.storage.settings import make_engine
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _export_support import T0_S, Fixture, fill_store, store_session
+from tests.support.export import T0_S, Fixture, fill_store, store_session
 
 
 @pytest.fixture(scope="module")

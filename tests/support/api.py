@@ -1,7 +1,6 @@
 """Test support for the REST API tests: a fake live hub and an app built around it.
 
-Imported by ``test_api_*.py`` and ``test_auth*.py`` (which put this folder on ``sys.path``: the
-suite runs with ``--import-mode=importlib``, so test folders are not packages).
+Imported by ``test_api_*.py`` and ``test_auth*.py`` as ``tests.support.api``.
 
 :class:`FakeHub` implements the LiveHub methods that the API calls (``server_contract.md``) with
 the store and a :class:`dashboard.phases.PhaseClock`, and records every call, so the API is tested
