@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from dashboard.cues import GROUNDING_MARKERS
 from server.models import MARKER_TYPES
-from tests.support.api import api_client, ctx_of
+from tests.support.api import api_client, ctx_of, live_dyad
 
 
 @pytest.fixture
@@ -19,42 +19,13 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def _setup(client: TestClient, *, start: bool = True) -> tuple[int, int, int]:
-    """A session with a patient and a therapist on the simulator; started by default."""
-    pid = client.post("/api/participants", json={"code": "P-1", "role": "patient"}).json()["id"]
-    tid = client.post("/api/participants", json={"code": "T-1", "role": "therapist"}).json()["id"]
-    r = client.post(
-        "/api/sessions",
-        json={
-            "template": {
-                "name": "three",
-                "phases": [
-                    {"id": "welcome", "label": "Welcome", "minutes": 5},
-                    {"id": "map", "label": "Map", "minutes": 10},
-                    {"id": "closing", "label": "Closing", "minutes": 5},
-                ],
-            },
-            "participants": [
-                {"participant_id": pid, "device": {"kind": "simulator", "seed": 1}},
-                {"participant_id": tid, "device": {"kind": "simulator", "seed": 1}},
-            ],
-        },
-    )
-    sid = r.json()["id"]
-    for who in (pid, tid):  # markers and cues about a person are listed only with consent
-        ctx_of(client).store.grant_consent(who, "review", "v1")
-    if start:
-        assert client.post(f"/api/sessions/{sid}/start").status_code == 200
-    return sid, pid, tid
-
-
 def test_marker_vocabulary_covers_the_cue_engine() -> None:
     assert set(GROUNDING_MARKERS) <= set(MARKER_TYPES)
     assert len(MARKER_TYPES) == 9
 
 
 def test_advance_and_extend_a_live_session(client: TestClient) -> None:
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     r = client.post(f"/api/sessions/{sid}/phase/advance")
     assert r.status_code == 200
     assert (r.json()["session_id"], r.json()["phase_id"], r.json()["previous_id"]) == (
@@ -80,14 +51,14 @@ def test_advance_and_extend_a_live_session(client: TestClient) -> None:
 
 @pytest.mark.parametrize("by_s", [0, -5, 3601, "soon"])
 def test_bad_extension_is_422(client: TestClient, by_s: object) -> None:
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     r = client.post(f"/api/sessions/{sid}/phase/extend", json={"by_s": by_s})
     assert r.status_code == 422
     assert ("extend_phase", sid, by_s) not in ctx_of(client).hub.calls
 
 
 def test_phase_control_needs_a_live_session(client: TestClient) -> None:
-    sid, _, _ = _setup(client, start=False)
+    sid, _, _ = live_dyad(client, start=False)
     assert client.post(f"/api/sessions/{sid}/phase/advance").status_code == 409
     r = client.post(f"/api/sessions/{sid}/phase/extend", json={"by_s": 60})
     assert r.status_code == 409
@@ -101,7 +72,7 @@ def test_phase_control_needs_a_live_session(client: TestClient) -> None:
 def test_every_marker_type_is_stored_and_sent_to_the_hub(
     client: TestClient, marker_type: str
 ) -> None:
-    sid, pid, _ = _setup(client)
+    sid, pid, _ = live_dyad(client)
     body: dict[str, object] = {"type": marker_type, "participant_id": pid}
     if marker_type == "note":
         body["note"] = "patient mentions the exam"
@@ -126,14 +97,14 @@ def test_every_marker_type_is_stored_and_sent_to_the_hub(
     ],
 )
 def test_bad_markers_are_422(client: TestClient, body: dict[str, object]) -> None:
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     r = client.post(f"/api/sessions/{sid}/markers", json=body)
     assert r.status_code == 422
     assert ctx_of(client).store.list_markers(sid) == []
 
 
 def test_marker_needs_live_session_and_a_member(client: TestClient) -> None:
-    sid, _, _ = _setup(client, start=False)
+    sid, _, _ = live_dyad(client, start=False)
     assert client.post(f"/api/sessions/{sid}/markers", json={"type": "rupture"}).status_code == 409
     assert client.post("/api/sessions/99/markers", json={"type": "rupture"}).status_code == 404
     assert client.post(f"/api/sessions/{sid}/start").status_code == 200
@@ -147,7 +118,7 @@ def test_marker_needs_live_session_and_a_member(client: TestClient) -> None:
 
 
 def test_cue_responses(client: TestClient) -> None:
-    sid, pid, _ = _setup(client)
+    sid, pid, _ = live_dyad(client)
     store = ctx_of(client).store
     cue = store.add_cue(
         sid, "pacing", "Consider slowing the pace.", {"phase": "map"}, participant_id=pid
@@ -184,7 +155,7 @@ def test_cue_responses(client: TestClient) -> None:
 
 
 def test_cue_response_after_the_session_does_not_call_the_hub(client: TestClient) -> None:
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     cue = ctx_of(client).store.add_cue(sid, "pacing", "Consider a pause.", {})
     assert client.post(f"/api/sessions/{sid}/stop").status_code == 200
     r = client.post(f"/api/sessions/{sid}/cues/{cue.id}/response", json={"response": "dismissed"})
@@ -193,7 +164,7 @@ def test_cue_response_after_the_session_does_not_call_the_hub(client: TestClient
 
 
 def test_privacy_pause(client: TestClient) -> None:
-    sid, pid, _ = _setup(client)
+    sid, pid, _ = live_dyad(client)
     hub = ctx_of(client).hub
     r = client.post(f"/api/sessions/{sid}/privacy-pause", json={"participant_id": pid})
     assert r.status_code == 200
@@ -229,7 +200,7 @@ def test_privacy_pause(client: TestClient) -> None:
 
 
 def test_markers_and_cue_responses_are_timed_on_the_session_clock(client: TestClient) -> None:
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     hub = ctx_of(client).hub
     store = ctx_of(client).store
     before = store.now()
@@ -242,7 +213,7 @@ def test_markers_and_cue_responses_are_timed_on_the_session_clock(client: TestCl
 
 
 def test_pacer(client: TestClient) -> None:
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     r = client.post(f"/api/sessions/{sid}/pacer", json={"on": True})
     assert r.status_code == 200
     assert r.json() == {"session_id": sid, "on": True}

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from test_api_control import _setup
 
 from server.api.control import UNDO_WINDOW_S
-from tests.support.api import api_client, ctx_of
+from tests.support.api import api_client, ctx_of, live_dyad
 
 
 @pytest.fixture
@@ -28,7 +27,7 @@ def _audit(client: TestClient, marker_id: int) -> list[tuple[str, dict[str, obje
 
 
 def test_undo_keeps_the_marker_marked_retracted_and_audited(client: TestClient) -> None:
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     hub = ctx_of(client).hub
     m = client.post(f"/api/sessions/{sid}/markers", json={"type": "dissociation_observed"}).json()
     r = client.post(f"/api/sessions/{sid}/markers/{m['id']}/undo")
@@ -53,7 +52,7 @@ def test_undo_keeps_the_marker_marked_retracted_and_audited(client: TestClient) 
 
 
 def test_undo_is_only_for_a_short_time_then_retract_with_a_reason(client: TestClient) -> None:
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     store = ctx_of(client).store
     hub = ctx_of(client).hub
     old = store.add_marker(sid, "rupture", at_s=hub.now(sid) - UNDO_WINDOW_S - 5.0)
@@ -72,7 +71,7 @@ def test_undo_is_only_for_a_short_time_then_retract_with_a_reason(client: TestCl
 
 
 def test_retract_and_correct_after_the_session(client: TestClient) -> None:
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     a = client.post(f"/api/sessions/{sid}/markers", json={"type": "silence"}).json()
     b = client.post(f"/api/sessions/{sid}/markers", json={"type": "rupture"}).json()
     assert client.post(f"/api/sessions/{sid}/stop").status_code == 200
@@ -116,7 +115,7 @@ def test_the_review_reads_only_standing_markers(client: TestClient) -> None:
     retracted ones out; the corrected marker takes the original's place."""
     from server.review_data import load_session_inputs
 
-    sid, _, _ = _setup(client)
+    sid, _, _ = live_dyad(client)
     a = client.post(f"/api/sessions/{sid}/markers", json={"type": "dissociation_observed"}).json()
     b = client.post(f"/api/sessions/{sid}/markers", json={"type": "rupture"}).json()
     client.post(f"/api/sessions/{sid}/markers/{a['id']}/undo")

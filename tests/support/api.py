@@ -189,3 +189,32 @@ def store_beats(
     result = store.append_beats(session_id, participant_id, batch)
     assert result.inserted == len(rr), result
     return times
+
+
+def live_dyad(client: TestClient, *, start: bool = True) -> tuple[int, int, int]:
+    """A session with a patient and a therapist on the simulator; started by default."""
+    pid = client.post("/api/participants", json={"code": "P-1", "role": "patient"}).json()["id"]
+    tid = client.post("/api/participants", json={"code": "T-1", "role": "therapist"}).json()["id"]
+    r = client.post(
+        "/api/sessions",
+        json={
+            "template": {
+                "name": "three",
+                "phases": [
+                    {"id": "welcome", "label": "Welcome", "minutes": 5},
+                    {"id": "map", "label": "Map", "minutes": 10},
+                    {"id": "closing", "label": "Closing", "minutes": 5},
+                ],
+            },
+            "participants": [
+                {"participant_id": pid, "device": {"kind": "simulator", "seed": 1}},
+                {"participant_id": tid, "device": {"kind": "simulator", "seed": 1}},
+            ],
+        },
+    )
+    sid = r.json()["id"]
+    for who in (pid, tid):  # markers and cues about a person are listed only with consent
+        ctx_of(client).store.grant_consent(who, "review", "v1")
+    if start:
+        assert client.post(f"/api/sessions/{sid}/start").status_code == 200
+    return sid, pid, tid
