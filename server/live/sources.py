@@ -26,6 +26,7 @@ from server.settings import ServerSettings
 from server.storage import InvalidRecordError, Role, SourceKind
 
 __all__ = [
+    "IdleSource",
     "MergedSource",
     "SourceFactory",
     "SourceParticipant",
@@ -145,6 +146,27 @@ class MergedSource:
                 await task
 
 
+class IdleSource:
+    """A source that yields nothing until closed: the place of remote participants, whose beats
+    arrive through the ingest protocol (:mod:`server.remote`) and not from a source."""
+
+    def __init__(self) -> None:
+        self._closed = asyncio.Event()
+
+    def __aiter__(self) -> AsyncIterator[SourceItem]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[SourceItem]:
+        await self._closed.wait()
+        nothing: tuple[SourceItem, ...] = ()
+        for item in nothing:  # pragma: no cover - an async generator that yields nothing
+            yield item
+
+    async def aclose(self) -> None:
+        """Stop iterating."""
+        self._closed.set()
+
+
 def simulator_seed(address: str | None, session_id: int) -> int:
     """The simulator seed of an assignment: ``"7"`` or ``"seed=7"``; default the session id.
 
@@ -253,10 +275,12 @@ def default_source_factory(settings: ServerSettings) -> SourceFactory:
                     f"the file assigned to participant {p.code} cannot be replayed: {exc}"
                 ) from exc
             sources.append(replay)
+        if by_kind.pop("remote", []):
+            sources.append(IdleSource())  # their beats come through /ws/ingest (server.remote)
         if by_kind:
             raise InvalidRecordError(
                 f"device kinds {sorted(by_kind)} cannot be streamed live; "
-                "expected simulator, ble or file"
+                "expected simulator, ble, file or remote"
             )
         if not sources:
             raise InvalidRecordError(
