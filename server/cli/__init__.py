@@ -26,6 +26,7 @@ _COMMAND_MODULES: Final[tuple[str, ...]] = (
     "report",
     "export",
     "importer",
+    "relay",
 )
 
 
