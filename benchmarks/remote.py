@@ -116,9 +116,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        with e2e.running_server(["serve", "--port", "0"], Path(tmp) / "data") as server:
-            result = asyncio.run(_run(server, args.seconds))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        e2e.running_server(["serve", "--port", "0"], Path(tmp) / "data") as server,
+    ):
+        result = asyncio.run(_run(server, args.seconds))
     print(json.dumps(result, indent=1))
 
 
