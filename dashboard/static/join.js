@@ -8,6 +8,7 @@
     4411: "This link was withdrawn by your therapist." };
   const $ = function (id) { return document.getElementById(id); };
   let ws = null, wsOpen = false, fatal = null, db = null, gapNext = true, backoff = 500;
+  let lastBeatT = null;
   const streamKey = "sintonia-stream-" + token.slice(0, 12);
   let stream = localStorage.getItem(streamKey);
   if (!stream) {
@@ -125,10 +126,16 @@
     try { m = window.SintoniaHRM.parse(ev.target.value); } catch (e) { return; }
     status("st-contact", m.contact === null ? "not reported" : m.contact ? "good" : "no contact");
     if (!m.rr_ms.length) return;
+    // beat times as sensor.timing reconstructs them: summed RR from an anchor (the receipt time
+    // of the first notification minus its RRs), re-anchored after a gap or when the sum drifts
+    // more than 2 s from the receipt clock
     const now = Date.now() / 1000;
+    const total = m.rr_ms.reduce(function (a, r) { return a + r / 1000; }, 0);
+    if (lastBeatT === null || gapNext || Math.abs(lastBeatT + total - now) > 2) {
+      lastBeatT = now - total;
+    }
     const times = [];
-    let t = now;
-    for (let i = m.rr_ms.length - 1; i >= 0; i--) { times.unshift(t); t -= m.rr_ms[i] / 1000; }
+    m.rr_ms.forEach(function (r) { lastBeatT += r / 1000; times.push(lastBeatT); });
     const seq = Number(localStorage.getItem(seqKey) || "0");
     localStorage.setItem(seqKey, String(seq + 1));
     const msg = { type: "beats", seq: seq, rr_ms: m.rr_ms, t_device_s: times, contact: m.contact,
@@ -145,6 +152,7 @@
     const ch = await service.getCharacteristic("heart_rate_measurement");
     ch.addEventListener("characteristicvaluechanged", onValue);
     await ch.startNotifications();
+    window.SintoniaJoin.characteristic = ch; // for tests: readValue() fires the same handler
     status("st-strap", "connected (" + (device.name || "strap") + ")");
   }
   async function connectStrap() {
@@ -175,5 +183,6 @@
       connectServer();
     } catch (e) { showError(e.message); }
   }
+  window.SintoniaJoin = { characteristic: null };
   start();
 })();
