@@ -8,7 +8,7 @@
     4411: "This link was withdrawn by your therapist." };
   const $ = function (id) { return document.getElementById(id); };
   let ws = null, wsOpen = false, fatal = null, db = null, gapNext = true, backoff = 500;
-  let lastBeatT = null;
+  let lastBeatT = null, bufferedBeats = 0;
   const streamKey = "sintonia-stream-" + token.slice(0, 12);
   let stream = localStorage.getItem(streamKey);
   if (!stream) {
@@ -89,6 +89,7 @@
   }
   async function updateUpload() {
     const n = (await pending()).reduce(function (a, m) { return a + m.msg.rr_ms.length; }, 0);
+    bufferedBeats = n;
     status("st-upload", (wsOpen ? "connected" : "waiting for the server") +
       (n ? ", " + n + " beats kept here until stored" : ", everything stored"));
   }
@@ -118,7 +119,7 @@
       updateUpload();
     };
   }
-  setInterval(function () { send({ type: "ping", t_device_s: Date.now() / 1000 }); }, 5000);
+  setInterval(function () { send({ type: "ping", t_device_s: Date.now() / 1000, buffered: bufferedBeats }); }, 5000);
 
   // ---------------------------------------------------------------- strap
   async function onValue(ev) {

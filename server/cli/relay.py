@@ -188,7 +188,12 @@ class Relay:
                         self.stats.messages_sent += 1
                         sent_up_to = seq
                 if time.monotonic() >= next_ping:
-                    await ws.send(json.dumps({"type": "ping", "t_device_s": time.time()}))
+                    ping = {
+                        "type": "ping",
+                        "t_device_s": time.time(),
+                        "buffered": self.buffered_beats,
+                    }
+                    await ws.send(json.dumps(ping))
                     next_ping = time.monotonic() + PING_EVERY_S
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._new.wait(), 0.5)

@@ -56,6 +56,9 @@ class LinkQualityOut(BaseModel):
     clock_offset_s: float | None = Field(description="server clock minus device clock")
     clock_drift_ppm: float | None
     last_close_code: int | None = None
+    client_buffered_beats: int | None = Field(
+        default=None, description="beats the client said it holds unacknowledged (last ping)"
+    )
 
 
 class JoinLinkOut(BaseModel):

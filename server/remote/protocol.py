@@ -9,7 +9,8 @@ Client -> server (JSON text frames, at most :data:`MAX_MESSAGE_BYTES` bytes):
   default ``"0"``), 0 <= N < 2**40; ``rr_ms`` (1 to :data:`MAX_BEATS_PER_MESSAGE` RR intervals,
   ms, as received) and ``t_device_s`` (the time of each beat on the device's clock, Unix s) have
   the same length. A message is resent with the same ``seq`` and content until acknowledged.
-* ``{"type": "ping", "t_device_s": T}``: clients ping once before their first beats and then
+* ``{"type": "ping", "t_device_s": T, "buffered": B}`` (``buffered``, optional: beats the
+  client holds unacknowledged): clients ping once before their first beats and then
   every few seconds; beat times are placed on the server's clock with the offset estimated from
   the pings (:class:`ClockOffset`), or taken as they are before the first ping.
 
@@ -103,9 +104,11 @@ class BeatsIn:
 
 @dataclass(frozen=True, slots=True)
 class PingIn:
-    """A ``ping`` message: the device's clock when it was sent, s."""
+    """A ``ping`` message: the device's clock when it was sent, s, and optionally how many beats
+    the client holds unacknowledged (shown to the therapist as link quality)."""
 
     t_device_s: float
+    buffered: int | None = None
 
 
 def valid_stream_id(stream: str) -> bool:
@@ -165,7 +168,7 @@ def parse_client_message(text: str) -> BeatsIn | PingIn:
     Examples
     --------
     >>> parse_client_message('{"type": "ping", "t_device_s": 12.5}')
-    PingIn(t_device_s=12.5)
+    PingIn(t_device_s=12.5, buffered=None)
     >>> m = parse_client_message(
     ...     '{"type": "beats", "seq": 3, "rr_ms": [812], "t_device_s": [100.0], "contact": true}')
     >>> m.seq, m.rr_ms, m.contact
@@ -179,7 +182,12 @@ def parse_client_message(text: str) -> BeatsIn | PingIn:
         raise ProtocolError(f"expected a JSON object, got {type(data).__name__}")
     kind = data.get("type")
     if kind == "ping":
-        return PingIn(_number(data.get("t_device_s"), "t_device_s"))
+        buffered = data.get("buffered")
+        if buffered is not None and (
+            isinstance(buffered, bool) or not isinstance(buffered, int) or buffered < 0
+        ):
+            raise ProtocolError(f"buffered must be a count >= 0, got {buffered!r}")
+        return PingIn(_number(data.get("t_device_s"), "t_device_s"), buffered)
     if kind != "beats":
         raise ProtocolError(f"type must be 'beats' or 'ping', got {kind!r}")
     seq = data.get("seq")

@@ -46,6 +46,7 @@ class LinkStats:
     last_beat_server_s: float | None = None
     last_upload_delay_s: float | None = None
     last_close_code: int | None = None
+    client_buffered: int | None = None
     acked: dict[str, set[int]] = field(default_factory=dict)  # stream -> acked message seqs
 
 
@@ -96,4 +97,5 @@ class RemoteRegistry:
             "clock_offset_s": s.clock.offset_s,
             "clock_drift_ppm": s.clock.drift_ppm,
             "last_close_code": s.last_close_code,
+            "client_buffered_beats": s.client_buffered,
         }

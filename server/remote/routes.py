@@ -514,6 +514,8 @@ async def _receive_loop(
             raise _Closed(CLOSE_MALFORMED, str(exc)[:120]) from None
         if isinstance(msg, PingIn):
             stats.clock.add(msg.t_device_s, now)
+            if msg.buffered is not None:
+                stats.client_buffered = msg.buffered
             await send(
                 {
                     "type": "pong",

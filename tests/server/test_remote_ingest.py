@@ -379,3 +379,24 @@ def test_live_session_beats_reach_the_therapist_page(client: TestClient) -> None
         assert seen[:5] == [800.0, 810.0, 820.0, 830.0, 840.0]
     assert stored(client, sid) == 50
     client.portal.call(hub.stop_session, sid)  # type: ignore[union-attr]
+
+
+def test_link_quality_in_the_list(client: TestClient) -> None:
+    sid, _, token = new_link(client)
+    with client.websocket_connect(ingest_url(token)) as ws:
+        ws.receive_text()
+        ws.send_text(json.dumps({"type": "ping", "t_device_s": time.time() - 2.0, "buffered": 7}))
+        ws.receive_text()
+        ws.send_text(beats(0, 3, time.time() - 5.0))
+        ws.receive_text()
+        listed = client.get(f"/api/sessions/{sid}/join-links", headers=auth(client)).json()
+        q = listed[0]["quality"]
+        assert q["connected"] == 1
+        assert q["beats_received"] == 3
+        assert q["client_buffered_beats"] == 7
+        assert 2.0 <= q["clock_offset_s"] < 2.5  # the device clock runs 2 s behind
+        # the newest beat was 3.4 s old on the device clock: 1.4 s after the offset
+        assert 1.0 < q["upload_delay_s"] < 2.0
+        assert q["last_beat_age_s"] >= 0.0
+    listed = client.get(f"/api/sessions/{sid}/join-links", headers=auth(client)).json()
+    assert listed[0]["quality"]["connected"] == 0
