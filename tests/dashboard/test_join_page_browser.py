@@ -288,9 +288,29 @@ async def _emulated_session(server: Any, url: str, sid: int) -> dict[str, Any]:
                     await patient.evaluate("window.SintoniaJoin.characteristic.readValue()")
                 upload = patient.locator("#st-upload")
                 await upload.filter(has_text="everything stored").wait_for(timeout=20_000)
+                # the therapist's live page, in another browser context
+                live = await (await browser.new_context()).new_page()
+                live.on("pageerror", lambda e: errors.append("live: " + str(e)))
+                await live.goto(
+                    f"http://127.0.0.1:{server.port}/sessions/{sid}/live?token={server.token}"
+                )
+                quality = live.locator("#remote-link-list .link-quality")
+                await quality.filter(has_text="connected").wait_for(timeout=20_000)
+                result_quality = await quality.text_content()
+                await live.wait_for_function(
+                    """() => (document.getElementById('chart').data || []).some(
+                        t => t.name === 'P-BLE (patient) HR'
+                          && t.x.filter(v => v !== null).length > 0)""",
+                    timeout=20_000,
+                )
                 await asyncio.sleep(2.0)
                 watcher.cancel()
-            return {"errors": errors, "connections": connections, "trace": trace}
+            return {
+                "errors": errors,
+                "connections": connections,
+                "trace": trace,
+                "quality": result_quality,
+            }
         finally:
             await browser.close()
 
@@ -316,3 +336,6 @@ def test_remote_session_with_emulated_bluetooth(server: Any) -> None:
     # beats on the therapist's live stream (the engine holds the newest two back as look-ahead)
     assert len(result["trace"]) >= 4
     assert set(result["trace"]) <= {836 * 1000 / 1024, 906 * 1000 / 1024}
+    # the live page shows the link's quality (and the beats on its HR trace, waited for above)
+    assert "upload delay" in result["quality"]
+    assert "clock offset" in result["quality"]
