@@ -24,6 +24,7 @@ from server.live import router as ws_router
 from server.pages import router as pages_router
 from server.pages_live import router as live_page_router
 from server.pages_review import router as review_page_router
+from server.remote.routes import router as remote_router
 from server.security import (
     ODD_INPUT_DETAIL,
     SafeJSONResponse,
@@ -107,4 +108,5 @@ def create_app(
     app.include_router(pages_router)
     app.include_router(live_page_router)
     app.include_router(review_page_router)
+    app.include_router(remote_router)  # issue 15: join links, patient page, /ws/ingest
     return app

@@ -29,6 +29,7 @@ _COMMAND_MODULES: Final[tuple[str, ...]] = (
     "report",
     "export",
     "importer",
+    "relay",
 )
 
 #: Every command: (name, module that registers it, one-line help). ``sintonia --help`` and a

@@ -1036,6 +1036,21 @@ class LiveHub:
             )
         return session
 
+    # ================================================================== remote sources (issue 15)
+    def ingest_remote(self, session_id: int, item: SourceItem) -> bool:
+        """Feed one item of a remote participant (the ingest protocol) through the live path.
+
+        The same path as a source's items: storage first (:meth:`BeatWriter.submit`), then the
+        engine; ``item.participant`` is the participant's id as text. Returns False (and does
+        nothing) when the session is not live in this hub; the caller then stores the item
+        itself.
+        """
+        session = self._sessions.get(session_id)
+        if session is None or session.stopping:
+            return False
+        self._ingest(session, item)
+        return True
+
     # ================================================================== runner: storage first
     async def _run_source(self, session: _Session) -> None:
         reason = "source_ended"

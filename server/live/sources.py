@@ -30,6 +30,7 @@ from server.settings import ServerSettings
 from server.storage import InvalidRecordError, Role, SourceKind
 
 __all__ = [
+    "IdleSource",
     "MergedSource",
     "SourceFactory",
     "SourceParticipant",
@@ -148,6 +149,27 @@ class MergedSource:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+class IdleSource:
+    """A source that yields nothing until closed: the place of remote participants, whose beats
+    arrive through the ingest protocol (:mod:`server.remote`) and not from a source."""
+
+    def __init__(self) -> None:
+        self._closed = asyncio.Event()
+
+    def __aiter__(self) -> AsyncIterator[SourceItem]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[SourceItem]:
+        await self._closed.wait()
+        nothing: tuple[SourceItem, ...] = ()
+        for item in nothing:  # pragma: no cover - an async generator that yields nothing
+            yield item
+
+    async def aclose(self) -> None:
+        """Stop iterating."""
+        self._closed.set()
 
 
 def simulator_seed(address: str | None, session_id: int) -> int:
@@ -331,10 +353,12 @@ def default_source_factory(settings: ServerSettings) -> SourceFactory:
                     "an RR or beats file this server reads (details in the server log)"
                 ) from None
             sources.append(replay)
+        if by_kind.pop("remote", []):
+            sources.append(IdleSource())  # their beats come through /ws/ingest (server.remote)
         if by_kind:
             raise InvalidRecordError(
                 f"device kinds {sorted(by_kind)} cannot be streamed live; "
-                "expected simulator, ble or file"
+                "expected simulator, ble, file or remote"
             )
         if not sources:
             raise InvalidRecordError(

@@ -56,7 +56,7 @@ ConsentPurpose = Literal["live_display", "storage", "review", "research_export",
 OnRevoke = Literal["delete", "deidentify"]
 CueResponse = Literal["acknowledged", "dismissed"]
 Instrument = Literal["SRS", "WAI-SR"]
-SourceKind = Literal["ble", "simulator", "file", "lsl"]
+SourceKind = Literal["ble", "simulator", "file", "lsl", "remote"]
 PhaseAction = Literal["enter", "extend", "end"]
 
 ROLES: Final[tuple[str, ...]] = get_args(Role)

@@ -47,6 +47,7 @@ __all__ = [
     "consents",
     "cues",
     "device_events",
+    "join_links",
     "markers",
     "metadata",
     "participants",
@@ -393,5 +394,37 @@ audit_log: Final = sa.Table(
     sa.Column("detail", sa.JSON(), nullable=False),
     sa.Index(None, "time_s"),
     sa.Index(None, "object_type", "object_id"),
+    sqlite_autoincrement=True,
+)
+
+join_links: Final = sa.Table(
+    "join_links",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column(
+        "session_id",
+        sa.Integer(),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "participant_id",
+        sa.Integer(),
+        sa.ForeignKey("participants.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "token_sha256",
+        sa.String(64),
+        nullable=False,
+        unique=True,
+        comment="hex SHA-256 of the join token (the token itself is never stored)",
+    ),
+    _time("created_at_s"),
+    _time("expires_at_s"),
+    _time("revoked_at_s", nullable=True),
+    sa.Column("created_by", sa.String(_CODE_LEN), nullable=False),
     sqlite_autoincrement=True,
 )

@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from dashboard.figures import ROLE_COLOURS
 from hrv.arousal import ArousalConfig
-from server.app import AppContext, create_app
+from server.app import create_app
+from server.context import AppContext
 from server.live.scripted import scripted_source_factory
 from server.pages_live import LIVE_WINDOW_MIN, _script_json, live_page_config
 from server.settings import ServerSettings

@@ -16,8 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sensor.types import BeatBatch
-from server.app import AppContext, create_app
+from server.app import create_app
 from server.cli.report import generate_report
+from server.context import AppContext
 from server.settings import ServerSettings
 from server.storage import DeviceAssignment, StorageSettings
 

@@ -17,7 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sensor.types import BeatBatch
-from server.app import AppContext, create_app
+from server.app import create_app
+from server.context import AppContext
 from server.settings import ServerSettings
 from server.storage import StorageSettings
 

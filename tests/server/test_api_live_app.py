@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from server.app import AppContext, create_app
+from server.app import create_app
+from server.context import AppContext
 from server.live.scripted import ScriptedSources, scripted_source_factory
 from server.settings import ServerSettings
 from server.storage import StorageSettings

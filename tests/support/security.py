@@ -29,8 +29,9 @@ from fastapi.testclient import TestClient
 from dashboard.phases import DEFAULT_FIRST_SESSION
 from sensor.types import BeatBatch
 from server.api.devices import get_scanner
-from server.app import AppContext, create_app
+from server.app import create_app
 from server.auth import hash_password, issue_login_token
+from server.context import AppContext
 from server.live.scripted import scripted_source_factory
 from server.settings import ServerSettings
 from server.storage import DeviceAssignment, StorageSettings, Store, schema
