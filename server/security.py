@@ -80,6 +80,9 @@ DEFAULT_HTML_CSP: Final[str] = (
 )
 #: Paths that accept a body from a caller with no credentials yet.
 _PUBLIC_BODY_PATHS: Final[frozenset[str]] = frozenset({"/api/auth/login"})
+#: Paths whose capability is in the path itself (a join link's token, checked by its route):
+#: ``/api/join/{token}/...``. The body limit still applies.
+_CAPABILITY_PATH: Final[re.Pattern[str]] = re.compile(r"^/api/join/[A-Za-z0-9_-]{16,128}(/|$)")
 _INLINE_SCRIPT: Final[re.Pattern[bytes]] = re.compile(
     rb"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.DOTALL | re.IGNORECASE
 )
@@ -268,7 +271,7 @@ class SecurityMiddleware:
                 return 413, f"the request body may hold at most {self.max_body} bytes"
             if length == 0:
                 return None
-        if scope["path"] in _PUBLIC_BODY_PATHS:
+        if scope["path"] in _PUBLIC_BODY_PATHS or _CAPABILITY_PATH.match(scope["path"]):
             return None
         query = scope.get("query_string", b"")
         has_token = b"authorization" in headers or re.search(rb"(^|&)token=", query) is not None

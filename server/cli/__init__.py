@@ -53,6 +53,11 @@ COMMANDS: Final[tuple[tuple[str, str, str], ...]] = (
     ("export", "export", "export stored sessions (CSV, EDF+, de-identified research export)"),
     ("cohort", "export", "per-phase HRV metrics and alliance scores of many sessions as one CSV"),
     ("import", "importer", "store a recording from another app as a finished session"),
+    (
+        "relay",
+        "relay",
+        "send a strap's beats to a remote session (join link) without Web Bluetooth",
+    ),
 )
 
 

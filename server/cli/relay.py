@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
+from hrv.errors import ParameterError, SintoniaError
 from sensor.types import BeatBatch, BeatSource
 from server.remote.protocol import (
     CLOSE_EXPIRED,
@@ -39,9 +40,23 @@ from server.remote.protocol import (
     MAX_BEATS_PER_MESSAGE,
 )
 
-__all__ = ["PING_EVERY_S", "Relay", "RelayStats", "ingest_url", "register", "run"]
+__all__ = [
+    "PING_EVERY_S",
+    "Relay",
+    "RelayStats",
+    "UnexpectedServerError",
+    "ingest_url",
+    "register",
+    "run",
+]
 
 _log = logging.getLogger(__name__)
+
+
+class UnexpectedServerError(SintoniaError, OSError):
+    """The server answered outside the ingest protocol: the relay reconnects, as on a network
+    error."""
+
 
 #: Ping period, s (clock offset and drift on the server).
 PING_EVERY_S: Final[float] = 5.0
@@ -64,7 +79,7 @@ def ingest_url(join_url: str, stream: str) -> str:
     parts = urlsplit(join_url)
     segments = [s for s in parts.path.split("/") if s]
     if parts.scheme not in ("http", "https") or len(segments) < 2 or segments[-2] != "join":
-        raise ValueError(f"expected a join link http(s)://HOST/join/TOKEN, got {join_url!r}")
+        raise ParameterError(f"expected a join link http(s)://HOST/join/TOKEN, got {join_url!r}")
     scheme = "wss" if parts.scheme == "https" else "ws"
     query = f"join={segments[-1]}&stream={stream}"
     return urlunsplit((scheme, parts.netloc, "/ws/ingest", query, ""))
@@ -170,7 +185,7 @@ class Relay:
     async def _session(self, ws: Any) -> None:
         hello = json.loads(await ws.recv())
         if hello.get("type") != "hello":
-            raise OSError(f"expected a hello message, got {hello!r}")
+            raise UnexpectedServerError(f"expected a hello message, got {hello!r}")
         await ws.send(json.dumps({"type": "ping", "t_device_s": time.time()}))
         sent_up_to = -1
         for seq, (text, _, _) in list(self.pending.items()):  # resend what is unacknowledged

@@ -35,7 +35,8 @@ def _plan_remote_session(server: object) -> tuple[int, str]:
         url = str(link.json()["url"])
         token = str(link.json()["token"])
     with server.client(auth=False) as patient:  # type: ignore[attr-defined]
-        for purpose in ("storage", "live_display"):
+        # review too: the test reads the beats back after the session (issue 12: per purpose)
+        for purpose in ("storage", "live_display", "review"):
             r = patient.post(
                 f"/api/join/{token}/consents", json={"purpose": purpose, "granted": True}
             )

@@ -41,7 +41,11 @@ from server.storage import schema as t
 
 
 def _app(tmp_path: Path) -> TestClient:
-    settings = ServerSettings(storage=StorageSettings(tmp_path), max_ws_messages_per_s=50.0)
+    settings = ServerSettings(
+        storage=StorageSettings(tmp_path),
+        max_ws_messages_per_s=50.0,
+        allowed_hosts=("testserver",),  # the TestClient's host name (its WebSockets use it too)
+    )
     return TestClient(create_app(settings))
 
 
