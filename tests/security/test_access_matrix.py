@@ -47,6 +47,15 @@ PUBLIC: Final[dict[str, str]] = {
     "GET /static/{path}": "static files of the dashboard package",
 }
 
+#: Routes whose credential is a join link's token in the path: with a made-up token they must
+#: answer 4xx and show nothing (the join token itself, and that it grants nothing else, is tested
+#: in tests/server/test_remote_ingest.py).
+CAPABILITY: Final[dict[str, str]] = {
+    "GET /join/{token}": "the patient's page of a join link",
+    "GET /api/join/{token}": "what a join link is for",
+    "POST /api/join/{token}/consents": "the patient's consents through a join link",
+}
+
 CREDENTIALS: Final[tuple[str, ...]] = ("none", "wrong", "expired", "other", "revoked", "deleted")
 
 
@@ -153,7 +162,10 @@ def test_access_matrix(world: World) -> None:
                 failures.append(f"{where}: participant data {found}")
             if status >= 500 if method != "WS" else status == 1011:
                 failures.append(f"{where}: server error")
-            if cred in ("none", "wrong", "expired") and key not in PUBLIC:
+            if key in CAPABILITY:
+                if status < 400:
+                    failures.append(f"{where}: a made-up join token answered")
+            elif cred in ("none", "wrong", "expired") and key not in PUBLIC:
                 if method == "WS" and status != 4401:
                     failures.append(f"{where}: expected close code 4401")
                 elif method != "WS" and status != 401:
@@ -170,3 +182,4 @@ def test_every_public_route_exists(world: World) -> None:
     """The allow-list names only real routes (a stale entry would hide nothing, but mislead)."""
     keys = {f"{m} {p.replace(':path}', '}')}" for m, p in _routes(world)}
     assert set(PUBLIC) <= keys, set(PUBLIC) - keys
+    assert set(CAPABILITY) <= keys, set(CAPABILITY) - keys
