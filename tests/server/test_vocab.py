@@ -1,14 +1,12 @@
 """One source for each vocabulary (issue 11, item 5): every value the database and the API accept
-has its words in :mod:`server.vocab`, and no words belong to a value that no longer exists."""
+has its words in :mod:`dashboard.vocab`, and no words belong to a value that no longer exists."""
 
 from __future__ import annotations
 
 import json
 from typing import get_args
 
-from server.models import MARKER_TYPES
-from server.storage.records import CONSENT_PURPOSES, ROLES, CueResponse
-from server.vocab import (
+from dashboard.vocab import (
     CONSENT_WORDS,
     CUE_RESPONSE_LABELS,
     MARKER_KEYS,
@@ -17,14 +15,16 @@ from server.vocab import (
     ROLE_LABELS,
     page_vocabulary,
 )
+from server.models import MARKER_TYPES
+from server.storage.records import CONSENT_PURPOSES, ROLES, CueResponse
 
 
-def test_every_value_has_words_and_no_words_are_orphans() -> None:
-    assert set(CONSENT_WORDS) == set(CONSENT_PURPOSES)
-    assert set(ROLE_LABELS) == set(ROLES)
-    assert set(MARKER_LABELS) == set(MARKER_TYPES)
+def test_every_value_has_words_in_order_and_no_words_are_orphans() -> None:
+    assert list(CONSENT_WORDS) == list(CONSENT_PURPOSES)
+    assert list(ROLE_LABELS) == list(ROLES)
+    assert list(MARKER_LABELS) == list(MARKER_TYPES)
     assert set(MARKER_SHORT_LABELS) == set(MARKER_TYPES)
-    assert set(CUE_RESPONSE_LABELS) == set(get_args(CueResponse))
+    assert list(CUE_RESPONSE_LABELS) == list(get_args(CueResponse))
     assert set(MARKER_KEYS) <= set(MARKER_TYPES)
 
 

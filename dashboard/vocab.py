@@ -1,11 +1,12 @@
 """The project's vocabularies in words: one source for every page, figure and export.
 
 The values themselves are the ``Literal`` types of the storage records and the API models (what
-the database and the API accept); this module only gives each of them the words a person reads.
+the database and the API accept, in ``server``); this module, below ``server`` in the layers,
+gives each of them the words a person reads, in the order the pages show them.
 The pages receive :func:`page_vocabulary` through their page configuration, so a marker type, a
 consent purpose, a role or a cue response is spelled and worded in exactly one place. A test
-checks that every ``Literal`` value has its words here and that no word belongs to a value that
-no longer exists.
+(``tests/server/test_vocab.py``) checks that every ``Literal`` value has its words here, in the
+``Literal``'s order, and that no word belongs to a value that no longer exists.
 
 Wording rules (clinical): a marker records what the therapist observed or did, never what the
 software inferred; consent wording says what is shown, stored and compared, and what is not.
@@ -13,10 +14,7 @@ software inferred; consent wording says what is shown, stored and compared, and 
 
 from __future__ import annotations
 
-from typing import Any, Final, get_args
-
-from server.models import MARKER_TYPES
-from server.storage.records import CONSENT_PURPOSES, ROLES, CueResponse
+from typing import Any, Final
 
 __all__ = [
     "CONSENT_WORDS",
@@ -70,7 +68,7 @@ class ConsentWords:
         }
 
 
-#: Each consent purpose (:data:`server.storage.records.CONSENT_PURPOSES`) in words.
+#: Each consent purpose (``server.storage.records.CONSENT_PURPOSES``) in words.
 CONSENT_WORDS: Final[dict[str, ConsentWords]] = {
     "live_display": ConsentWords(
         "Live display",
@@ -113,10 +111,10 @@ CONSENT_WORDS: Final[dict[str, ConsentWords]] = {
     ),
 }
 
-#: Each role (:data:`server.storage.records.ROLES`) as the pages name it.
+#: Each role (``server.storage.records.ROLES``) as the pages name it.
 ROLE_LABELS: Final[dict[str, str]] = {"patient": "Patient", "therapist": "Therapist"}
 
-#: Each marker type (:data:`server.models.MARKER_TYPES`) on figures, in the report and on the
+#: Each marker type (``server.models.MARKER_TYPES``) on figures, in the report and on the
 #: live page's list. ``dissociation_observed`` is the therapist's own observation (Sack et al.
 #: 2012); the software never infers it, and the label says whose observation it is.
 MARKER_LABELS: Final[dict[str, str]] = {
@@ -149,7 +147,7 @@ MARKER_KEYS: Final[dict[str, str]] = {
     "breathing_exercise": "B",
 }
 
-#: A therapist's answer to a suggested cue (:data:`server.storage.records.CueResponse`).
+#: A therapist's answer to a suggested cue (``server.storage.records.CueResponse``).
 CUE_RESPONSE_LABELS: Final[dict[str, str]] = {
     "acknowledged": "Done",
     "dismissed": "Not now",
@@ -172,7 +170,7 @@ def page_vocabulary() -> dict[str, Any]:
         "allows", "without", "without_live", "to_participant"}``), ``marker_types`` (list of
         ``{"id", "label", "short", "key"}``; ``key`` is null for ``note``), ``cue_responses``
         (list of ``{"id", "label"}``) and ``privacy`` (event type -> label). Lists keep the order
-        of the ``Literal`` types, which is the order the pages show.
+        of the ``Literal`` types (tested), which is the order the pages show.
 
     Examples
     --------
@@ -183,8 +181,8 @@ def page_vocabulary() -> dict[str, Any]:
     'R'
     """
     return {
-        "roles": [{"id": r, "label": ROLE_LABELS[r]} for r in ROLES],
-        "consent_purposes": [{"id": p, **CONSENT_WORDS[p].as_json()} for p in CONSENT_PURPOSES],
+        "roles": [{"id": r, "label": label} for r, label in ROLE_LABELS.items()],
+        "consent_purposes": [{"id": p, **w.as_json()} for p, w in CONSENT_WORDS.items()],
         "marker_types": [
             {
                 "id": m,
@@ -192,10 +190,8 @@ def page_vocabulary() -> dict[str, Any]:
                 "short": MARKER_SHORT_LABELS[m],
                 "key": MARKER_KEYS.get(m),
             }
-            for m in MARKER_TYPES
+            for m in MARKER_LABELS
         ],
-        "cue_responses": [
-            {"id": r, "label": CUE_RESPONSE_LABELS[r]} for r in get_args(CueResponse)
-        ],
+        "cue_responses": [{"id": r, "label": lab} for r, lab in CUE_RESPONSE_LABELS.items()],
         "privacy": dict(PRIVACY_LABELS),
     }
