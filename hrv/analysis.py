@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hrv import ans_index as _ans
 from hrv import frequency as _freq
 from hrv import nonlinear as _nl
 from hrv import rqa as _rqa
@@ -135,7 +136,8 @@ def analyze(
 
     Notes
     -----
-    Metric definitions and references are in :mod:`hrv.time_domain`, :mod:`hrv.frequency` and
+    Metric definitions and references are in :mod:`hrv.time_domain` (with :mod:`hrv.heart_rate`,
+    :mod:`hrv.long_term` and :mod:`hrv.ans_index`), :mod:`hrv.frequency` and
     :mod:`hrv.nonlinear`. ``duration_s`` is the sum of the RR intervals as given.
     """
     raw = validate_rr(rr)
@@ -175,7 +177,15 @@ def analyze(
         "sdann_ms": t("sdann_ms", _td.sdann),
         "sdnn_index_ms": t("sdnn_index_ms", _td.sdnn_index),
         "stress_index": t("stress_index", _td.stress_index),
+        "pns_index": t("pns_index", _ans.pns_index),
+        "sns_index": t("sns_index", _ans.sns_index),
     }
+    if time["pns_index"] is not None or time["sns_index"] is not None:
+        notes.append(
+            "pns_index, sns_index: mean z-scores against published normal values of short-term "
+            "resting HRV in healthy adults (Nunan et al. 2010; Baevsky & Chernikova 2017): a "
+            "population comparison, not a diagnosis"
+        )
     if time["nn50"] is not None:
         time["nn50"] = int(time["nn50"])
 

@@ -144,8 +144,12 @@ def std_hr(rr: NDArray[np.float64]) -> float:
     ``STD HR = sqrt( sum_i (HR_i - mean HR_inst)^2 / (N - 1) )`` with ``HR_i = 60000 / RR_i``, the
     definition of the Kubios HRV user's guide ("standard deviation of instantaneous heart rate
     values"). Kubios HRV 3.1 prints 2.093 bpm for pyHRV's 60-min sample where this definition gives
-    8.305 bpm; no definition we tried reproduces 2.093 (the SD of the 5-minute mean HRs is 2.115),
-    so the number is documented, not matched (``tests/hrv/test_reference_kubios_v2.py``).
+    8.305 bpm. No documented definition reproduces 2.093: the SD of the 5-minute mean HRs gives
+    2.12-2.14, of the 1-minute means 3.00, of HR after smoothness-priors detrending 6.4-6.5. The
+    SD of the 4 Hz interpolated HR divided by 4 (the interpolation rate) comes within -0.6 to
+    +1.5 % of Kubios on all five Kubios 3.1 exports of pyHRV's test data, which hints at how
+    Kubios scales it, but it is not a published definition and not exact, so it is not adopted
+    (``tests/hrv/test_reference_kubios_v2.py``).
 
     References
     ----------
