@@ -177,10 +177,11 @@ def analyze(
         "sdann_ms": t("sdann_ms", _td.sdann),
         "sdnn_index_ms": t("sdnn_index_ms", _td.sdnn_index),
         "stress_index": t("stress_index", _td.stress_index),
-        "pns_index": t("pns_index", _ans.pns_index),
-        "sns_index": t("sns_index", _ans.sns_index),
     }
-    if time["pns_index"] is not None or time["sns_index"] is not None:
+    ans = _attempt(notes, "pns_index, sns_index", lambda: _ans.pns_sns_indexes(x))
+    time["pns_index"] = None if ans is None else ans[0]
+    time["sns_index"] = None if ans is None else ans[1]
+    if ans is not None:
         notes.append(
             "pns_index, sns_index: mean z-scores against published normal values of short-term "
             "resting HRV in healthy adults (Nunan et al. 2010; Baevsky & Chernikova 2017): a "

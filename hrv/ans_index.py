@@ -52,6 +52,7 @@ __all__ = [
     "NormalValue",
     "ans_z_scores",
     "pns_index",
+    "pns_sns_indexes",
     "sns_index",
     "stress_index",
 ]
@@ -352,3 +353,35 @@ def sns_index(rr: NDArray[np.float64], norms: Mapping[str, NormalValue] = ANS_NO
     """
     z = ans_z_scores(rr, norms)
     return float(np.mean([z[k] for k in _SNS_KEYS]))
+
+
+def pns_sns_indexes(
+    rr: NDArray[np.float64], norms: Mapping[str, NormalValue] = ANS_NORMS
+) -> tuple[float, float]:
+    """:func:`pns_index` and :func:`sns_index` from one pass over the record.
+
+    Parameters
+    ----------
+    rr : numpy.ndarray
+        RR intervals, float64 ms, at least 120 s of beats.
+    norms : mapping, default :data:`ANS_NORMS`
+        Normal values, as :func:`ans_z_scores`.
+
+    Returns
+    -------
+    (float, float)
+        The PNS and SNS indexes, in population SDs (the detrended stress index is computed once).
+
+    Raises
+    ------
+    InsufficientDataError
+        If the record is shorter than 120 s.
+
+    Examples
+    --------
+    >>> rr = np.tile([900.0, 960.0], 200)
+    >>> pns_sns_indexes(rr) == (pns_index(rr), sns_index(rr))
+    True
+    """
+    z = ans_z_scores(rr, norms)
+    return float(np.mean([z[k] for k in _PNS_KEYS])), float(np.mean([z[k] for k in _SNS_KEYS]))
