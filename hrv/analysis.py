@@ -178,7 +178,12 @@ def analyze(
         "sdnn_index_ms": t("sdnn_index_ms", _td.sdnn_index),
         "stress_index": t("stress_index", _td.stress_index),
     }
-    ans = _attempt(notes, "pns_index, sns_index", lambda: _ans.pns_sns_indexes(x))
+    si = time["stress_index"]
+    ans = None
+    if si is not None:  # else the record is too short, and the stress index said why
+        ans = _attempt(
+            notes, "pns_index, sns_index", lambda: _ans.pns_sns_indexes(x, stress_index_value=si)
+        )
     time["pns_index"] = None if ans is None else ans[0]
     time["sns_index"] = None if ans is None else ans[1]
     if ans is not None:

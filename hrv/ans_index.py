@@ -196,7 +196,10 @@ def stress_index(rr: NDArray[np.float64], *, detrend_lam: float | None = 500.0) 
 
 
 def ans_z_scores(
-    rr: NDArray[np.float64], norms: Mapping[str, NormalValue] = ANS_NORMS
+    rr: NDArray[np.float64],
+    norms: Mapping[str, NormalValue] = ANS_NORMS,
+    *,
+    stress_index_value: float | None = None,
 ) -> dict[str, float]:
     """The six z-scores the PNS and SNS indexes average, each against its normal value.
 
@@ -207,6 +210,8 @@ def ans_z_scores(
     norms : mapping, default :data:`ANS_NORMS`
         A :class:`NormalValue` for each of ``mean_rr_ms``, ``rmssd_ms``, ``sd1_nu``,
         ``mean_hr_bpm``, ``stress_index`` and ``sd2_nu``.
+    stress_index_value : float or None, default None
+        :func:`stress_index` of ``rr`` if the caller has it already (it is the costly term).
 
     Returns
     -------
@@ -251,7 +256,7 @@ def ans_z_scores(
         "rmssd_ms": float(np.sqrt(np.mean(np.diff(rr) ** 2))),
         "sd1_nu": 100.0 * pc.sd1_ms / (pc.sd1_ms + pc.sd2_ms),
         "mean_hr_bpm": mean_hr(rr),
-        "stress_index": stress_index(rr),
+        "stress_index": stress_index(rr) if stress_index_value is None else stress_index_value,
         "sd2_nu": 100.0 * pc.sd2_ms / (pc.sd1_ms + pc.sd2_ms),
     }
     return {key: norms[key].z(v) for key, v in values.items()}
@@ -356,7 +361,10 @@ def sns_index(rr: NDArray[np.float64], norms: Mapping[str, NormalValue] = ANS_NO
 
 
 def pns_sns_indexes(
-    rr: NDArray[np.float64], norms: Mapping[str, NormalValue] = ANS_NORMS
+    rr: NDArray[np.float64],
+    norms: Mapping[str, NormalValue] = ANS_NORMS,
+    *,
+    stress_index_value: float | None = None,
 ) -> tuple[float, float]:
     """:func:`pns_index` and :func:`sns_index` from one pass over the record.
 
@@ -366,6 +374,8 @@ def pns_sns_indexes(
         RR intervals, float64 ms, at least 120 s of beats.
     norms : mapping, default :data:`ANS_NORMS`
         Normal values, as :func:`ans_z_scores`.
+    stress_index_value : float or None, default None
+        :func:`stress_index` of ``rr`` if already computed.
 
     Returns
     -------
@@ -383,5 +393,5 @@ def pns_sns_indexes(
     >>> pns_sns_indexes(rr) == (pns_index(rr), sns_index(rr))
     True
     """
-    z = ans_z_scores(rr, norms)
+    z = ans_z_scores(rr, norms, stress_index_value=stress_index_value)
     return float(np.mean([z[k] for k in _PNS_KEYS])), float(np.mean([z[k] for k in _SNS_KEYS]))

@@ -391,6 +391,8 @@ def test_pns_and_sns_are_means_of_z_scores_against_the_cited_norms(rr: np.ndarra
     assert ans.pns_index(rr) == pytest.approx(pns, rel=1e-9, abs=1e-12)
     assert ans.sns_index(rr) == pytest.approx(sns, rel=1e-9, abs=1e-12)
     assert ans.pns_sns_indexes(rr) == (ans.pns_index(rr), ans.sns_index(rr))
+    si = td.stress_index(rr)
+    assert ans.pns_sns_indexes(rr, stress_index_value=si) == ans.pns_sns_indexes(rr)
 
 
 @settings(max_examples=15, deadline=None)
