@@ -5,6 +5,8 @@ No I/O, no clock, no logging, no framework types (see DESIGN.md). Modules:
 - :mod:`hrv.validate`: the one entry check, :func:`validate_rr`;
 - :mod:`hrv.artifacts`: Lipponen & Tarvainen (2019) detection and correction;
 - :mod:`hrv.time_domain`, :mod:`hrv.frequency`, :mod:`hrv.nonlinear`: the metrics;
+  :mod:`hrv.heart_rate` (Kubios HR statistics), :mod:`hrv.long_term` (SDANN, SDNN index) and
+  :mod:`hrv.ans_index` (stress index, PNS / SNS indexes), re-exported by :mod:`hrv.time_domain`;
   :mod:`hrv.ar` (Burg AR spectrum), :mod:`hrv.rqa` (recurrence plot, correlation dimension),
   :mod:`hrv.spline` (not-a-knot cubic spline), :mod:`hrv.detrend` (smoothness priors);
 - :mod:`hrv.windows`: vectorized sliding and fixed-grid windows;
