@@ -17,6 +17,11 @@ No I/O, no clock, no logging, no framework types (see DESIGN.md). Modules:
 - :mod:`hrv.coregulation`: the live co-regulation reading (the report's WLCC over the last minutes);
 - :mod:`hrv.synthetic`: deterministic synthetic RR with artifacts at known positions.
 
+A large concern is split into modules named after it (``stream`` with ``stream_config``,
+``stream_state``, ``stream_maths``; likewise ``derive_*``, ``arousal_*``, ``synchrony_*``);
+:mod:`hrv.artifacts` uses :mod:`hrv.artifact_rules` and :mod:`hrv.frequency` uses :mod:`hrv.psd`.
+The main module of each re-exports the public names of the others.
+
 No name exported here equals a sub-module's name (``hrv.time_domain`` stays the module).
 """
 
