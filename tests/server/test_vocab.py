@@ -13,10 +13,11 @@ from dashboard.vocab import (
     MARKER_LABELS,
     MARKER_SHORT_LABELS,
     ROLE_LABELS,
+    SESSION_STATUS_LABELS,
     page_vocabulary,
 )
 from server.models import MARKER_TYPES
-from server.storage.records import CONSENT_PURPOSES, ROLES, CueResponse
+from server.storage.records import CONSENT_PURPOSES, ROLES, SESSION_STATUSES, CueResponse
 
 
 def test_every_value_has_words_in_order_and_no_words_are_orphans() -> None:
@@ -26,6 +27,7 @@ def test_every_value_has_words_in_order_and_no_words_are_orphans() -> None:
     assert set(MARKER_SHORT_LABELS) == set(MARKER_TYPES)
     assert list(CUE_RESPONSE_LABELS) == list(get_args(CueResponse))
     assert set(MARKER_KEYS) <= set(MARKER_TYPES)
+    assert list(SESSION_STATUS_LABELS) == list(SESSION_STATUSES)
 
 
 def test_marker_keys_are_distinct_single_letters() -> None:
