@@ -547,11 +547,14 @@ def render_report(
         "Lipponen &amp; Tarvainen (2019)." + generated,
         "</footer>",
     ]
+    # A served page asks for no /favicon.ico (a 404 in the console); the offline file links nothing.
+    icon = [] if plotly_src is None else ['<link rel="icon" href="data:,">']
     return "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            *icon,
             f"<title>{_e(title)} - Sintonia report</title>",
             f"<style>{_CSS}</style>",
             _plotly_script(plotly_src),
