@@ -22,7 +22,6 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.offline  # type: ignore[import-untyped]
 
 from dashboard.figures import (
-    MARKER_LABELS,
     cue_hover,
     phase_bars_figure,
     session_figure,
@@ -30,6 +29,7 @@ from dashboard.figures import (
     usual_range,
 )
 from dashboard.review import ParticipantReview, SessionReview, SurrogateStat
+from dashboard.vocab import MARKER_LABELS
 
 __all__ = ["AROUSAL_NOTICE", "DASH", "render_recording_page", "render_report"]
 

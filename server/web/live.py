@@ -25,7 +25,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dashboard.figures import MARKER_LABELS, OKABE_ITO, ROLE_COLOURS, session_figure
+from dashboard.figures import OKABE_ITO, ROLE_COLOURS, session_figure
+from dashboard.vocab import MARKER_LABELS
 from hrv.arousal import STATE_LABELS, ArousalConfig
 from server.auth import authenticate, can_view_session
 from server.web.render import render_page
