@@ -25,6 +25,7 @@ from server.pages import router as pages_router
 from server.pages_live import router as live_page_router
 from server.pages_review import router as review_page_router
 from server.remote.routes import router as remote_router
+from server.remote.transport import SecureTransportMiddleware
 from server.security import (
     ODD_INPUT_DETAIL,
     SafeJSONResponse,
@@ -95,6 +96,7 @@ def create_app(
         default_response_class=SafeJSONResponse,
     )
     install_error_handlers(app)
+    app.add_middleware(SecureTransportMiddleware)  # issue 15: patient's side HTTPS off loopback
     app.add_middleware(SecurityMiddleware, settings=settings)
 
     async def odd_input(request: Request, exc: Exception) -> JSONResponse:

@@ -5,7 +5,8 @@
   const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
   const FATAL = { 4401: "This link is not valid.", 4403: "Storage consent is needed to send beats.",
     4404: "You are no longer part of this session.", 4410: "This link has expired.",
-    4411: "This link was withdrawn by your therapist." };
+    4411: "This link was withdrawn by your therapist.",
+    4426: "This page needs a secure connection: open the link with https://." };
   const $ = function (id) { return document.getElementById(id); };
   let ws = null, wsOpen = false, fatal = null, db = null, gapNext = true, backoff = 500;
   let lastBeatT = null, bufferedBeats = 0;
