@@ -9,7 +9,7 @@
     4426: "This page needs a secure connection: open the link with https://." };
   const $ = function (id) { return document.getElementById(id); };
   let ws = null, wsOpen = false, fatal = null, db = null, gapNext = true, backoff = 500;
-  let lastBeatT = null, bufferedBeats = 0;
+  let lastBeatT = null, bufferedBeats = 0, minRtt = null;
   const streamKey = "sintonia-stream-" + token.slice(0, 12);
   let stream = localStorage.getItem(streamKey);
   if (!stream) {
@@ -110,6 +110,10 @@
         (await pending()).forEach(function (p) { send(p.msg); });
       } else if (m.type === "ack") {
         await tx("readwrite", function (s) { return s.delete(keyOf(m.seq)); });
+      } else if (m.type === "pong" && typeof m.t_device_s === "number") {
+        // the round trip bounds the clock offset's error (sent with the next ping)
+        const rtt = Date.now() / 1000 - m.t_device_s;
+        if (rtt >= 0 && (minRtt === null || rtt < minRtt)) minRtt = rtt;
       }
       updateUpload();
     };
@@ -120,7 +124,11 @@
       updateUpload();
     };
   }
-  setInterval(function () { send({ type: "ping", t_device_s: Date.now() / 1000, buffered: bufferedBeats }); }, 5000);
+  setInterval(function () {
+    const ping = { type: "ping", t_device_s: Date.now() / 1000, buffered: bufferedBeats };
+    if (minRtt !== null) ping.rtt_s = minRtt;
+    send(ping);
+  }, 5000);
 
   // ---------------------------------------------------------------- strap
   async function onValue(ev) {

@@ -101,6 +101,7 @@ class RelayStats:
     connections: int = 0
     last_close_code: int | None = None
     offset_s: float | None = None
+    min_rtt_s: float | None = None
     ack_delays_s: list[float] = field(default_factory=list)
 
 
@@ -212,11 +213,13 @@ class Relay:
                         self.stats.messages_sent += 1
                         sent_up_to = seq
                 if time.monotonic() >= next_ping:
-                    ping = {
+                    ping: dict[str, Any] = {
                         "type": "ping",
                         "t_device_s": time.time(),
                         "buffered": self.buffered_beats,
                     }
+                    if self.stats.min_rtt_s is not None:
+                        ping["rtt_s"] = self.stats.min_rtt_s
                     await ws.send(json.dumps(ping))
                     next_ping = time.monotonic() + PING_EVERY_S
                 with contextlib.suppress(TimeoutError):
@@ -239,6 +242,11 @@ class Relay:
                     self._all_acked.set()
             elif msg.get("type") == "pong":
                 self.stats.offset_s = msg.get("offset_s")
+                sent = msg.get("t_device_s")
+                if isinstance(sent, int | float):
+                    rtt = time.time() - float(sent)
+                    if rtt >= 0 and (self.stats.min_rtt_s is None or rtt < self.stats.min_rtt_s):
+                        self.stats.min_rtt_s = rtt
 
 
 def _source(args: argparse.Namespace) -> BeatSource:
@@ -306,6 +314,7 @@ async def _main(args: argparse.Namespace) -> int:
         "connections": s.connections,
         "close_code": relay.fatal,
         "clock_offset_s": s.offset_s,
+        "min_rtt_s": s.min_rtt_s,
         "ack_delay_p50_s": delays[len(delays) // 2] if delays else None,
     }
     print(json.dumps(summary), flush=True)

@@ -5,8 +5,8 @@ beats it carries are health data. :class:`SecureTransportMiddleware` therefore r
 of the patient's side (the page ``/join/{token}``, its API ``/api/join/...`` and the ingest
 WebSocket ``/ws/ingest``) when the request came in clear (``http``/``ws``) from a client that is
 not on loopback: HTTP gets ``403`` with a message saying to use ``https://``; a WebSocket is
-closed with :data:`CLOSE_INSECURE` right after the handshake, before the hello. Loopback stays usable in clear (the
-default ``sintonia serve``, tests, a relay on the same machine).
+closed with :data:`CLOSE_INSECURE` right after the handshake, before the hello. Loopback stays
+usable in clear (the default ``sintonia serve``, tests, a relay on the same machine).
 
 Behind a reverse proxy (Caddy, nginx) that terminates TLS, ``sintonia serve --proxy-headers
 --forwarded-allow-ips PROXY`` makes uvicorn take the client address and scheme from the
