@@ -123,6 +123,8 @@ class Relay:
         self.stats = RelayStats()
         self.fatal: int | None = None
         self._next_seq = 0
+        self._closing = False
+        self._ws: Any = None
         self._new = asyncio.Event()
         self._all_acked = asyncio.Event()
         self._all_acked.set()
@@ -168,13 +170,17 @@ class Relay:
         from websockets.exceptions import ConnectionClosed
 
         delay = _BACKOFF_S[0]
-        while self.fatal is None:
+        while self.fatal is None and not self.closing:
             try:
                 tls: dict[str, Any] = {} if self.ssl_context is None else {"ssl": self.ssl_context}
                 async with connect(self.url, open_timeout=10, max_size=2**20, **tls) as ws:
                     self.stats.connections += 1
                     delay = _BACKOFF_S[0]
-                    await self._session(ws)
+                    self._ws = ws
+                    try:
+                        await self._session(ws)
+                    finally:
+                        self._ws = None
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else None
                 self.stats.last_close_code = code
@@ -191,6 +197,19 @@ class Relay:
                 _log.warning("cannot reach the server (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(2 * delay, _BACKOFF_S[1])
+
+    @property
+    def closing(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closing
+
+    async def close(self) -> None:
+        """Stop reconnecting and close the connection normally (code 1000)."""
+        self._closing = True
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(1000, "relay done")
 
     async def _session(self, ws: Any) -> None:
         hello = json.loads(await ws.recv())
@@ -299,6 +318,9 @@ async def _main(args: argparse.Namespace) -> int:
             code = 2
         elif not await relay.wait_acked(args.drain_timeout):
             code = 1
+        await relay.close()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(sender), 5.0)
     finally:
         sender.cancel()
         with contextlib.suppress(BaseException):

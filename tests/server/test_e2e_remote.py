@@ -140,6 +140,10 @@ def test_relay_replays_a_recording_losslessly(tmp_path: Path) -> None:
         assert summary["beats_read"] == summary["beats_acked"] == len(rr)
         with server.client() as api:
             beats = e2e.all_beats(api, sid)
+            (link,) = api.get(f"/api/sessions/{sid}/join-links").json()
+    # the relay closed normally once everything was acknowledged, and reported round trips
+    assert link["quality"]["last_close_code"] == 1000
+    assert summary["min_rtt_s"] is not None
     order = np.argsort(beats["beat_time_s"], kind="stable")
     assert [beats["rr_ms"][i] for i in order] == [float(x) for x in rr]
     assert len(set(zip(beats["device"], beats["seq"], strict=True))) == len(rr)
