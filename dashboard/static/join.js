@@ -124,6 +124,8 @@
       updateUpload();
     };
   }
+  // back online: try the server now rather than at the end of the back-off
+  window.addEventListener("online", function () { backoff = 500; connectServer(); });
   setInterval(function () {
     const ping = { type: "ping", t_device_s: Date.now() / 1000, buffered: bufferedBeats };
     if (minRtt !== null) ping.rtt_s = minRtt;
