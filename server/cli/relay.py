@@ -379,7 +379,9 @@ def register(sub: Any) -> None:
         type=float,
         default=1.0,
         metavar="X",
-        help="replay speed, times real time (0: as fast as possible; default 1)",
+        help="replay speed, times real time (0: as fast as possible; default 1). Beat times keep "
+        "the recording's pace, so at any other speed they run ahead of the session's clock and "
+        "its review covers only the part within the session",
     )
     parser.add_argument(
         "--cafile", type=Path, metavar="PEM", help="trust this certificate (self-signed server)"
