@@ -215,7 +215,10 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
 
 def _serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
-        print("sintonia serve: --certfile and --keyfile go together", file=sys.stderr)
+        print(
+            "sintonia serve: --certfile (--tls-cert) and --keyfile (--tls-key) go together",
+            file=sys.stderr,
+        )
         return _USAGE_ERROR
     tls = args.tls_cert is not None
     try:

@@ -230,3 +230,28 @@ def test_serve_options_for_remote_use() -> None:
     assert check_bind("0.0.0.0", allow_remote=True, tls=False) is not None
     assert check_bind("0.0.0.0", allow_remote=True, tls=False, proxy=True) is None
     assert check_bind("0.0.0.0", allow_remote=True, tls=True) is None
+
+
+def test_serve_passes_proxy_and_host_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import server.cli.serve as serve_module
+    from server.cli import main
+
+    seen: dict[str, object] = {}
+
+    async def fake_run(settings: object, *, on_ready: object, **kw: object) -> None:
+        seen["settings"] = settings
+        seen.update(kw)
+
+    monkeypatch.setattr(serve_module, "run_server", fake_run)
+    monkeypatch.setenv("SINTONIA_DATA_DIR", str(tmp_path))
+    args = ["serve", "--port", "0", "--proxy-headers", "--forwarded-allow-ips", "10.0.0.2"]
+    assert main([*args, "--allowed-host", "a.example", "--allowed-host", "b.example"]) == 0
+    settings = seen["settings"]
+    assert {"a.example", "b.example"} <= settings.served_hosts  # type: ignore[attr-defined]
+    assert seen["proxy_headers"] is True
+    assert seen["forwarded_allow_ips"] == "10.0.0.2"
+    # off by default: forwarded headers are not trusted from anyone
+    assert main(["serve", "--port", "0"]) == 0
+    assert seen["proxy_headers"] is False
