@@ -110,6 +110,11 @@ def test_clock_saved_per_link_and_reported_by_the_review(tmp_path: Path) -> None
             ws.send_text(json.dumps(msg))
             while json.loads(ws.receive_text())["type"] != "ack":
                 pass
+        links = client.get(
+            f"/api/sessions/{session.id}/join-links",
+            headers={"Authorization": f"Bearer {ctx.token}"},
+        ).json()
+        assert links[0]["quality"]["clock_uncertainty_s"] == pytest.approx(0.011)
         saved = session_clocks(store, session.id)[patient.id]
         assert saved.samples == 3
         assert saved.min_rtt_s == pytest.approx(0.011)
