@@ -23,7 +23,10 @@
     const parts = ["connected", "last beat " + fmt(q.last_beat_age_s, "s ago", 1),
       "upload delay " + fmt(q.upload_delay_s, "s", 1)];
     if (q.client_buffered_beats) parts.push(q.client_buffered_beats + " beats waiting on the patient's side");
-    if (q.clock_offset_s !== null) parts.push("clock offset " + (q.clock_offset_s >= 0 ? "+" : "") + q.clock_offset_s.toFixed(3) + " s");
+    if (q.clock_offset_s !== null) {
+      parts.push("clock offset " + (q.clock_offset_s >= 0 ? "+" : "") + q.clock_offset_s.toFixed(3) + " s" +
+        (typeof q.clock_uncertainty_s === "number" ? " ± " + (q.clock_uncertainty_s * 1000).toFixed(0) + " ms" : ""));
+    }
     if (q.clock_drift_ppm !== null) parts.push("drift " + q.clock_drift_ppm.toFixed(0) + " ppm");
     return parts.join(" · ");
   }
