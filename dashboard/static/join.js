@@ -6,7 +6,7 @@
   const FATAL = { 4401: "This link is not valid.", 4403: "Storage consent is needed to send beats.",
     4404: "You are no longer part of this session.", 4410: "This link has expired.",
     4411: "This link was withdrawn by your therapist.",
-    4426: "This page needs a secure connection: open the link with https://." };
+    4426: "This page needs a secure connection: open the link as given (it starts with https)." };
   const $ = function (id) { return document.getElementById(id); };
   // The names of the consent purposes come from the server (dashboard/vocab.py); what each one
   // allows comes with the link's state (GET /api/join/{token}), from the same words.
