@@ -1,0 +1,156 @@
+"""Run the cohort table and the research export on Dask (``pip install 'sintonia[scale]'``).
+
+:func:`dask_runner` connects to an existing cluster (``tcp://HOST:PORT`` of its scheduler) or
+starts a local one (:class:`distributed.LocalCluster`: worker processes, one thread each by
+default, no dashboard), and yields a :class:`DaskRunner`, the
+:class:`~server.export.runner.SessionRunner` that submits one task per session. Each task gets
+the database URL and opens its own store on its worker (:func:`server.export.runner.worker_store`),
+so every worker must reach the database (a SQLite file on a shared disk, or PostgreSQL) and have
+sintonia installed. The URL, password included, travels to the workers over Dask's connections:
+use a cluster on a network you trust (or TLS, configured in Dask).
+
+dask is imported here, and this module only when a scheduler or workers are asked for.
+
+References
+----------
+.. [1] Rocklin M (2015). Dask: parallel computation with blocked algorithms and task scheduling.
+   Proceedings of the 14th Python in Science Conference, 130-136.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, TypeVar
+
+from server.export.errors import ExportError
+
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "DaskRunner",
+    "DaskUnavailableError",
+    "SchedulerError",
+    "dask_runner",
+]
+
+#: How long to wait for a scheduler to answer, s.
+CONNECT_TIMEOUT_S: Final[float] = 10.0
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+class SchedulerError(ExportError):
+    """The Dask scheduler could not be reached (or its address is not one)."""
+
+
+class DaskUnavailableError(ExportError):
+    """dask[distributed] is not installed."""
+
+
+class DaskRunner:
+    """Submits one task per job to a Dask client; results in job order.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    @property
+    def workers(self) -> int:
+        """Workers the scheduler knows now."""
+        return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+
+    def map(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[R]:
+        """Submit every job at once, yield the results in job order (each released once read:
+        the workers hold at most what the caller has not read yet)."""
+        futures = self.client.map(fn, list(jobs), pure=False)
+        try:
+            for f in futures:
+                result: R = f.result()
+                f.release()
+                yield result
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+@contextmanager
+def dask_runner(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    *,
+    threads_per_worker: int = 1,
+    processes: bool = True,
+    timeout_s: float = CONNECT_TIMEOUT_S,
+) -> Iterator[DaskRunner]:
+    """A :class:`DaskRunner` on the scheduler at ``scheduler``, or on a local cluster of
+    ``workers`` workers (closed on exit).
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler, e.g. ``tcp://10.0.0.5:8786``.
+    workers : int, optional
+        Workers of a local cluster (when ``scheduler`` is None).
+    threads_per_worker : int
+        Threads per local worker (default 1: the work is numpy and Python, GIL-bound).
+    processes : bool
+        Local workers as processes (default) or as threads of this process.
+    timeout_s : float
+        How long to wait for the scheduler.
+
+    Raises
+    ------
+    DaskUnavailableError
+        dask[distributed] is not installed.
+    SchedulerError
+        The scheduler's address is not one, or it did not answer within ``timeout_s``.
+    ExportError
+        Neither or both of ``scheduler`` and ``workers``, or ``workers < 1``.
+    """
+    if (scheduler is None) == (workers is None):
+        raise ExportError("give either a scheduler address or a number of workers")
+    if workers is not None and (workers < 1 or threads_per_worker < 1):
+        raise ExportError(
+            f"workers and threads per worker must be >= 1, got {workers} and {threads_per_worker}"
+        )
+    try:
+        import distributed
+    except ImportError as exc:
+        raise DaskUnavailableError(
+            f"Dask is not installed ({exc}); install the extra: pip install 'sintonia[scale]'"
+        ) from exc
+    cluster: Any = None
+    dd: Any = distributed  # untyped calls
+    if scheduler is not None:
+        if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
+            raise SchedulerError(
+                f"expected a Dask scheduler address like tcp://HOST:PORT, got {scheduler!r}"
+            )
+        try:
+            client = dd.Client(scheduler, timeout=timeout_s, set_as_default=False)
+        except (OSError, ValueError, TimeoutError) as exc:
+            raise SchedulerError(
+                f"could not reach the Dask scheduler at {scheduler} within {timeout_s:g} s ({exc})"
+            ) from exc
+    else:
+        cluster = dd.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            processes=processes,
+            dashboard_address=None,
+            host="127.0.0.1",
+            silence_logs=logging.ERROR,
+        )
+        client = dd.Client(cluster, set_as_default=False)
+    try:
+        yield DaskRunner(client)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
