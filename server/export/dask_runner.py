@@ -87,6 +87,7 @@ def dask_runner(
     threads_per_worker: int = 1,
     processes: bool = True,
     timeout_s: float = CONNECT_TIMEOUT_S,
+    log_level: int | None = None,
 ) -> Iterator[DaskRunner]:
     """A :class:`DaskRunner` on the scheduler at ``scheduler``, or on a local cluster of
     ``workers`` workers (closed on exit).
@@ -103,6 +104,9 @@ def dask_runner(
         Local workers as processes (default) or as threads of this process.
     timeout_s : float
         How long to wait for the scheduler.
+    log_level : int, optional
+        Level of the ``distributed`` loggers (Dask's own configuration logs every connection
+        at INFO).
 
     Raises
     ------
@@ -125,6 +129,8 @@ def dask_runner(
         raise DaskUnavailableError(
             f"Dask is not installed ({exc}); install the extra: pip install 'sintonia[scale]'"
         ) from exc
+    if log_level is not None:
+        logging.getLogger("distributed").setLevel(log_level)
     cluster: Any = None
     dd: Any = distributed  # untyped calls
     if scheduler is not None:
@@ -139,13 +145,20 @@ def dask_runner(
                 f"could not reach the Dask scheduler at {scheduler} within {timeout_s:g} s ({exc})"
             ) from exc
     else:
+        # processes talk TCP on loopback; the scheduler's HTTP server (no dashboard) takes a free
+        # loopback port instead of 8787 (which another cluster may hold)
+        where: dict[str, Any] = (
+            {"host": "127.0.0.1", "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
+            if processes
+            else {}
+        )
         cluster = dd.LocalCluster(
             n_workers=workers,
             threads_per_worker=threads_per_worker,
             processes=processes,
             dashboard_address=None,
-            host="127.0.0.1",
             silence_logs=logging.ERROR,
+            **where,
         )
         client = dd.Client(cluster, set_as_default=False)
     try:

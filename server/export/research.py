@@ -58,13 +58,21 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
 
 from server.export.errors import ExportError, NothingToExportError
+from server.export.runner import (
+    SESSION_ERRORS,
+    SessionFailure,
+    SessionRunner,
+    database_url,
+    failure,
+    worker_store,
+)
 from server.export.tables import (
     ARTIFACT_NAMES,
     PHASE_COLUMNS,
@@ -90,6 +98,7 @@ __all__ = [
     "export_research",
     "research_phase_table",
     "research_physio_table",
+    "research_task",
 ]
 
 _log = logging.getLogger(__name__)
@@ -176,6 +185,8 @@ class ResearchExport:
         Every file written.
     simulated_left_out : int
         Simulated sessions left out (``include_simulated=False``).
+    failed : tuple of SessionFailure
+        Sessions left out because reading or computing them failed (a corrupt row).
     """
 
     out_dir: Path
@@ -187,6 +198,56 @@ class ResearchExport:
     n_beats: int
     files: tuple[Path, ...]
     simulated_left_out: int = 0
+    failed: tuple[SessionFailure, ...] = ()
+
+
+#: One participant's de-identified tables: participant id, role, physio, events, phases.
+_PersonTables = tuple[int, str, Table, Table, Table]
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionTables:
+    """What one session gives the export: the record without beats, and per included person
+    the tables to write (computed where the job ran)."""
+
+    record: SessionRecord
+    people: tuple[_PersonTables, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _ResearchJob:
+    """One session's work for a runner: plain values only (the URL, never an engine)."""
+
+    url: str
+    session_id: int
+    at_s: float
+
+
+def _session_tables_or_failure(
+    store: Store, session_id: int, at_s: float
+) -> _SessionTables | SessionFailure:
+    """The session's tables under the ``research_export`` consent at ``at_s`` (only consenting
+    participants are read), or its failure (:data:`~server.export.runner.SESSION_ERRORS`)."""
+    try:
+        data = load_session_record(store, session_id, purpose=_PURPOSE, at_s=at_s)
+        people = tuple(
+            (
+                person.participant.id,
+                person.participant.role,
+                research_physio_table(data, i),
+                _events(data, person.participant.id),
+                research_phase_table(data, i),
+            )
+            for i, person in enumerate(data.participants)
+        )
+        return _SessionTables(_without_beats(data), people)
+    except SESSION_ERRORS as exc:
+        return failure(session_id, exc)
+
+
+def research_task(job: _ResearchJob) -> _SessionTables | SessionFailure:
+    """One session's tables on a worker, from its own store opened from the URL."""
+    return _session_tables_or_failure(worker_store(job.url), job.session_id, job.at_s)
 
 
 def research_physio_table(data: SessionRecord, index: int) -> Table:
@@ -337,6 +398,7 @@ def export_research(
     rng: random.Random | None = None,
     progress: Callable[[int, int], None] | None = None,
     include_simulated: bool = False,
+    runner: SessionRunner | None = None,
 ) -> ResearchExport:
     """Write a de-identified research export of many sessions (see the module docstring).
 
@@ -361,6 +423,11 @@ def export_research(
         named in ``session_ids``, and counted. When included, their recording label starts with
         ``sim-`` (``sim-dyad-03``) in every file, so they stay recognisable after
         de-identification.
+    runner : SessionRunner, optional
+        Read and compute one session per job there (e.g. on Dask workers,
+        :func:`server.export.dask_runner.dask_runner`), each opening the database from its URL
+        and applying the consent rule at this export's time; files are written here, in the
+        same order, so they are the same as without.
 
     Returns
     -------
@@ -452,29 +519,37 @@ def export_research(
     phases_side = _sidecar(RESEARCH_PHASE_COLUMNS)
     n_beats = 0
     sessions: list[SessionRecord] = []
+    failed: list[SessionFailure] = []
+    written = 0
+    if runner is not None:
+        url = database_url(store)
+        results = runner.map(research_task, [_ResearchJob(url, s.id, at_s) for s, _ in planned])
+    else:
+        results = (_session_tables_or_failure(store, s.id, at_s) for s, _ in planned)
     try:
-        for k, (session, _) in enumerate(planned):
-            data = load_session_record(store, session.id, purpose=_PURPOSE, at_s=at_s)
-            sessions.append(_without_beats(data))
-            for i, person in enumerate(data.participants):
-                pid = person.participant.id
+        for k, result in enumerate(results):
+            if isinstance(result, SessionFailure):
+                failed.append(result)
+                _log.warning("research export: session %d left out: %s", *astuple(result))
+                continue
+            data = result.record
+            sessions.append(data)
+            for pid, role, physio, events, phases in result.people:
                 if pid not in subject:  # consent granted between the two passes
                     continue
-                roles[pid] = person.participant.role
+                roles[pid] = role
+                written += 1
                 ses_count[pid] = ses_count.get(pid, 0) + 1
                 sub, ses = subject[pid], f"ses-{ses_count[pid]:02d}"
                 sessions_rows[pid].append(
                     (ses, recording[data.session.id], round(data.end_s - data.start_s, 6))
                 )
-                physio = research_physio_table(data, i)
-                events = _events(data, pid)
-                phases = research_phase_table(data, i)
                 n_beats += int(physio["time_s"].shape[0])
                 keys = {
                     "participant_id": sub,
                     "session_id": ses,
                     "recording": recording[data.session.id],
-                    "role": person.participant.role,
+                    "role": role,
                 }
                 if beats_sink is not None and events_sink is not None:
                     beats_sink.write(physio, keys)
@@ -504,6 +579,10 @@ def export_research(
             if sink is not None and sink.close():
                 files.append(sink.path)
 
+    # a subject whose every session failed is not in the export
+    subject = {pid: sub for pid, sub in subject.items() if pid in roles}
+    summary["failed"] = [f.session_id for f in failed]
+    summary["included_recordings"] = n_recordings = written
     files += _write_descriptions(
         out_dir, store, sessions, subject, roles, sessions_rows, ses_count, summary, tsv
     )
@@ -525,6 +604,7 @@ def export_research(
         n_beats=n_beats,
         files=tuple(files),
         simulated_left_out=simulated_left_out,
+        failed=tuple(failed),
     )
 
 
@@ -605,8 +685,13 @@ def _write_descriptions(
         f"Recordings included: {summary['included_recordings']} "
         f"({len(subject)} subjects, {len(sessions)} sessions).\n"
         f"Left out for lack of research_export consent: {summary['excluded_recordings']} "
-        f"recording(s) of {summary['excluded_participants']} participant(s).\n\n"
-        "Physio files: one row per beat, no header; columns and units in the JSON sidecars.\n"
+        f"recording(s) of {summary['excluded_participants']} participant(s).\n"
+        + (
+            f"Left out because they could not be read: {len(summary['failed'])} session(s).\n"
+            if summary.get("failed")
+            else ""
+        )
+        + "\nPhysio files: one row per beat, no header; columns and units in the JSON sidecars.\n"
         "beats.parquet / events.parquet (when present): the same rows for all subjects in one\n"
         "table each, with participant_id, session_id, recording and role columns.\n",
         encoding="utf-8",
