@@ -55,10 +55,13 @@ class DaskRunner:
     Parameters
     ----------
     client : distributed.Client
+    timeout_s : float, optional
+        Longest wait for one result, s (default none).
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, timeout_s: float | None = None) -> None:
         self.client = client
+        self.timeout_s = timeout_s
 
     @property
     def workers(self) -> int:
@@ -71,7 +74,7 @@ class DaskRunner:
         futures = self.client.map(fn, list(jobs), pure=False)
         try:
             for f in futures:
-                result: R = f.result()
+                result: R = f.result(timeout=self.timeout_s)
                 f.release()
                 yield result
         finally:
