@@ -58,12 +58,13 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple, dataclass, replace
+from dataclasses import asdict, astuple, dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
 
+from hrv.stream import StreamConfig
 from server.export.errors import ExportError, NothingToExportError
 from server.export.runner import (
     SESSION_ERRORS,
@@ -77,6 +78,7 @@ from server.export.tables import (
     ARTIFACT_NAMES,
     PHASE_COLUMNS,
     Table,
+    beat_columns,
     derive_participant,
     nullable_int,
     phase_table,
@@ -96,6 +98,7 @@ __all__ = [
     "ResearchExport",
     "ResearchFormat",
     "export_research",
+    "physio_columns",
     "research_phase_table",
     "research_physio_table",
     "research_task",
@@ -125,24 +128,36 @@ _EMPTY_PAGE: Final[BeatPage] = BeatPage(
     next_cursor=None,
 )
 
-#: Physio columns: (name, unit, description), in file order.
-PHYSIO_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
-    ("time_s", "s", "beat time (end of the RR interval) from the session start"),
-    ("rr_ms", "ms", "RR interval as stored"),
-    ("rr_raw", "1/1024 s", "RR exactly as the strap sent it (n/a where the source gave none)"),
-    (
+#: Names of the :func:`~server.export.tables.beat_columns` the physio files keep, in file order
+#: (``None``: a physio-only column, from :data:`_PHYSIO_OWN`).
+_PHYSIO_FROM_BEATS: Final[tuple[int | str, ...]] = (
+    "time_s", 8, "rr_raw", "artifact", 12, 13, 9, 10, 14, 15, 18,
+)  # fmt: skip
+_PHYSIO_OWN: Final[dict[str, tuple[str, str, str]]] = {
+    "time_s": ("time_s", "s", "beat time (end of the RR interval) from the session start"),
+    "rr_raw": (
+        "rr_raw",
+        "1/1024 s",
+        "RR exactly as the strap sent it (n/a where the source gave none)",
+    ),
+    "artifact": (
         "artifact",
         "",
         "artifact class: " + ", ".join(f"{i} {n}" for i, n in enumerate(ARTIFACT_NAMES)),
     ),
-    ("rr_corrected_ms", "ms", "mean of the corrected intervals ending at this beat"),
-    ("n_corrected", "", "corrected intervals ending at this beat (0 merged, k split)"),
-    ("contact", "", "skin contact: 1 yes, 0 no, -1 not reported"),
-    ("gap_before", "", "1 where beat times were re-anchored (first beat, dropout, reconnect)"),
-    ("mean_hr_10s_bpm", "bpm", "mean heart rate over the trailing 10 s of corrected beats"),
-    ("rmssd_60s_ms", "ms", "RMSSD over the trailing 60 s of corrected beats"),
-    ("quality", "", "signal quality over the trailing 60 s, 0-1"),
-)
+}
+
+
+def physio_columns(stream: StreamConfig | None = None) -> tuple[tuple[str, str, str], ...]:
+    """Physio columns (name, unit, description) in file order; window lengths in names and
+    descriptions read from the settings of the derivation (:func:`beat_columns`: default
+    :class:`hrv.stream.StreamConfig` when omitted)."""
+    beats = beat_columns(stream)
+    return tuple(_PHYSIO_OWN[c] if isinstance(c, str) else beats[c] for c in _PHYSIO_FROM_BEATS)
+
+
+#: Physio columns with the default settings (:func:`physio_columns`).
+PHYSIO_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = physio_columns()
 
 #: Events columns: (name, unit, description), in file order.
 #: Columns of the per-recording phase summary (the report's and the cohort's numbers).
@@ -255,19 +270,21 @@ def research_physio_table(data: SessionRecord, index: int) -> Table:
     person = data.participants[index]
     b = person.beats
     d = derive_participant(person, arousal=False)
-    return {
-        "time_s": relative_time(b.beat_time_s, data.start_s),
-        "rr_ms": b.rr_ms,
-        "rr_raw": nullable_int(b.rr_raw, RR_RAW_MISSING),
-        "artifact": d.artifact.astype(np.int64),
-        "rr_corrected_ms": d.rr_corrected_ms,
-        "n_corrected": d.n_corrected,
-        "contact": b.contact.astype(np.int64),
-        "gap_before": b.gap_before.astype(np.int64),
-        "mean_hr_10s_bpm": d.mean_hr_bpm,
-        "rmssd_60s_ms": d.rmssd_ms,
-        "quality": d.quality,
-    }
+    values = (
+        relative_time(b.beat_time_s, data.start_s),
+        b.rr_ms,
+        nullable_int(b.rr_raw, RR_RAW_MISSING),
+        d.artifact.astype(np.int64),
+        d.rr_corrected_ms,
+        d.n_corrected,
+        b.contact.astype(np.int64),
+        b.gap_before.astype(np.int64),
+        d.mean_hr_bpm,
+        d.rmssd_ms,
+        d.quality,
+    )
+    # the names of the settings the derivation used (the defaults)
+    return dict(zip([c for c, _, _ in physio_columns()], values, strict=True))
 
 
 def research_phase_table(data: SessionRecord, index: int) -> Table:
@@ -513,7 +530,12 @@ def export_research(
     ses_count: dict[int, int] = {}
     sessions_rows: dict[int, list[tuple[str, str, float]]] = {pid: [] for pid in pids}
     physio_side = _sidecar(
-        PHYSIO_COLUMNS, SamplingFrequency="irregular", StartTime=0, TimeColumn="time_s"
+        physio_columns(),
+        SamplingFrequency="irregular",
+        StartTime=0,
+        TimeColumn="time_s",
+        # the settings of the derived columns (those of the live engine)
+        DerivedWith={"StreamConfig": asdict(StreamConfig())},
     )
     events_side = _sidecar(RESEARCH_EVENT_COLUMNS)
     phases_side = _sidecar(RESEARCH_PHASE_COLUMNS)
