@@ -16,6 +16,10 @@ How it stays fast, and equal to the report
   (:func:`server.readmodel.session_phases`, the read model's rules) through
   :func:`hrv.derive.interval_stats`, exactly as the report and the exports: the same numbers.
 * LF/HF needs a spectrum per phase (:func:`hrv.frequency.frequency_domain`), about 2 ms each.
+* Only consenting recordings are read (beats, markers about a person, alliance scores). With a
+  runner (:mod:`server.export.runner`, e.g. Dask workers) each session is one job that opens the
+  database from its URL and applies the consent rule itself; a session that fails is reported
+  (:attr:`CohortTable.failed`) and left out, in-process too.
 
 Synchrony
 ---------

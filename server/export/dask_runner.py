@@ -126,6 +126,12 @@ def dask_runner(
         raise ExportError(
             f"workers and threads per worker must be >= 1, got {workers} and {threads_per_worker}"
         )
+    if scheduler is not None and not scheduler.startswith(
+        ("tcp://", "tls://", "inproc://", "ws://", "wss://")
+    ):
+        raise SchedulerError(
+            f"expected a Dask scheduler address like tcp://HOST:PORT, got {scheduler!r}"
+        )
     try:
         import distributed
     except ImportError as exc:
@@ -137,10 +143,6 @@ def dask_runner(
     cluster: Any = None
     dd: Any = distributed  # untyped calls
     if scheduler is not None:
-        if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
-            raise SchedulerError(
-                f"expected a Dask scheduler address like tcp://HOST:PORT, got {scheduler!r}"
-            )
         try:
             client = dd.Client(scheduler, timeout=timeout_s, set_as_default=False)
         except (OSError, ValueError, TimeoutError) as exc:

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from hrv.synthetic import strap_recording
 from sensor.types import BeatBatch
+from server.cli import main
 from server.export import cohort_table, export_research, read_beats_bulk
 from server.export.errors import ExportError
 from server.export.tables import Table, write_delimited
@@ -276,17 +277,17 @@ def test_a_bad_scheduler_address_is_a_clear_error() -> None:
         pass
 
 
-def test_the_cli_names_a_bad_scheduler(fx: Fixture, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "server.cli", "cohort", "--out", str(tmp_path / "c.csv"),
-         "--database-url", fx.url, "--scheduler", "my-cluster:8786"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert "sintonia cohort: error: expected a Dask scheduler address like tcp://HOST:PORT" in (
-        done.stderr
+def test_the_cli_names_a_bad_scheduler(
+    fx: Fixture, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "c.csv"
+    code = main(
+        ["cohort", "--out", str(out), "--database-url", fx.url, "--scheduler", "my-cluster:8786"]
     )
-    assert not (tmp_path / "c.csv").exists()
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "sintonia cohort: error: expected a Dask scheduler address like tcp://HOST:PORT" in err
+    assert not out.exists()
 
 
 def test_an_in_memory_database_cannot_go_to_workers() -> None:
@@ -322,12 +323,30 @@ def test_without_dask_options_dask_is_not_imported(fx: Fixture, tmp_path: Path) 
     assert not modules & {"dask", "distributed"}
 
 
-def test_the_cli_on_a_local_cluster_writes_the_same_csv(fx: Fixture, tmp_path: Path) -> None:
+def test_the_cli_on_a_local_cluster_writes_the_same_csv(
+    fx: Fixture, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = ["cohort", "--database-url", fx.url, "--quiet"]
-    code, _, _ = _run_probe(*base, "--out", str(tmp_path / "a.csv"))
-    assert code == 0
-    code, modules, out = _run_probe(*base, "--out", str(tmp_path / "b.csv"), "--workers", "2")
-    assert code == 0
-    assert "distributed" in modules  # it did run on Dask
-    assert "(8 recordings, 5 sessions)" in out
+    assert main([*base, "--out", str(tmp_path / "a.csv")]) == 0
+    assert main([*base, "--out", str(tmp_path / "b.csv"), "--workers", "2"]) == 0
+    assert "wrote 32 rows (8 recordings, 5 sessions)" in capsys.readouterr().out
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_the_cli_on_a_running_scheduler_writes_the_same_export(
+    fx: Fixture, runner: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--scheduler`` with the address of the module's cluster (an existing one)."""
+    base = ["export", "research", "--format", "tsv", "--database-url", fx.url, "--quiet"]
+    address = runner.client.scheduler.address
+    assert address.startswith("tcp://127.0.0.1:")
+    assert main([*base[:2], str(tmp_path / "a"), *base[2:]]) == 0
+    assert main([*base[:2], str(tmp_path / "b"), *base[2:], "--scheduler", address]) == 0
+    assert "wrote 8 recording(s)" in capsys.readouterr().out
+    # subject numbers are random per run; the recordings' files do not hold them
+    fa, fb = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert len(fa) == len(fb)
+    beh_a = sorted(p.read_bytes() for n, p in fa.items() if "/beh/" in n)
+    beh_b = sorted(p.read_bytes() for n, p in fb.items() if "/beh/" in n)
+    assert len(beh_a) == 8 * 6  # physio, events and phases, each with its sidecar
+    assert beh_a == beh_b
