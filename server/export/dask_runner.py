@@ -19,7 +19,9 @@ References
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
@@ -27,6 +29,7 @@ from typing import Any, Final, TypeVar
 from server.export.errors import ExportError
 
 __all__ = [
+    "AHEAD_PER_WORKER",
     "CONNECT_TIMEOUT_S",
     "DaskRunner",
     "DaskUnavailableError",
@@ -34,6 +37,8 @@ __all__ = [
     "dask_runner",
 ]
 
+#: Tasks submitted ahead of the one being read, per worker.
+AHEAD_PER_WORKER: Final[int] = 4
 #: How long to wait for a scheduler to answer, s.
 CONNECT_TIMEOUT_S: Final[float] = 10.0
 
@@ -69,16 +74,24 @@ class DaskRunner:
         return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
 
     def map(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[R]:
-        """Submit every job at once, yield the results in job order (each released once read:
-        the workers hold at most what the caller has not read yet)."""
-        futures = self.client.map(fn, list(jobs), pure=False)
+        """Yield ``fn(job)`` for every job in job order, keeping at most
+        :data:`AHEAD_PER_WORKER` tasks per worker submitted and unread (a research export's
+        tables wait on the workers only that far ahead of the files being written)."""
+        ahead = max(2, AHEAD_PER_WORKER * max(self.workers, 1))
+        queue: deque[Any] = deque()
+        todo = iter(jobs)
         try:
-            for f in futures:
+            for job in itertools.islice(todo, ahead):
+                queue.append(self.client.submit(fn, job, pure=False))
+            while queue:
+                f = queue.popleft()
                 result: R = f.result(timeout=self.timeout_s)
                 f.release()
+                for job in itertools.islice(todo, 1):
+                    queue.append(self.client.submit(fn, job, pure=False))
                 yield result
         finally:
-            for f in futures:
+            for f in queue:
                 f.cancel()
 
 
