@@ -34,7 +34,7 @@ from server.export import cohort_table, export_research, read_beats_bulk
 from server.export.errors import ExportError
 from server.export.tables import Table, write_delimited
 from server.storage import DeviceAssignment, Participant, Store
-from tests.support.export import CODE_NO_CONSENT, T0_S, Fixture, fill_store
+from tests.support.export import CODE_NO_CONSENT, T0_S, Fixture, fill_store, populate
 
 dask_runner_module = pytest.importorskip("server.export.dask_runner")
 pytest.importorskip("distributed")
@@ -133,6 +133,15 @@ def test_cohort_on_dask_equals_the_single_process_table(
     write_delimited(local.table, tmp_path / "a.csv")
     write_delimited(remote.table, tmp_path / "b.csv")
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_cohort_on_dask_on_both_backends(store: Store, database_url: str, runner: Any) -> None:
+    """Workers open SQLite files and PostgreSQL alike from the URL (password included)."""
+    populate(store, database_url, n_sessions=1)
+    local = cohort_table(store)
+    remote = cohort_table(store, runner=runner)
+    assert remote.recordings == 2
+    _assert_same_table(local.table, remote.table)
 
 
 def test_cohort_on_dask_with_review_purpose(fx: Fixture, runner: Any) -> None:
