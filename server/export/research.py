@@ -6,7 +6,11 @@ Only recordings (one participant in one session) whose participant has an active
 ``research_export`` consent for that session (global or session-scoped) at the time of the export.
 The others are left out with everything about them (markers and cues about them, their device
 events); the export's README and the returned :class:`ResearchExport` say how many. Every export
-is written to the audit log (the only place that knows which stored sessions went out).
+is written to the audit log (the only place that knows which stored sessions went out). A session
+that cannot be read (a corrupt row) is left out, counted in the README and named in the audit log
+and :attr:`ResearchExport.failed`; the others are written. With a runner (Dask workers,
+:mod:`server.export.runner`) each session's tables are computed by one job that opens the
+database from its URL and applies the consent rule itself; the files are written here, in order.
 
 What is removed
 ---------------
