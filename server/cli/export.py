@@ -6,7 +6,8 @@
 * ``sintonia export edf SESSION [--out FILE]``: EDF+ with RR and HR at 4 Hz and annotations;
 * ``sintonia export research OUT_DIR [--sessions 1,2] [--format tsv|parquet|both]``: the
   de-identified BIDS-like export (needs each person's ``research_export`` consent);
-* ``sintonia cohort --out table.csv [--sessions ...]``: one row per session, participant and phase.
+* ``sintonia cohort --out table.csv [--sessions ...]``: one row per session, participant and phase;
+  with ``--from-export DIR``, recomputed from a research export's Parquet files (no database).
 
 ``export research`` and ``cohort`` run one task per session on Dask with ``--workers N`` (a local
 cluster of N worker processes) or ``--scheduler tcp://HOST:PORT`` (a running cluster whose
@@ -102,6 +103,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="consent each participant needs (default research_export)",
     )
     c.add_argument("--no-lf-hf", action="store_true", help="skip the spectra (faster)")
+    c.add_argument(
+        "--from-export",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="recompute the table from a research export's Parquet files instead of the "
+        "database (the export's consent rule already applied; --sessions, --purpose and "
+        "--include-simulated do not apply)",
+    )
     _simulated_flag(c)
     _dask_flags(c)
     _common(c)
@@ -305,8 +315,29 @@ def _export(args: argparse.Namespace, store: Store, cmd: str) -> int:
     return 0
 
 
+def _cohort_from_export(args: argparse.Namespace) -> int:
+    """``sintonia cohort --from-export DIR``: the table from the export's Parquet files."""
+    from server.export.cohort_parquet import cohort_from_export
+    from server.export.tables import write_delimited
+
+    try:
+        with _runner(args) as runner:
+            table = cohort_from_export(args.from_export, lf_hf=not args.no_lf_hf, runner=runner)
+        n = write_delimited(table, args.out)
+    except ImportError as exc:
+        return _fail(
+            "cohort", ImportError(f"{exc}; install the extra: pip install 'sintonia[export]'")
+        )
+    except (SintoniaError, OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        return _fail("cohort", exc)
+    print(f"wrote {n} rows from the export {args.from_export} to {args.out}")
+    return 0
+
+
 def run_cohort(args: argparse.Namespace) -> int:
     """Run ``sintonia cohort``; see the module docstring for the exit codes."""
+    if args.from_export is not None:
+        return _cohort_from_export(args)
     from server.export.cohort import cohort_table
     from server.export.tables import write_delimited
 
