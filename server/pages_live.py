@@ -26,6 +26,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from dashboard.figures import MARKER_LABELS, OKABE_ITO, ROLE_COLOURS, session_figure
+from dashboard.vocab import page_vocabulary
 from hrv.arousal import STATE_LABELS, ArousalConfig
 
 __all__ = ["LIVE_WINDOW_MIN", "PACER_BPM", "index", "live_page", "live_page_config", "router"]
@@ -72,7 +73,8 @@ def live_page_config(session_id: int) -> dict[str, Any]:
         ``session_id``; ``figure`` (plotly JSON of the empty :func:`session_figure`);
         ``usual_band`` (arousal-index limits, baseline-SD units); ``window_min``; ``colours``
         (role -> hex) and ``palette`` (Okabe-Ito); ``marker_labels``; ``state_labels``;
-        ``pacer_bpm`` (min, max, default breaths/min).
+        ``pacer_bpm`` (min, max, default breaths/min); ``vocab`` (marker types with keys and
+        labels, consent purposes, roles, cue responses: :func:`dashboard.vocab.page_vocabulary`).
 
     Examples
     --------
@@ -91,6 +93,7 @@ def live_page_config(session_id: int) -> dict[str, Any]:
         "marker_labels": dict(MARKER_LABELS),
         "state_labels": dict(STATE_LABELS),
         "pacer_bpm": list(PACER_BPM),
+        "vocab": page_vocabulary(),
     }
 
 

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboard.figures import ROLE_COLOURS
+from dashboard.vocab import page_vocabulary
 from hrv.arousal import ArousalConfig
 from server.app import create_app
 from server.context import AppContext
@@ -95,6 +96,9 @@ def test_live_page_carries_the_reports_figure_layout(client: TestClient) -> None
     lo, hi, default = cfg["pacer_bpm"]
     assert lo <= default <= hi
     assert (lo, hi, default) == (4.5, 7.0, 6.0)
+    # the words of markers, consents and roles come from the one vocabulary (issue 11, item 5)
+    assert cfg["vocab"] == page_vocabulary()
+    assert [m["key"] for m in cfg["vocab"]["marker_types"]].count(None) == 1  # the free note
     # the page loads its code from this server only
     srcs = re.findall(r'(?:src|href)="([^"]+)"', r.text)
     assert srcs
