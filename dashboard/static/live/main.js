@@ -10,12 +10,12 @@
  * Commands go to the REST API through ../api.js ("Authorization: Bearer <token>"). No request
  * leaves the server's origin.
  */
-import { CFG, REDRAW_MS, SID, TOKEN } from "./config.js";
+import { REDRAW_MS, SID, TOKEN } from "./config.js";
 import { privacyCmd } from "./consent.js";
 import { answerCue } from "./cues.js";
 import { onManualView, redraw } from "./figure.js";
 import { addMarkerCmd, bindNoteForm, buildMarkerButtons, canUndo, markerOfKey, undoCmd } from "./markers.js";
-import { setPacerRate, showPacer } from "./pacer.js";
+import { bindPacer } from "./pacer.js";
 import { renderDevicesIfStale } from "./panels.js";
 import { phaseCmd, tickClock } from "./phase.js";
 import { startRemoteLinks } from "./remote_links.js";
@@ -64,10 +64,8 @@ function init() {
   $("end-btn").addEventListener("click", () => $("end-dialog").showModal());
   $("end-cancel").addEventListener("click", () => $("end-dialog").close());
   $("end-confirm").addEventListener("click", endCmd);
-  $("pacer-toggle").addEventListener("click", () => showPacer(!S.pacerOn, true));
-  $("pacer-rate").addEventListener("input", (e) => setPacerRate(e.target.value));
+  bindPacer();
   document.addEventListener("keydown", onKey);
-  setPacerRate(CFG.pacer_bpm[2]);
   updateControls();
   loadSession();
   onSocketMessage(onMessage);

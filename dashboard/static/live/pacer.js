@@ -55,3 +55,12 @@ export async function showPacer(on, tellServer) {
     catch (e) { say("Pacer: " + e.message); }
   }
 }
+
+// The controls; and a new animation (shown again, or reduced motion switched) restarts the
+// breath, so the word is read again from its clock.
+export function bindPacer() {
+  $("pacer-toggle").addEventListener("click", () => showPacer(!S.pacerOn, true));
+  $("pacer-rate").addEventListener("input", (e) => setPacerRate(e.target.value));
+  $("pacer-ball").addEventListener("animationstart", syncLabel);
+  setPacerRate(CFG.pacer_bpm[2]);
+}
