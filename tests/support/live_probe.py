@@ -24,8 +24,7 @@ DRAWING_CALLS: Final[tuple[str, ...]] = (
     "update",
 )
 
-PLOTLY_PROBE_JS: Final[str] = (
-    """
+PLOTLY_PROBE_JS: Final[str] = """
 (() => {
   const probe = { calls: {}, ms: 0, extended: 0 };
   window.__plotlyProbe = probe;
@@ -39,7 +38,9 @@ PLOTLY_PROBE_JS: Final[str] = (
         if (typeof f !== "function") continue;
         value[name] = function (...args) {
           probe.calls[name] = (probe.calls[name] || 0) + 1;
-          if (name === "extendTraces") probe.extended += (args[1].x || []).reduce((n, a) => n + a.length, 0);
+          if (name === "extendTraces") {
+            probe.extended += (args[1].x || []).reduce((n, a) => n + a.length, 0);
+          }
           const t0 = performance.now();
           try { return f.apply(this, args); } finally { probe.ms += performance.now() - t0; }
         };
@@ -49,7 +50,6 @@ PLOTLY_PROBE_JS: Final[str] = (
   });
 })();
 """.replace("NAMES", repr(list(DRAWING_CALLS)))
-)
 
 
 def probe_stats(page: Any) -> dict[str, Any]:
