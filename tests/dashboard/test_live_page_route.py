@@ -137,3 +137,24 @@ def test_root_goes_to_the_newest_live_session_with_the_token(client: TestClient)
     assert r.status_code == 200, r.text
     r = client.get("/", params={"token": token})
     assert r.headers["location"] == f"/sessions/new?token={token}"
+
+
+def test_the_live_pages_modules_are_served_as_javascript(client: TestClient) -> None:
+    """``<script type="module">`` needs a JavaScript MIME type (browsers refuse others)."""
+    r = client.get("/sessions/5/live")
+    entry = re.search(r'<script type="module" src="(/static/[^"]+)"></script>', r.text)
+    assert entry is not None
+    assert entry.group(1) == "/static/live/main.js"
+    shipped = sorted(
+        p.name for p in (Path(__file__).resolve().parents[2] / "dashboard/static/live").glob("*.js")
+    )
+    assert "main.js" in shipped
+    for name in [*(f"live/{n}" for n in shipped), "api.js"]:
+        got = client.get(f"/static/{name}")
+        assert got.status_code == 200, name
+        assert got.headers["content-type"].startswith("text/javascript"), name
+        # every import names a file that is served too (relative, same origin)
+        for imported in re.findall(r'^import .* from "([^"]+)";$', got.text, re.M):
+            assert imported.startswith("./") or imported == "../api.js", (name, imported)
+            if imported.startswith("./"):
+                assert imported[2:] in shipped, (name, imported)

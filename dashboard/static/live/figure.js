@@ -1,10 +1,11 @@
 // The live figure in plotly: built once (newPlot / react), then, every second, the new beats
-// are appended with Plotly.extendTraces and only what else changed is sent (the x window, the
-// y range, shapes, the few marker/cue points). In the "last 10 min" view each trace keeps only
-// the window (plus a minute) through extendTraces' maxPoints, so the cost of a redraw does not
-// grow with the length of the session; the whole-session and zoomed views hold every beat.
-// The figure is rebuilt (react) only when its structure changes: a person appears or is
-// hidden, beats were filled from storage or came out of order, or the view changes.
+// are appended with Plotly.extendTraces, whose one redraw also draws whatever else changed
+// (the x window, the y range, shapes, the few marker and cue points). In the "last 10 min" view
+// each trace keeps only the window (plus a minute) through extendTraces' maxPoints, so the cost
+// of a redraw does not grow with the length of the session; the whole-session and zoomed views
+// hold every beat. The figure is rebuilt (react) only when its structure changes: a person
+// appears or is hidden, beats were filled from storage or came out of order, or the view
+// changes. Without new beats, changes go through Plotly.update or Plotly.relayout.
 import { BAND_STATES, CFG } from "./config.js";
 import { S, people, rel, sessionNow } from "./state.js";
 import { $ } from "./util.js";
@@ -127,7 +128,6 @@ function stream(gd) {
       idx.push(e.base + k); xs.push(k ? pts.x.slice() : pts.x); ys.push(pts.y[k]); caps.push(cap);
     }
   }
-  if (idx.length) call(Plotly.extendTraces, gd, { x: xs, y: ys }, idx, capped ? { x: caps, y: caps } : undefined);
   const ov = overlays();
   const layout = {};
   if (S.view !== "manual") {
@@ -142,13 +142,32 @@ function stream(gd) {
   const content = auxContent(ov, fig.yMin, fig.yMax);
   const changed = [];
   content.forEach((c, k) => { const ck = JSON.stringify(c); if (ck !== fig.aux[k]) { fig.aux[k] = ck; changed.push(k); } });
-  if (changed.length) {
+  if (idx.length) {
+    // One redraw a second: extendTraces redraws the whole figure (plotly.js 4: Plotly.redraw,
+    // calc and plot), so the other changes are first written into gd.layout and gd.data, as
+    // Plotly.redraw allows, and drawn by that same redraw instead of a relayout of their own.
+    for (const [key, value] of Object.entries(layout)) setPath(gd.layout, key, value);
+    for (const k of changed) setAux(gd.data[fig.auxBase + k], content[k]);
+    call(Plotly.extendTraces, gd, { x: xs, y: ys }, idx, capped ? { x: caps, y: caps } : undefined);
+  } else if (changed.length) {
     const pick = (f) => changed.map((k) => f(content[k]));
     const data = { x: pick((c) => c.x), y: pick((c) => c.y), hovertext: pick((c) => c.hovertext), visible: pick((c) => c.x.length > 0), "marker.symbol": pick((c) => c.symbol) };
     call(Plotly.update, gd, data, layout, changed.map((k) => fig.auxBase + k));
   } else if (Object.keys(layout).length) {
     call(Plotly.relayout, gd, layout);
   }
+}
+
+function setPath(obj, key, value) {
+  const parts = key.split(".");
+  let o = obj;
+  for (const p of parts.slice(0, -1)) o = o[p] || (o[p] = {});
+  o[parts[parts.length - 1]] = value;
+}
+
+function setAux(trace, c) {
+  Object.assign(trace, { x: c.x, y: c.y, hovertext: c.hovertext, visible: c.x.length > 0 });
+  trace.marker = Object.assign({}, trace.marker, { symbol: c.symbol });
 }
 
 // Bring the figure up to date (called every second and after a command).
