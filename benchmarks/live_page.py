@@ -26,10 +26,13 @@ session): ``current_vs_ref_*`` at the first and last marks. Run on a quiet machi
 are main-thread times of one browser sharing the CPU with the simulated server. The last line
 printed is one JSON object.
 
-Measured with ``--ref`` the page before the ES modules (2-core VM, heavily shared; speed 30):
-the old page's main-thread time grew 3.1x from minute 5 to 60 (27,905 points redrawn every
-second at minute 60), the new one's 1.05x (4,700 points); at minute 60 the new page takes 0.54x
-the old one's time and 0.85x its heap.
+Measured with ``--ref`` the page before the ES modules (two runs at speed 30 on a 2-core VM
+shared with other jobs, so times vary by 2x between runs): from minute 5 to 60 the figure's
+points grew 1.6x on the new page (the window fills up: about 4,700) and 9x on the old one
+(about 27,700); time in plotly per second 1.0x on the new page, 1.3x-2.7x on the old one; at
+minute 60 the new page took 0.57x-0.83x the old one's plotly time, 0.54x-0.87x its main-thread
+time and 0.73x-0.85x its heap. What still grows on the new page is the beats it keeps (about
+0.35 kB a beat, 3 MB at minute 60 for two people).
 """
 
 from __future__ import annotations
