@@ -1,23 +1,32 @@
-"""The live hub: sources -> durable storage -> streaming engine -> arousal, phases, cues -> clients.
+"""The live hub: sources -> durable storage -> streaming engine -> session rules -> clients.
+
+Layout. The hub (this module) starts and stops sessions, takes the therapist's commands and
+consent changes, and hands out subscriptions; its data path is :mod:`server.live.runtime`; each
+session's rules are a synchronous :class:`server.live.session.LiveSession` (phases, cues, arousal,
+privacy pause, consent, synchrony, coherence: updates in, messages out), which the hub drives and
+whose outputs it carries out in order (what must be stored, :mod:`server.live.records`, is stored
+before its message is sent).
 
 For every live session a *runner* task iterates the session's :class:`sensor.types.BeatSource`
 and, for each item, **first** hands it to :meth:`server.storage.BeatWriter.submit` (raw beats and
 device events are queued for the database before anything is computed from them; the writer
 commits within ~0.1 s and never drops), **then** queues it for computation. One *compute* task
 serves every live session: it takes whatever beats all runners queued since its last round and
-feeds them to one shared :class:`hrv.stream.MultiStreamEngine` in a single push (one array
-operation per round of beats, however many sessions are live); the per-beat updates then go to the
-participant's :class:`hrv.arousal.ArousalTracker` (baseline from the first 3 minutes) and into the
-session's display buffers, and are sent as one ``beats`` message (:mod:`server.messages`) at once
-if the session's token bucket has a token, else as soon as it has one (:attr:`LiveHub.rate_cap`:
-``max_ws_messages_per_s`` per second on average, default 4, with a capacity of 2; a notification
-is not delayed while the rate stays below the cap, a burst is coalesced and then sent evenly).
-A *ticker* task per session, ``max_ws_messages_per_s`` times a second, advances the session's
-:class:`dashboard.phases.PhaseClock` (phase events stored), evaluates the
-:class:`dashboard.cues.CueEngine` (cues stored), lets the arousal reading of a participant without
-beats decay, and computes the therapist-patient heart-rate synchrony every 5 s of session time.
-A dropout (``disconnected`` event, or a batch re-anchored after a gap) flushes the participant's
-look-ahead in the engine. Subscribers each have a bounded queue (:mod:`server.live.subscription`).
+feeds them to one shared :class:`hrv.stream.MultiStreamEngine` in a single push
+(:class:`server.live.compute.LiveCompute`: one array operation per round of beats, however many
+sessions are live); the per-beat updates then go to the participant's session
+(:class:`hrv.arousal.ArousalTracker`, baseline from the first 3 minutes; display buffers,
+:mod:`server.live.display`), and are sent as one ``beats`` message (:mod:`server.messages`) at
+once if the session's token bucket has a token, else as soon as it has one
+(:attr:`LiveHub.rate_cap`, :class:`server.live.ratelimit.TokenBucket`: ``max_ws_messages_per_s``
+per second on average, default 4, with a capacity of 2; a notification is not delayed while the
+rate stays below the cap, a burst is coalesced and then sent evenly). A *ticker* task per
+session, ``max_ws_messages_per_s`` times a second, ticks the session: its
+:class:`dashboard.phases.PhaseClock` (phase events stored), its :class:`dashboard.cues.CueEngine`
+(cues stored), the decay of the arousal reading of a participant without beats, and the
+therapist-patient heart-rate synchrony every 5 s of session time. A dropout (``disconnected``
+event, or a batch re-anchored after a gap) flushes the participant's look-ahead in the engine.
+Subscribers each have a bounded queue (:mod:`server.live.subscription`).
 
 Clock. Each session has a *session clock*: ``start + speed * (host now - host start)``, with
 ``speed = settings.speed`` when every device is simulated or replayed (so a whole session can be

@@ -34,8 +34,7 @@ coherence, markers about them; the cue engine does not see them), and losing it,
 ``storage`` consent, purges the history and redacts queued messages at once. A **privacy pause**
 hides a participant and keeps their history; the hub also stops storing and computing their beats.
 
-Clock. ``start_s + speed * (host now - host start)`` (:class:`SessionClock`), never running
-backwards; a simulated session's clock starts with its source's first item.
+Clock: :class:`server.live.state.SessionClock` on the injected host clock.
 """
 
 from __future__ import annotations
@@ -122,7 +121,7 @@ _REHEARSAL_PHASE: Final[str] = "rehearsal"
 _MIN_SILENT_WALL_S: Final[float] = 1.0
 #: Control messages kept in memory per session for late joiners.
 _KEEP_CONTROL: Final[int] = 200
-#: Host clock default of a session's history, s (``ServerSettings.history_s``).
+#: Display history kept per participant by default, s of beat time (``ServerSettings.history_s``).
 _DEFAULT_HISTORY_S: Final[float] = 600.0
 
 
