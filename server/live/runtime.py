@@ -63,6 +63,8 @@ class RunningSession:
     ticker: asyncio.Task[None] | None = None
     stopping: bool = False
     emit_handle: asyncio.TimerHandle | None = None
+    #: The coherence period last given to the engine for this session's rows (NaN: none yet).
+    coherence_every: float | None = math.nan
 
     @property
     def sid(self) -> int:
@@ -148,34 +150,42 @@ class LiveRuntime:
                 if cue_id is not None:
                     self._fanout.broadcast(live.sid, live.session.cue_stored(item, cue_id))
             else:
-                self._carry_out_now(live, [item])
+                self._carry_out_one(live, item)
         self._sync_coherence(live)
 
-    def _carry_out_now(self, live: RunningSession, items: list[Output] | None = None) -> None:
+    def _carry_out_now(self, live: RunningSession) -> None:
         """Carry out outputs that need no storage (the compute path: messages, look-ahead)."""
-        items = live.session.take_outputs() if items is None else items
-        for item in items:
-            if isinstance(item, Redact):
-                self._fanout.redact(live.sid, item.participant_id)
-            elif isinstance(item, Lookahead):
-                p = live.participants[item.participant_id]
-                if item.show:
-                    self._flush_participant(p)
-                elif p.row >= 0:
-                    self._compute.flush([p.row])  # discarded: not shown
-            elif isinstance(item, Restart):
-                row = live.participants[item.participant_id].row
-                if row >= 0:
-                    self._compute.engine.reset(row)
-            elif isinstance(item, StorePhase | StoreCue):  # pragma: no cover - not from compute
-                self._spawn(self._carry_out(live, [item]))
-            else:
-                self._fanout.broadcast(live.sid, item)
+        for item in live.session.take_outputs():
+            self._carry_out_one(live, item)
         self._sync_coherence(live)
+
+    def _carry_out_one(self, live: RunningSession, item: Output) -> None:
+        if isinstance(item, Redact):
+            self._fanout.redact(live.sid, item.participant_id)
+        elif isinstance(item, Lookahead):
+            p = live.participants[item.participant_id]
+            if item.show:
+                self._flush_participant(p)
+            elif p.row >= 0:
+                self._compute.flush([p.row])  # discarded: not shown
+        elif isinstance(item, Restart):
+            row = live.participants[item.participant_id].row
+            if row >= 0:
+                self._compute.engine.reset(row)  # (its coherence period too)
+                live.coherence_every = math.nan
+        elif isinstance(item, StorePhase | StoreCue):  # pragma: no cover - not from compute
+            self._spawn(self._carry_out(live, [item]))
+        else:
+            self._fanout.broadcast(live.sid, item)
 
     def _sync_coherence(self, live: RunningSession) -> None:
+        """Give the engine the session's coherence period when it changed."""
+        every = live.session.coherence_period
+        if every == live.coherence_every:
+            return
+        live.coherence_every = every
         rows = [row for row in live.session.rows() if row >= 0]
-        self._compute.set_coherence(rows, live.session.coherence_period)
+        self._compute.set_coherence(rows, every)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
