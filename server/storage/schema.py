@@ -52,6 +52,7 @@ __all__ = [
     "metadata",
     "participants",
     "phase_events",
+    "session_leases",
     "session_participants",
     "sessions",
 ]
@@ -427,4 +428,29 @@ join_links: Final = sa.Table(
     _time("revoked_at_s", nullable=True),
     sa.Column("created_by", sa.String(_CODE_LEN), nullable=False),
     sqlite_autoincrement=True,
+)
+
+session_leases: Final = sa.Table(
+    "session_leases",
+    metadata,
+    sa.Column(
+        "session_id",
+        sa.Integer(),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column(
+        "owner",
+        sa.String(128),
+        nullable=False,
+        comment="id of the server process that computes the live session",
+    ),
+    sa.Column(
+        "epoch",
+        sa.BigInteger(),
+        nullable=False,
+        comment="fencing token: grows at every takeover, never reset",
+    ),
+    _time("expires_at_s", comment="database clock, s since the epoch; 0 once released"),
 )

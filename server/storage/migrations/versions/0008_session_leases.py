@@ -1,0 +1,54 @@
+"""Session leases: which server process computes a live session (issue 16).
+
+Revision ID: 0008
+Revises: 0006
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "session_leases",
+        sa.Column("session_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column(
+            "owner",
+            sa.String(length=128),
+            nullable=False,
+            comment="id of the server process that computes the live session",
+        ),
+        sa.Column(
+            "epoch",
+            sa.BigInteger(),
+            nullable=False,
+            comment="fencing token: grows at every takeover, never reset",
+        ),
+        sa.Column(
+            "expires_at_s",
+            sa.Double(),
+            nullable=False,
+            comment="database clock, s since the epoch; 0 once released",
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["sessions.id"],
+            name=op.f("fk_session_leases_session_id_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("session_id", name=op.f("pk_session_leases")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("session_leases")
