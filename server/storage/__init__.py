@@ -4,8 +4,22 @@
   shipped in the package (:func:`upgrade_to_head` runs them).
 * :mod:`~server.storage.settings`: where the database is (``SINTONIA_DATA_DIR``,
   ``SINTONIA_DATABASE_URL``) and how SQLite is opened (WAL, foreign keys, busy timeout).
-* :class:`Store`: typed methods, one transaction each.
+* :class:`Store` (:mod:`~server.storage.store`): typed methods, one transaction each, one
+  module per concern: :mod:`~server.storage.people` (clinicians, participants),
+  :mod:`~server.storage.sessions`, :mod:`~server.storage.consents` (with erasure),
+  :mod:`~server.storage.beats` (beats and device events), :mod:`~server.storage.annotations`
+  (phase events, markers, cues), :mod:`~server.storage.alliance`; :mod:`~server.storage.base`
+  holds the engine, clock and transaction helpers they share.
 * :class:`BeatWriter`: the live path's durable group-committing writer.
+
+Why mixins and not composition: each concern's module defines a mixin class
+(``PeopleMixin``, ``SessionsMixin``, ...) subclassing :class:`~server.storage.base.StoreBase`,
+and :class:`Store` inherits them all. Callers keep one object with flat methods
+(``store.grant_consent(...)``, as before the split) without a forwarding method per public method;
+each mixin sees the shared helpers through its base class, so ``mypy --strict`` checks every call
+without a ``Protocol`` for ``self``; and no mixin calls another's methods (an erasure runs inside
+:mod:`~server.storage.consents`, the consent check of a write inside :mod:`~server.storage.beats`),
+so each module reads on its own.
 """
 
 from __future__ import annotations

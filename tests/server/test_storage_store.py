@@ -431,7 +431,7 @@ def test_read_all_beats_joins_the_pages(store: Store, monkeypatch: pytest.Monkey
     store.append_beats(sid, patient, make_batch(0, 25))
     store.append_beats(sid, therapist, make_batch(0, 20, device="sim:1", t0_s=1_700_000_000.4))
     one_page = store.read_beats(sid)
-    monkeypatch.setattr("server.storage.store.MAX_BEAT_PAGE_SIZE", 7)  # force several pages
+    monkeypatch.setattr("server.storage.beats.MAX_BEAT_PAGE_SIZE", 7)  # force several pages
     joined = store.read_all_beats(sid)
     assert joined.next_cursor is None
     for field in ("participant_id", "device", "seq", "rr_ms", "rr_raw", "beat_time_s", "contact"):
