@@ -1,7 +1,8 @@
 """The offline post-session report: one self-contained, printable HTML file.
 
 :func:`render_report` turns a :class:`dashboard.review.SessionReview` into HTML: plotly.js is
-inlined once from the installed plotly package (no CDN, no request leaves the file), each figure
+inlined once from the installed plotly package (no CDN, no request leaves the file; the review
+page served by Sintonia references the server's copy instead, ``plotly_src``), each figure
 is a ``<div>`` drawn by that script, the tables are plain HTML, and a print style sheet lays it
 out on paper. Pure: the only input is the review (and the generation time, passed in).
 
@@ -21,7 +22,6 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.offline  # type: ignore[import-untyped]
 
 from dashboard.figures import (
-    MARKER_LABELS,
     cue_hover,
     phase_bars_figure,
     session_figure,
@@ -29,6 +29,7 @@ from dashboard.figures import (
     usual_range,
 )
 from dashboard.review import ParticipantReview, SessionReview, SurrogateStat
+from dashboard.vocab import MARKER_LABELS
 
 __all__ = ["AROUSAL_NOTICE", "DASH", "render_recording_page", "render_report"]
 
@@ -461,8 +462,17 @@ def _date(started_at_s: float | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render_report(review: SessionReview, *, generated_at_s: float | None = None) -> str:
-    """Render the self-contained HTML report of a session.
+def _plotly_script(plotly_src: str | None) -> str:
+    """plotly.js inlined from the installed package, or referenced at ``plotly_src``."""
+    if plotly_src is None:
+        return f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>'
+    return f'<script src="{_e(plotly_src)}"></script>'
+
+
+def render_report(
+    review: SessionReview, *, generated_at_s: float | None = None, plotly_src: str | None = None
+) -> str:
+    """Render the HTML report of a session.
 
     Parameters
     ----------
@@ -470,11 +480,15 @@ def render_report(review: SessionReview, *, generated_at_s: float | None = None)
         From :func:`dashboard.review.review_session`.
     generated_at_s : float, optional
         When the report is generated (Unix epoch, s), printed in the footer.
+    plotly_src : str, optional
+        Address of plotly.js for a page served by Sintonia (the review page references the
+        server's copy, ``/static/vendor/plotly.min.js``, instead of carrying 4.8 MB each time).
+        None (default, ``sintonia report``): plotly.js is inlined, the file is self-contained.
 
     Returns
     -------
     str
-        A complete HTML document; plotly.js is inlined once, nothing is loaded from elsewhere.
+        A complete HTML document; with ``plotly_src=None`` nothing is loaded from elsewhere.
 
     Examples
     --------
@@ -533,14 +547,17 @@ def render_report(review: SessionReview, *, generated_at_s: float | None = None)
         "Lipponen &amp; Tarvainen (2019)." + generated,
         "</footer>",
     ]
+    # A served page asks for no /favicon.ico (a 404 in the console); the offline file links nothing.
+    icon = [] if plotly_src is None else ['<link rel="icon" href="data:,">']
     return "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            *icon,
             f"<title>{_e(title)} - Sintonia report</title>",
             f"<style>{_CSS}</style>",
-            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
+            _plotly_script(plotly_src),
             "</head><body>",
             *body,
             f'<script type="text/javascript">{_FIT_SCRIPT}</script>',
@@ -579,7 +596,7 @@ def render_recording_page(
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{_e(title)} - Sintonia recording</title>",
             f"<style>{_CSS}</style>",
-            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
+            _plotly_script(None),
             "</head><body>",
             f"<header><h1>{_e(title)}</h1>",
             f'<dl class="facts">{dl}</dl>',

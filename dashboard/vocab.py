@@ -24,6 +24,7 @@ __all__ = [
     "MARKER_SHORT_LABELS",
     "PRIVACY_LABELS",
     "ROLE_LABELS",
+    "SESSION_STATUS_LABELS",
     "ConsentWords",
     "page_vocabulary",
 ]
@@ -153,6 +154,14 @@ CUE_RESPONSE_LABELS: Final[dict[str, str]] = {
     "dismissed": "Not now",
 }
 
+#: Each session status (``server.storage.records.SessionStatus``) as the session list says it.
+SESSION_STATUS_LABELS: Final[dict[str, str]] = {
+    "planned": "planned",
+    "live": "live",
+    "stopped": "finished",
+    "interrupted": "interrupted",
+}
+
 #: The privacy-pause events of the live page's event list.
 PRIVACY_LABELS: Final[dict[str, str]] = {
     "privacy_pause": "Privacy pause",
@@ -169,7 +178,8 @@ def page_vocabulary() -> dict[str, Any]:
         ``roles`` (list of ``{"id", "label"}``), ``consent_purposes`` (list of ``{"id", "label",
         "allows", "without", "without_live", "to_participant"}``), ``marker_types`` (list of
         ``{"id", "label", "short", "key"}``; ``key`` is null for ``note``), ``cue_responses``
-        (list of ``{"id", "label"}``) and ``privacy`` (event type -> label). Lists keep the order
+        (list of ``{"id", "label"}``), ``session_statuses`` (status -> label) and ``privacy``
+        (event type -> label). Lists keep the order
         of the ``Literal`` types (tested), which is the order the pages show.
 
     Examples
@@ -193,5 +203,6 @@ def page_vocabulary() -> dict[str, Any]:
             for m in MARKER_LABELS
         ],
         "cue_responses": [{"id": r, "label": lab} for r, lab in CUE_RESPONSE_LABELS.items()],
+        "session_statuses": dict(SESSION_STATUS_LABELS),
         "privacy": dict(PRIVACY_LABELS),
     }

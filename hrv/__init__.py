@@ -5,6 +5,8 @@ No I/O, no clock, no logging, no framework types (see DESIGN.md). Modules:
 - :mod:`hrv.validate`: the one entry check, :func:`validate_rr`;
 - :mod:`hrv.artifacts`: Lipponen & Tarvainen (2019) detection and correction;
 - :mod:`hrv.time_domain`, :mod:`hrv.frequency`, :mod:`hrv.nonlinear`: the metrics;
+  :mod:`hrv.heart_rate` (Kubios HR statistics), :mod:`hrv.long_term` (SDANN, SDNN index) and
+  :mod:`hrv.ans_index` (stress index, PNS / SNS indexes), re-exported by :mod:`hrv.time_domain`;
   :mod:`hrv.ar` (Burg AR spectrum), :mod:`hrv.rqa` (recurrence plot, correlation dimension),
   :mod:`hrv.spline` (not-a-knot cubic spline), :mod:`hrv.detrend` (smoothness priors);
 - :mod:`hrv.windows`: vectorized sliding and fixed-grid windows;
@@ -14,6 +16,11 @@ No I/O, no clock, no logging, no framework types (see DESIGN.md). Modules:
 - :mod:`hrv.synchrony`: therapist-patient synchrony, always with its surrogate comparison;
 - :mod:`hrv.coregulation`: the live co-regulation reading (the report's WLCC over the last minutes);
 - :mod:`hrv.synthetic`: deterministic synthetic RR with artifacts at known positions.
+
+A large concern is split into modules named after it (``stream`` with ``stream_config``,
+``stream_state``, ``stream_maths``; likewise ``derive_*``, ``arousal_*``, ``synchrony_*``);
+:mod:`hrv.artifacts` uses :mod:`hrv.artifact_rules` and :mod:`hrv.frequency` uses :mod:`hrv.psd`.
+The main module of each re-exports the public names of the others.
 
 No name exported here equals a sub-module's name (``hrv.time_domain`` stays the module).
 """

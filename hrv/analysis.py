@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hrv import ans_index as _ans
 from hrv import frequency as _freq
 from hrv import nonlinear as _nl
 from hrv import rqa as _rqa
@@ -135,7 +136,8 @@ def analyze(
 
     Notes
     -----
-    Metric definitions and references are in :mod:`hrv.time_domain`, :mod:`hrv.frequency` and
+    Metric definitions and references are in :mod:`hrv.time_domain` (with :mod:`hrv.heart_rate`,
+    :mod:`hrv.long_term` and :mod:`hrv.ans_index`), :mod:`hrv.frequency` and
     :mod:`hrv.nonlinear`. ``duration_s`` is the sum of the RR intervals as given.
     """
     raw = validate_rr(rr)
@@ -176,6 +178,20 @@ def analyze(
         "sdnn_index_ms": t("sdnn_index_ms", _td.sdnn_index),
         "stress_index": t("stress_index", _td.stress_index),
     }
+    si = time["stress_index"]
+    ans = None
+    if si is not None:  # else the record is too short, and the stress index said why
+        ans = _attempt(
+            notes, "pns_index, sns_index", lambda: _ans.pns_sns_indexes(x, stress_index_value=si)
+        )
+    time["pns_index"] = None if ans is None else ans[0]
+    time["sns_index"] = None if ans is None else ans[1]
+    if ans is not None:
+        notes.append(
+            "pns_index, sns_index: mean z-scores against published normal values of short-term "
+            "resting HRV in healthy adults (Nunan et al. 2010; Baevsky & Chernikova 2017): a "
+            "population comparison, not a diagnosis"
+        )
     if time["nn50"] is not None:
         time["nn50"] = int(time["nn50"])
 

@@ -286,7 +286,9 @@ def correlation_dimension(
     choice is not published. On pyHRV's 60-min sample this gives 4.92 where Kubios HRV 3.1
     reports 4.013 (+23 %); the slope is not constant over any wide range of r on that record
     (C in 1e-2 .. 0.3 gives 3.91), so D2 depends on the range chosen and is reported for
-    comparison within this tool only.
+    comparison within this tool only. Kubios documents only "the slope of the linear part"; on
+    four more Kubios 3.1 exports it reports 3.51, 3.66, 0.71 and 3.23, which no fixed region
+    follows (this range: 4.27, 4.28, 4.97, 5.03).
 
     References
     ----------

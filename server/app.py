@@ -21,9 +21,6 @@ from server.auth import load_or_create_token
 from server.context import AppContext
 from server.live import LiveHub, SourceFactory, default_source_factory
 from server.live import router as ws_router
-from server.pages import router as pages_router
-from server.pages_live import router as live_page_router
-from server.pages_review import router as review_page_router
 from server.remote.routes import router as remote_router
 from server.security import (
     ODD_INPUT_DETAIL,
@@ -34,6 +31,8 @@ from server.security import (
 )
 from server.settings import ServerSettings
 from server.storage import BeatWriter, Store
+from server.web import router as web_router
+from server.web import static_mounts
 
 __all__ = ["create_app"]
 
@@ -105,8 +104,7 @@ def create_app(
         app.add_exception_handler(error, odd_input)
     app.include_router(api_router)
     app.include_router(ws_router)
-    app.include_router(pages_router)
-    app.include_router(live_page_router)
-    app.include_router(review_page_router)
-    app.include_router(remote_router)  # issue 15: join links, patient page, /ws/ingest
+    app.include_router(web_router)
+    app.include_router(remote_router)  # issue 15: join links, patient API, /ws/ingest
+    app.router.routes.extend(static_mounts())
     return app

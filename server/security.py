@@ -15,13 +15,15 @@
   it, and a body without a length is counted while it streams and cut off at the limit. A request
   with a body but no credentials at all (no ``Authorization`` header, no ``?token=``) is refused
   401 before its body is read, except the login itself.
-* **One header policy** (finding 9): every response gets ``X-Content-Type-Options: nosniff``;
-  every HTML response also ``Referrer-Policy: no-referrer`` (tokens travel in page addresses),
-  ``X-Frame-Options: DENY`` and a Content-Security-Policy with ``frame-ancestors 'none'``. A page
-  that sets its own policy keeps it (``frame-ancestors 'none'`` is added if missing); a page that
-  sets none (the review page, which inlines plotly.js and its figures) gets
-  :data:`DEFAULT_HTML_CSP` with the SHA-256 hash of each inline script it holds, so only those
-  scripts run (CSP Level 3, "hash-source").
+* **One header policy** (finding 9, issue 11): every response gets
+  ``X-Content-Type-Options: nosniff``; every HTML response (every page: setup, sessions, live,
+  review, alliance, join) gets the same policy, whatever its route set: :data:`HTML_CSP` (scripts
+  from this server only, plus the SHA-256 hash of each inline script the page holds, CSP Level 3
+  "hash-source"; connections to this server, its WebSocket included; no framing),
+  ``Referrer-Policy: no-referrer`` (tokens travel in page addresses), ``X-Frame-Options: DENY``
+  and ``Cache-Control: no-store``. JSON page configurations in
+  ``<script type="application/json">`` are data blocks, which the policy does not govern (and
+  which are not hashed).
 
 References
 ----------
@@ -52,11 +54,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.settings import ServerSettings
 
 __all__ = [
-    "DEFAULT_HTML_CSP",
+    "HTML_CSP",
     "ODD_INPUT_DETAIL",
     "SafeJSONResponse",
     "SecurityMiddleware",
     "host_name",
+    "html_csp",
     "inline_script_hashes",
     "install_error_handlers",
     "odd_input_errors",
@@ -71,12 +74,17 @@ ODD_INPUT_DETAIL: Final[str] = (
 
 _log = logging.getLogger(__name__)
 
-#: The policy of an HTML response that sets none; ``{scripts}`` becomes the inline scripts'
-#: hashes. Styles may be inline (plotly.js injects a <style> element).
-DEFAULT_HTML_CSP: Final[str] = (
+#: The Content-Security-Policy of every HTML response; ``{scripts}`` becomes the hashes of the
+#: page's inline scripts, ``{sockets}`` the page's own WebSocket origin(s). Styles may be inline:
+#: plotly.js draws with inline ``style`` attributes and injects a ``<style>`` element.
+HTML_CSP: Final[str] = (
     "default-src 'self'; script-src 'self'{scripts}; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "img-src 'self' data:; connect-src 'self'{sockets}; font-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+#: A ``Host`` header that may be written into a header value (host name or IP literal, port).
+_PLAIN_HOST: Final[re.Pattern[str]] = re.compile(
+    r"^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?$"
 )
 #: Paths that accept a body from a caller with no credentials yet.
 _PUBLIC_BODY_PATHS: Final[frozenset[str]] = frozenset({"/api/auth/login"})
@@ -89,6 +97,23 @@ _INLINE_SCRIPT: Final[re.Pattern[bytes]] = re.compile(
 #: Longest string echoed back in a validation error, characters.
 _MAX_ECHO_CHARS: Final[int] = 200
 _SRC_ATTR: Final[re.Pattern[bytes]] = re.compile(rb"\bsrc\s*=", re.IGNORECASE)
+#: The ``type`` attribute of a ``<script>`` element, and the values that make it run (HTML
+#: Living Standard, 4.12.1: no type, an empty one, a JavaScript MIME type, or ``module``).
+_TYPE_ATTR: Final[re.Pattern[bytes]] = re.compile(
+    rb"""(?:^|\s)type\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE
+)
+_RUNNING_TYPES: Final[frozenset[bytes]] = frozenset(
+    {b"", b"text/javascript", b"application/javascript", b"module"}
+)
+
+
+def _runs(attrs: bytes) -> bool:
+    """Whether a ``<script>`` with these attributes (and no ``src``) is a script that runs."""
+    m = _TYPE_ATTR.search(attrs)
+    if m is None:
+        return True
+    value = next(g for g in m.groups() if g is not None)
+    return value.strip().lower() in _RUNNING_TYPES
 
 
 def host_name(host_header: str) -> str:
@@ -106,20 +131,51 @@ def host_name(host_header: str) -> str:
 
 
 def inline_script_hashes(html: bytes) -> list[str]:
-    """CSP hash sources (``'sha256-...'``) of the inline ``<script>`` elements of a page.
+    """CSP hash sources (``'sha256-...'``) of the inline ``<script>`` elements of a page that run.
+
+    Scripts with a ``src`` and data blocks (``type="application/json"``) are left out.
 
     Examples
     --------
-    >>> inline_script_hashes(b"<script>alert(1)</script><script src='/a.js'></script>")
+    >>> inline_script_hashes(b"<script>alert(1)</script><script src='/a.js'></script>"
+    ...     b'<script type="application/json">{}</script>')
     ["'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='"]
     """
     out = []
     for m in _INLINE_SCRIPT.finditer(html):
-        if _SRC_ATTR.search(m.group("attrs")):
+        attrs = m.group("attrs")
+        if _SRC_ATTR.search(attrs) or not _runs(attrs):
             continue
         digest = base64.b64encode(hashlib.sha256(m.group("body")).digest()).decode()
         out.append(f"'sha256-{digest}'")
     return sorted(set(out))
+
+
+def html_csp(html: bytes, host: str, scheme: str = "http") -> str:
+    """The Content-Security-Policy of an HTML page served for ``Host: host``.
+
+    Parameters
+    ----------
+    html : bytes
+        The page (its inline scripts are allowed by hash).
+    host : str
+        The request's ``Host`` header (already on the allow-list); its WebSocket origin is
+        allowed in ``connect-src`` when it is a plain ``host[:port]``.
+    scheme : str
+        ``"https"`` allows ``wss:``, else ``ws:``.
+
+    Examples
+    --------
+    >>> csp = html_csp(b"<p>hi</p>", "127.0.0.1:8765")
+    >>> "connect-src 'self' ws://127.0.0.1:8765;" in csp, "frame-ancestors 'none'" in csp
+    (True, True)
+    >>> "connect-src 'self';" in html_csp(b"", "x;script-src *")
+    True
+    """
+    hashes = "".join(f" {h}" for h in inline_script_hashes(html))
+    ws = "wss" if scheme == "https" else "ws"
+    sockets = f" {ws}://{host.lower()}" if _PLAIN_HOST.match(host) else ""
+    return HTML_CSP.format(scripts=hashes, sockets=sockets)
 
 
 def odd_input_errors() -> tuple[type[Exception], ...]:
@@ -323,7 +379,7 @@ class SecurityMiddleware:
                 held.append(message)
                 if message.get("more_body", False):
                     return
-                await self._send_html(held, send)
+                await self._send_html(scope, held, send)
                 return
             await send(message)
 
@@ -333,27 +389,24 @@ class SecurityMiddleware:
             if not refused:
                 await self._refuse(scope, send, 413, message_413)
 
-    async def _send_html(self, held: list[Message], send: Send) -> None:
+    async def _send_html(self, scope: Scope, held: list[Message], send: Send) -> None:
         start = held[0]
         body = b"".join(m.get("body", b"") for m in held[1:])
-        headers = [
-            (k, v)
-            for k, v in start["headers"]
-            if k.lower() not in (b"content-length", b"x-frame-options", b"referrer-policy")
-        ]
-        csp_values = [v for k, v in headers if k.lower() == b"content-security-policy"]
-        headers = [(k, v) for k, v in headers if k.lower() != b"content-security-policy"]
-        if csp_values:
-            csp = csp_values[0].decode("latin-1")
-            if "frame-ancestors" not in csp:
-                csp += "; frame-ancestors 'none'"
-        else:
-            hashes = "".join(f" {h}" for h in inline_script_hashes(body))
-            csp = DEFAULT_HTML_CSP.format(scripts=hashes)
+        replaced = (
+            b"content-length",
+            b"content-security-policy",
+            b"x-frame-options",
+            b"referrer-policy",
+            b"cache-control",
+        )
+        headers = [(k, v) for k, v in start["headers"] if k.lower() not in replaced]
+        host = _headers(scope).get(b"host", b"").decode("latin-1")
+        csp = html_csp(body, host, scope.get("scheme", "http"))
         headers += [
             (b"content-security-policy", csp.encode("latin-1")),
             (b"referrer-policy", b"no-referrer"),
             (b"x-frame-options", b"DENY"),
+            (b"cache-control", b"no-store"),
             (b"content-length", str(len(body)).encode()),
         ]
         await send({**start, "headers": headers})

@@ -127,5 +127,5 @@ def test_leaf_modules_import_no_web_layer(leaf: str) -> None:
     modules = _modules()
     deps = _imports(leaf, modules[leaf], modules)
     assert not any(
-        d.startswith(("server.api", "server.app", "server.pages", "server.live")) for d in deps
+        d.startswith(("server.api", "server.app", "server.web", "server.live")) for d in deps
     )

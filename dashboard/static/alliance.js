@@ -18,8 +18,10 @@
   };
 
   const { token, withToken, api } = window.Sintonia;
-  const match = window.location.pathname.match(/\/sessions\/(\d+)\/alliance/);
-  const sessionId = match ? Number(match[1]) : null;
+  // The session and the words of the roles come from the page configuration (dashboard/vocab.py).
+  const config = JSON.parse(document.getElementById("sintonia-config").textContent);
+  const sessionId = config.session_id;
+  const ROLE_LABEL = Object.fromEntries(config.vocab.roles.map((r) => [r.id, r.label]));
 
   const form = document.getElementById("alliance-form");
   const participantSelect = document.getElementById("participant");
@@ -192,7 +194,7 @@
       participants = session.participants;
       for (const p of participants) {
         participantSelect.append(el("option", {
-          value: String(p.participant_id), text: p.code + " (" + p.role + ")",
+          value: String(p.participant_id), text: p.code + " (" + (ROLE_LABEL[p.role] || p.role) + ")",
         }));
       }
       buildItems();

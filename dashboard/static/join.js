@@ -7,6 +7,11 @@
     4404: "You are no longer part of this session.", 4410: "This link has expired.",
     4411: "This link was withdrawn by your therapist." };
   const $ = function (id) { return document.getElementById(id); };
+  // The names of the consent purposes come from the server (dashboard/vocab.py); what each one
+  // allows comes with the link's state (GET /api/join/{token}), from the same words.
+  const config = JSON.parse($("sintonia-config").textContent);
+  const PURPOSE_LABEL = {};
+  config.vocab.consent_purposes.forEach(function (p) { PURPOSE_LABEL[p.id] = p.label; });
   let ws = null, wsOpen = false, fatal = null, db = null, gapNext = true, backoff = 500;
   let lastBeatT = null, bufferedBeats = 0;
   const streamKey = "sintonia-stream-" + token.slice(0, 12);
@@ -39,6 +44,8 @@
     info.purposes.forEach(function (p) {
       const li = document.createElement("li");
       li.dataset.purpose = p.purpose;
+      const name = document.createElement("h3");
+      name.textContent = PURPOSE_LABEL[p.purpose] || p.purpose;
       const text = document.createElement("p");
       text.textContent = p.what;
       const state = document.createElement("strong");
@@ -53,7 +60,7 @@
       refuse.disabled = !p.granted;
       give.addEventListener("click", function () { change(p.purpose, true); });
       refuse.addEventListener("click", function () { change(p.purpose, false); });
-      li.append(text, state, give, refuse);
+      li.append(name, text, state, give, refuse);
       ul.append(li);
     });
   }

@@ -8,7 +8,9 @@
   const table = document.getElementById("sessions");
   const body = table.querySelector("tbody");
   const errorBox = document.getElementById("list-error");
-  const STATUS_WORDS = { planned: "planned", live: "live", stopped: "finished", interrupted: "interrupted" };
+  // Words of the session statuses, from the page configuration (dashboard/vocab.py).
+  const config = JSON.parse(document.getElementById("sintonia-config").textContent);
+  const STATUS_WORDS = config.vocab.session_statuses;
 
   function showError(message) {
     errorBox.textContent = message;

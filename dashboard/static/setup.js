@@ -13,26 +13,18 @@
 
 (function () {
   const CODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-  const ROLES = ["patient", "therapist"];
-  // Plain-language wording of each consent purpose (server: ConsentPurpose).
-  const PURPOSES = [
-    ["live_display", "Live display",
-      "Show this person's heart-rate trace on the therapist's screen during the session."],
-    ["storage", "Storage",
-      "Keep this person's heartbeats from the session on this computer."],
-    ["review", "Review",
-      "Let the therapist or their supervisor look back at the recording after the session."],
-    ["research_export", "Research",
-      "Include the recording, without the code and without notes, in research data sets."],
-    ["synchrony", "Co-regulation",
-      "Compare this person's heart rhythm with the other person's, to see how the two adjust to each other."],
-  ];
   const MAX_MINUTES = 600;
 
   const { token, withToken, api, ApiError } = window.Sintonia;
   const params = new URLSearchParams(window.location.search);
   const demo = params.get("demo") === "1";
   const config = JSON.parse(document.getElementById("sintonia-config").textContent);
+  // The words of roles and consent purposes come from the server (dashboard/vocab.py), in the
+  // order the database's types list them.
+  const ROLES = config.vocab.roles.map((r) => r.id);
+  const ROLE_LABEL = Object.fromEntries(config.vocab.roles.map((r) => [r.id, r.label]));
+  const PURPOSES = config.vocab.consent_purposes;
+  const PURPOSE = Object.fromEntries(PURPOSES.map((p) => [p.id, p]));
 
   const form = document.getElementById("setup-form");
   const formError = document.getElementById("form-error");
@@ -67,6 +59,7 @@
 
   function buildPerson(role) {
     const section = personSection(role);
+    section.querySelector(".role-tag").textContent = ROLE_LABEL[role];
     const body = section.querySelector(".person-body");
     body.append(document.getElementById("person-template").content.cloneNode(true));
     for (const input of body.querySelectorAll("[data-name]")) {
@@ -82,13 +75,13 @@
     }
     field(role, "code").setAttribute("aria-describedby", role + "-code-error");
     const list = body.querySelector(".consent-list");
-    for (const [purpose, title, text] of PURPOSES) {
+    for (const { id: purpose, label, allows } of PURPOSES) {
       const id = role + "-consent-" + purpose;
       const box = el("input", { type: "checkbox", id, name: id, value: purpose });
       box.dataset.purpose = purpose;
       list.append(el("label", { class: "consent", for: id }, box,
-        el("span", { class: "purpose", text: title }),
-        el("span", { class: "explain", text })));
+        el("span", { class: "purpose", text: label }),
+        el("span", { class: "explain", text: allows })));
     }
     list.addEventListener("change", () => updateConsentHint(role));
     for (const radio of body.querySelectorAll('input[data-name="kind"]')) {
@@ -98,32 +91,23 @@
     body.querySelector('[data-action="scan"]').addEventListener("click", () => scan(role));
   }
 
-  // What cannot happen without each consent, in words (server: ConsentPurpose).
-  const WITHOUT = {
-    live_display: "their heart-rate trace is not shown during the session",
-    storage: "none of their heartbeats is kept, so there is nothing to review or export afterwards",
-    review: "the recording cannot be looked at after the session",
-    research_export: "the recording is left out of research data sets",
-    synchrony: "co-regulation with the other person is not computed, live or afterwards",
-  };
-
   // Purposes a person did not consent to, and what that means (shown as soon as the form
   // opens: with nothing ticked, nothing of this person is shown, stored or compared).
   function missingConsents(role) {
     const section = personSection(role);
     const ticked = new Set([...section.querySelectorAll(".consent input:checked")].map((b) => b.dataset.purpose));
-    return PURPOSES.map(([p]) => p).filter((p) => !ticked.has(p));
+    return PURPOSES.map((p) => p.id).filter((p) => !ticked.has(p));
   }
 
   function consentSentence(role) {
     const missing = missingConsents(role);
     if (!missing.length) return "";
-    const who = role === "patient" ? "The patient" : "The therapist";
+    const who = "The " + ROLE_LABEL[role].toLowerCase();
+    const without = missing.map((p) => PURPOSE[p].without).join("; ");
     if (missing.length === PURPOSES.length) {
-      return who + " has not consented to anything: " + missing.map((p) => WITHOUT[p]).join("; ") + ".";
+      return who + " has not consented to anything: " + without + ".";
     }
-    return "Without " + missing.map((p) => PURPOSES.find(([q]) => q === p)[1]).join(", ") + ": " +
-      missing.map((p) => WITHOUT[p]).join("; ") + ".";
+    return "Without " + missing.map((p) => PURPOSE[p].label).join(", ") + ": " + without + ".";
   }
 
   function updateConsentHint(role) {
@@ -162,7 +146,7 @@
     box.replaceChildren(
       el("strong", { text: "Before this session starts:" }),
       ...core.map((r) =>
-        el("p", { text: (r === "patient" ? "Patient: " : "Therapist: ") + consentSentence(r) })),
+        el("p", { text: ROLE_LABEL[r] + ": " + consentSentence(r) })),
       el("p", { text: "The live page cannot turn these on later. Tick what the person agreed to, or start anyway." }),
     );
     box.hidden = false;
@@ -306,7 +290,8 @@
     let ok = problems.length === 0;
     if (!ok) setError("template-error", problems.join("; "));
     if (people[0].code && people[0].code === people[1].code) {
-      people[1].codeProblem = "patient and therapist need different codes";
+      people[1].codeProblem = ROLES.map((r) => ROLE_LABEL[r].toLowerCase()).join(" and ") +
+        " need different codes";
     }
     for (const p of people) {
       if (p.codeProblem) {

@@ -48,6 +48,8 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("time", "sdann_ms", "SDANN (5 min)", "ms"),
     ("time", "sdnn_index_ms", "SDNN index (5 min)", "ms"),
     ("time", "stress_index", "Stress index (sqrt Baevsky)", ""),
+    ("time", "pns_index", "PNS index (vs population norms)", "SD"),
+    ("time", "sns_index", "SNS index (vs population norms)", "SD"),
     ("frequency", "vlf_ms2", "VLF power (0-0.04 Hz)", "ms^2"),
     ("frequency", "lf_ms2", "LF power (0.04-0.15 Hz)", "ms^2"),
     ("frequency", "hf_ms2", "HF power (0.15-0.4 Hz)", "ms^2"),
@@ -178,7 +180,7 @@ def _table(result: Analysis, unit: str, fmt_name: str, path: str) -> str:
         lines.append(f"  {label:<32} {_fmt(d[sec][key]):>10} {unit_}")
     if d["notes"]:
         lines.append("")
-        lines.append("Notes (not computed, or computed on part of the data):")
+        lines.append("Notes (how to read a value, or why it is missing or partial):")
         lines.extend(f"  {n}" for n in d["notes"])
     return "\n".join(lines)
 

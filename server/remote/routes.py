@@ -12,7 +12,8 @@ Therapist side (the usual credentials of :mod:`server.auth`):
 Patient side (the join token only, in the path or the ``join`` query parameter; it opens
 nothing else):
 
-* ``GET /join/{token}``: the patient's page (static ``dashboard/static/join.html``);
+* ``GET /join/{token}``: the patient's page (:mod:`server.web.join`, which checks the link
+  with :func:`usable_link`);
 * ``GET /api/join/{token}``: what the page shows; ``POST /api/join/{token}/consents``: the
   participant gives or refuses one purpose (recorded as given by the participant);
 * WebSocket ``/ws/ingest?join=TOKEN[&stream=ID]``: the ingest protocol
@@ -28,15 +29,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from functools import lru_cache
-from importlib import resources
 from typing import Annotated, Any, Final
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, status
-from fastapi.responses import HTMLResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from dashboard.vocab import CONSENT_WORDS
 from sensor.types import BeatBatch
 from server.api._common import StorageErrorRoute, context, visible_participant, visible_session
 from server.auth import Principal, require_auth
@@ -84,11 +83,11 @@ __all__ = [
     "ingest_socket",
     "join_consent",
     "join_info",
-    "join_page",
     "list_links",
     "registry",
     "revoke_link",
     "router",
+    "usable_link",
 ]
 
 _log = logging.getLogger(__name__)
@@ -100,17 +99,8 @@ Auth = Annotated[Principal, Depends(require_auth)]
 _CONSENT_VERSION: Final[str] = "remote-1"
 #: Longest wait for the beat writer before a connection is closed (1011), s.
 _DURABLE_TIMEOUT_S: Final[float] = 60.0
-#: What each consent purpose allows, as the patient's page says it.
-PURPOSE_TEXT: Final[dict[str, str]] = {
-    "live_display": "Your therapist sees your heart rate and a heart-rate-variability trace "
-    "during the session. Without it, nothing of yours is shown.",
-    "storage": "Your beats (the time between heartbeats) are stored on your therapist's "
-    "computer, never on a vendor's cloud. Without it, nothing is sent or stored.",
-    "review": "Your therapist may look at the stored beats after the session.",
-    "research_export": "De-identified beats may go into a research dataset (no name, no code, "
-    "relative times only).",
-    "synchrony": "Your heart-rate trace may be compared with your therapist's (co-regulation).",
-}
+#: What each consent purpose allows, as the patient's page says it (:mod:`dashboard.vocab`).
+PURPOSE_TEXT: Final[dict[str, str]] = {p: w.to_participant for p, w in CONSENT_WORDS.items()}
 _RETENTION: Final[str] = (
     "Stored beats stay on your therapist's computer until you or your therapist revoke the "
     "storage consent, which deletes them. This link stops working when it expires or is revoked."
@@ -243,7 +233,7 @@ async def revoke_link(
 # ============================================================================ patient side
 
 
-def _usable_link(ctx: AppContext, token: str, use: str) -> JoinLink:
+def usable_link(ctx: AppContext, token: str, use: str) -> JoinLink:
     """The active link of a token, audited; 404 for an unknown, expired or revoked one."""
     link = resolve_token(ctx.store, token)
     if link is None:
@@ -263,20 +253,6 @@ def _usable_link(ctx: AppContext, token: str, use: str) -> JoinLink:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"this join link is {state}")
     ctx.store.audit(_actor(link), "join_link.use", "join_link", link.id, {"use": use})
     return link
-
-
-@lru_cache(maxsize=1)
-def _page() -> str:
-    return resources.files("dashboard").joinpath("static", "join.html").read_text("utf-8")
-
-
-@router.get("/join/{token}", include_in_schema=False)
-def join_page(token: str, request: Request) -> HTMLResponse:
-    """The patient's page; it holds no data itself (the script reads ``/api/join/{token}``)."""
-    _usable_link(context(request), token, "page")
-    return HTMLResponse(
-        _page(), headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    )
 
 
 def _info(ctx: AppContext, link: JoinLink) -> JoinInfoOut:
@@ -302,7 +278,7 @@ def _info(ctx: AppContext, link: JoinLink) -> JoinInfoOut:
 def join_info(token: str, request: Request) -> JoinInfoOut:
     """Needs only the join token. Audited (``join_link.use``)."""
     ctx = context(request)
-    return _info(ctx, _usable_link(ctx, token, "info"))
+    return _info(ctx, usable_link(ctx, token, "info"))
 
 
 @router.post(
@@ -317,7 +293,7 @@ async def join_consent(token: str, body: JoinConsentIn, request: Request) -> Joi
     ctx = context(request)
 
     def change() -> JoinLink:
-        link = _usable_link(ctx, token, f"consent:{body.purpose}")
+        link = usable_link(ctx, token, f"consent:{body.purpose}")
         active = ctx.store.active_purposes(link.participant_id, session_id=link.session_id)
         if body.granted and body.purpose not in active:
             ctx.store.grant_consent(

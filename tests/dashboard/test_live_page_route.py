@@ -20,9 +20,10 @@ from hrv.arousal import ArousalConfig
 from server.app import create_app
 from server.context import AppContext
 from server.live.scripted import scripted_source_factory
-from server.pages_live import LIVE_WINDOW_MIN, _script_json, live_page_config
 from server.settings import ServerSettings
 from server.storage import StorageSettings
+from server.web.live import LIVE_WINDOW_MIN, live_page_config
+from server.web.render import script_json
 
 #: TestClient sends "Host: testserver"; the app answers configured hosts only.
 TEST_HOSTS = ("testserver",)
@@ -105,7 +106,7 @@ def test_live_page_carries_the_reports_figure_layout(client: TestClient) -> None
 def test_config_json_cannot_close_the_script_element() -> None:
     cfg = live_page_config(1)
     cfg["marker_labels"]["x"] = "</script><script>alert(1)</script>"
-    text = _script_json(cfg)
+    text = script_json(cfg)
     assert "</script" not in text
     assert json.loads(text)["marker_labels"]["x"] == cfg["marker_labels"]["x"]
 

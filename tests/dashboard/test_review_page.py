@@ -8,12 +8,16 @@ valid token, and be audited.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from sensor.types import BeatBatch
 from server.app import create_app
@@ -103,7 +107,16 @@ def test_review_is_the_cli_report_and_is_audited(
     assert "Plotly.newPlot" in page
     assert "P-077" in page
     cli_page = generate_report(ctx.store, sid, tmp_path / "report.html").read_text("utf-8")
-    assert page == cli_page
+    # The same document, except that the page references the server's plotly.js where the
+    # offline file inlines it (the file stays self-contained).
+    inlined = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+    assert cli_page.count(inlined) == 1
+    referenced = '<script src="/static/vendor/plotly.min.js"></script>'
+    assert page.count(referenced) == 1
+    icon = '<link rel="icon" href="data:,">\n'  # no request for /favicon.ico
+    assert page.count(icon) == 1
+    assert icon not in cli_page
+    assert page.replace(icon, "") == cli_page.replace(inlined, referenced)
     entries = [e for e in ctx.store.list_audit() if e.action == "report.generate"]
     assert [(e.actor, e.detail["out"]) for e in entries] == [
         ("admin", "review page"),
@@ -111,6 +124,32 @@ def test_review_is_the_cli_report_and_is_audited(
     ]
     assert entries[0].object_id == str(sid)
     assert entries[0].detail["participants"] == ["P-077"]
+
+
+def test_review_page_is_small_and_loads_plotly_from_this_server(client: TestClient) -> None:
+    ctx = _ctx(client)
+    sid = _stored_session(ctx)
+    r = client.get(f"/sessions/{sid}/review?token={ctx.token}")
+    assert r.status_code == 200, r.text
+    plotly_size = len(get_plotlyjs().encode("utf-8"))
+    assert plotly_size > 3_000_000  # what inlining used to add to every response
+    assert len(r.content) < 500_000, len(r.content)
+    assert get_plotlyjs()[:2000] not in r.text
+    srcs = re.findall(r'<script[^>]*\bsrc="([^"]+)"', r.text)
+    assert srcs == ["/static/vendor/plotly.min.js"]
+    bundle = client.get(srcs[0])
+    assert bundle.status_code == 200
+    assert len(bundle.content) == plotly_size
+    # Every inline script runs under the page's policy by its hash, and nothing else may run.
+    csp = r.headers["content-security-policy"]
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src")).split()
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", r.text, re.S)
+    assert inline  # the figures' calls to Plotly.newPlot and the print-fit script
+    for body in inline:
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+        assert f"'sha256-{digest}'" in script_src
+    assert "'unsafe-inline'" not in script_src
+    assert "'unsafe-eval'" not in script_src
 
 
 def test_alliance_page_is_served(client: TestClient) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from dashboard.phases import DEFAULT_FIRST_SESSION
-from server.pages import CONSENT_TEXT_VERSION
+from server.web.pages import CONSENT_TEXT_VERSION
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 LAPTOP = {"width": 1366, "height": 768}

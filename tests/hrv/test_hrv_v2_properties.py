@@ -17,12 +17,13 @@ from hypothesis.extra.numpy import arrays
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
+from hrv import ans_index as ans
 from hrv import nonlinear as nl
 from hrv import rqa
 from hrv import time_domain as td
 from hrv.ar import ar_spectrum, burg
 from hrv.detrend import smoothness_priors_trend
-from hrv.errors import InsufficientDataError
+from hrv.errors import InsufficientDataError, ParameterError
 from hrv.frequency import _fast_lomb, _welch
 
 # RR on a 1 ms grid (as most files): ties in the distances are frequent, which is where a
@@ -349,3 +350,94 @@ def test_not_a_knot_spline_equals_scipy_cubic_spline(seed: int, n: int) -> None:
     xq = np.linspace(x[0] - 0.5, x[-1] + 0.5, 500)
     expected = CubicSpline(x, y, bc_type="not-a-knot")(xq)
     np.testing.assert_allclose(not_a_knot_spline(x, y, xq), expected, rtol=1e-10, atol=1e-8)
+
+
+# --- PNS / SNS indexes: the published construction, checked term by term ----------------------
+
+rr_rest = st.builds(
+    lambda seed, n, base: (
+        base
+        + np.cumsum(np.random.default_rng(seed).normal(0.0, 4.0, n))
+        + 40.0 * np.sin(np.arange(n) * 2.0 * np.pi / 4.3)
+        + np.random.default_rng(seed + 1).normal(0.0, 15.0, n)
+    ),
+    st.integers(0, 10_000),
+    st.integers(200, 600),
+    st.floats(700.0, 1100.0),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rr=rr_rest)
+def test_pns_and_sns_are_means_of_z_scores_against_the_cited_norms(rr: np.ndarray) -> None:
+    # each term written out from its definition with independent functions
+    pc = nl.poincare(rr)
+    nu1 = 100.0 * pc.sd1_ms / (pc.sd1_ms + pc.sd2_ms)
+    sd1n = 42.0 / math.sqrt(2.0)  # Nunan 2010 RMSSD 42 ms, SD1 = RMSSD / sqrt 2
+    sd2n = math.sqrt(2.0 * 50.0**2 - sd1n**2)  # Nunan SDNN 50 ms
+    norm_nu1 = 100.0 * sd1n / (sd1n + sd2n)
+    nu_sd = ans.ANS_NORMS["sd1_nu"].sd
+    pns = (
+        (float(np.mean(rr)) - 926.0) / 90.0
+        + (td.rmssd(rr) - 42.0) / 15.0
+        + (nu1 - norm_nu1) / nu_sd
+    ) / 3.0
+    hr_norm = 60000.0 / 926.0
+    sns = (
+        (td.mean_hr(rr) - hr_norm) / (60000.0 * 90.0 / 926.0**2)
+        + (td.stress_index(rr) - math.sqrt(115.0)) / (35.0 / (2.0 * math.sqrt(115.0)))
+        + ((100.0 - nu1) - (100.0 - norm_nu1)) / nu_sd
+    ) / 3.0
+    assert ans.pns_index(rr) == pytest.approx(pns, rel=1e-9, abs=1e-12)
+    assert ans.sns_index(rr) == pytest.approx(sns, rel=1e-9, abs=1e-12)
+    assert ans.pns_sns_indexes(rr) == (ans.pns_index(rr), ans.sns_index(rr))
+    si = td.stress_index(rr)
+    assert ans.pns_sns_indexes(rr, stress_index_value=si) == ans.pns_sns_indexes(rr)
+
+
+@settings(max_examples=15, deadline=None)
+@given(rr=rr_rest, shift=st.floats(-2.0, 2.0))
+def test_indexes_read_in_population_sds(rr: np.ndarray, shift: float) -> None:
+    # norms centred on the record's own values, SD 1: every z is 0, so both indexes are 0; moving
+    # every norm mean down by `shift` SDs moves both indexes up by exactly `shift`
+    z = ans.ans_z_scores(rr)
+    own = {k: ans.NormalValue(v.mean + z[k] * v.sd, v.sd, "test") for k, v in ans.ANS_NORMS.items()}
+    assert ans.pns_index(rr, own) == pytest.approx(0.0, abs=1e-9)
+    assert ans.sns_index(rr, own) == pytest.approx(0.0, abs=1e-9)
+    moved = {k: ans.NormalValue(v.mean - shift * v.sd, v.sd, "test") for k, v in own.items()}
+    assert ans.pns_index(rr, moved) == pytest.approx(shift, abs=1e-9)
+    assert ans.sns_index(rr, moved) == pytest.approx(shift, abs=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(rr=rr_rest, factor=st.floats(1.05, 1.5))
+def test_a_slower_heart_with_the_same_relative_variability_raises_pns(
+    rr: np.ndarray, factor: float
+) -> None:
+    # RR x factor: mean RR and RMSSD grow, SD1 / (SD1 + SD2) is unchanged, mean HR falls
+    z0, z1 = ans.ans_z_scores(rr), ans.ans_z_scores(rr * factor)
+    assert z1["sd1_nu"] == pytest.approx(z0["sd1_nu"], abs=1e-9)
+    assert ans.pns_index(rr * factor) > ans.pns_index(rr)
+    assert z1["mean_hr_bpm"] < z0["mean_hr_bpm"]
+
+
+def test_norms_are_the_published_numbers() -> None:
+    n = ans.ANS_NORMS
+    assert (n["mean_rr_ms"].mean, n["mean_rr_ms"].sd) == (926.0, 90.0)  # Nunan et al. 2010
+    assert (n["rmssd_ms"].mean, n["rmssd_ms"].sd) == (42.0, 15.0)
+    assert n["mean_hr_bpm"].mean == pytest.approx(60000.0 / 926.0)
+    assert n["sd1_nu"].mean + n["sd2_nu"].mean == pytest.approx(100.0)
+    assert n["stress_index"].mean ** 2 == pytest.approx(115.0)  # Baevsky's 80-150, mid-range
+    assert all(v.source for v in n.values())
+
+
+def test_pns_sns_refuse_bad_norms_and_short_records() -> None:
+    rr = np.tile([900.0, 960.0], 200)
+    bad = dict(ans.ANS_NORMS)
+    bad["rmssd_ms"] = ans.NormalValue(42.0, 0.0, "test")
+    with pytest.raises(ParameterError):
+        ans.pns_index(rr, bad)
+    with pytest.raises(ParameterError):
+        ans.sns_index(rr, {})
+    with pytest.raises(InsufficientDataError):
+        ans.pns_index(np.full(100, 1000.0))  # 100 s: too short for the detrended stress index

@@ -1,8 +1,9 @@
 """Access matrix: every route x every kind of bad or foreign credential -> no participant data.
 
 The routes are read from the app itself (its OpenAPI document plus the routes it leaves out of
-it: pages, static files, the WebSocket), so a route added later is covered without editing this
-file; a route that answers without credentials must be listed in :data:`PUBLIC` with the reason.
+it: pages, static-file mounts, the WebSocket), so a route added later is covered without editing
+this file; a route that answers without credentials must be listed in :data:`PUBLIC` with the
+reason.
 
 Credentials tried on every route (see ``tests.support.security.World``):
 
@@ -28,7 +29,7 @@ from typing import Any, Final
 
 import pytest
 from fastapi.routing import APIRoute
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from tests.support.security import COUNTS, World, build_world, leaks
@@ -43,8 +44,8 @@ PUBLIC: Final[dict[str, str]] = {
     "GET /sessions": "a page without data",
     "GET /sessions/{session_id}/live": "a page without data (data comes over the WebSocket)",
     "GET /sessions/{session_id}/alliance": "a page without data",
-    "GET /static/vendor/plotly.min.js": "a static file",
-    "GET /static/{path}": "static files of the dashboard package",
+    "GET /static/vendor/{path}": "plotly.js of the installed plotly package (that file only)",
+    "GET /static/{path}": "static files of the dashboard package (StaticFiles mount)",
 }
 
 #: Routes whose credential is a join link's token in the path: with a made-up token they must
@@ -81,6 +82,8 @@ def _routes(world: World) -> list[tuple[str, str]]:
             out.add(("WS", route.path))
         elif isinstance(route, APIRoute | Route) and route.methods:
             out.update((m, route.path) for m in route.methods if m != "HEAD")
+        elif isinstance(route, Mount):  # static files (StaticFiles answers GET and HEAD)
+            out.add(("GET", route.path + "/{path}"))
     # Logging out and changing passwords change the callers' tokens: run them last.
     return sorted(out, key=lambda mp: (mp[1].startswith("/api/auth/"), mp[1], mp[0]))
 

@@ -18,7 +18,7 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 TIME_KEYS = {
     "mean_rr_ms", "sdnn_ms", "mean_hr_bpm", "min_hr_bpm", "max_hr_bpm", "rmssd_ms", "sdsd_ms",
     "nn50", "pnn50_pct", "ln_rmssd", "tri_index", "tinn_ms", "std_hr_bpm", "sdann_ms",
-    "sdnn_index_ms", "stress_index",
+    "sdnn_index_ms", "stress_index", "pns_index", "sns_index",
 }  # fmt: skip
 FREQ_KEYS = {
     "method", "vlf_ms2", "lf_ms2", "hf_ms2", "total_ms2", "lf_hf", "lf_nu", "hf_nu",

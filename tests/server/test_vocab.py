@@ -13,10 +13,11 @@ from dashboard.vocab import (
     MARKER_LABELS,
     MARKER_SHORT_LABELS,
     ROLE_LABELS,
+    SESSION_STATUS_LABELS,
     page_vocabulary,
 )
 from server.models import MARKER_TYPES
-from server.storage.records import CONSENT_PURPOSES, ROLES, CueResponse
+from server.storage.records import CONSENT_PURPOSES, ROLES, SESSION_STATUSES, CueResponse
 
 
 def test_every_value_has_words_in_order_and_no_words_are_orphans() -> None:
@@ -26,6 +27,7 @@ def test_every_value_has_words_in_order_and_no_words_are_orphans() -> None:
     assert set(MARKER_SHORT_LABELS) == set(MARKER_TYPES)
     assert list(CUE_RESPONSE_LABELS) == list(get_args(CueResponse))
     assert set(MARKER_KEYS) <= set(MARKER_TYPES)
+    assert list(SESSION_STATUS_LABELS) == list(SESSION_STATUSES)
 
 
 def test_marker_keys_are_distinct_single_letters() -> None:
@@ -48,3 +50,32 @@ def test_no_marker_label_claims_an_inference() -> None:
     # Clinical rule: the app never labels a person; the dissociation marker is the therapist's
     # own observation and its full label says so.
     assert "therapist's observation" in MARKER_LABELS["dissociation_observed"]
+
+
+def test_python_copies_are_the_vocabulary_itself() -> None:
+    from dashboard import figures, vocab
+    from server.remote.routes import PURPOSE_TEXT
+
+    assert figures.MARKER_LABELS is vocab.MARKER_LABELS
+    assert {p: w.to_participant for p, w in CONSENT_WORDS.items()} == PURPOSE_TEXT
+
+
+#: Page scripts that take their words from the page configuration (the live page's scripts are
+#: being moved to ES modules that read the same ``vocab``; they are checked there).
+_PAGE_SCRIPTS = ("setup.js", "join.js", "alliance.js", "sessions.js", "remote_links.js")
+
+
+def test_page_scripts_hold_no_copy_of_the_words() -> None:
+    from importlib import resources
+
+    static = resources.files("dashboard").joinpath("static")
+    words = [w for cw in CONSENT_WORDS.values() for w in cw.as_json().values() if len(w) > 12]
+    words += [f'"{label}"' for label in MARKER_LABELS.values()]
+    words += [f'"{label}"' for label in (*ROLE_LABELS.values(), *CUE_RESPONSE_LABELS.values())]
+    # (a status whose word is its id is compared by id in the scripts, which is no copy)
+    words += [f'"{w}"' for s, w in SESSION_STATUS_LABELS.items() if w != s]
+    for name in _PAGE_SCRIPTS:
+        text = static.joinpath(name).read_text("utf-8")
+        assert "config.vocab" in text or name == "remote_links.js", name
+        copies = [w for w in words if w in text]
+        assert copies == [], (name, copies)

@@ -1,8 +1,9 @@
 """The therapist's live page: ``GET /sessions/{id}/live``, and ``GET /`` that leads to it.
 
-The page is static HTML/JS/CSS shipped in ``dashboard/static/`` (``live.html``, ``live.js``,
+The page is static HTML/JS/CSS shipped in ``dashboard/static/`` (``live.html``, its scripts and
 ``live.css``; served at ``/static/...`` with plotly.js at ``/static/vendor/plotly.min.js``, no
-CDN). This router only fills in the page's configuration: the session id, and the empty
+CDN; :mod:`server.web.static`). This router only fills in the page's configuration
+(:func:`server.web.render.render_page`): the session id, and the empty
 :func:`dashboard.figures.session_figure` (layout, axes, usual-range band, Okabe-Ito colours) so
 that the live trace looks like the post-session report; the browser then adds the data it
 receives over the WebSocket ``/ws/sessions/{id}``.
@@ -18,32 +19,28 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Final
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dashboard.figures import MARKER_LABELS, OKABE_ITO, ROLE_COLOURS, session_figure
+from dashboard.figures import OKABE_ITO, ROLE_COLOURS, session_figure
+from dashboard.vocab import MARKER_LABELS
 from hrv.arousal import STATE_LABELS, ArousalConfig
+from server.auth import authenticate, can_view_session
+from server.web.render import render_page
 
 __all__ = ["LIVE_WINDOW_MIN", "PACER_BPM", "index", "live_page", "live_page_config", "router"]
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(include_in_schema=False, tags=["pages"])
 
 #: Visible span of the live trace by default, min (zoomable to the whole session).
 LIVE_WINDOW_MIN: Final[float] = 10.0
 #: Height of the live figure, px (the page fits a 1366x768 screen).
 _FIGURE_HEIGHT_PX: Final[int] = 560
-_CONFIG_SLOT: Final[str] = "{{LIVE_CONFIG_JSON}}"
 #: Pacer bounds and default, breaths/min (slow-paced breathing around the resonance frequency).
 PACER_BPM: Final[tuple[float, float, float]] = (4.5, 7.0, 6.0)
-
-
-@lru_cache(maxsize=1)
-def _template() -> str:
-    return resources.files("dashboard").joinpath("static", "live.html").read_text("utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -94,23 +91,15 @@ def live_page_config(session_id: int) -> dict[str, Any]:
     }
 
 
-def _script_json(data: dict[str, Any]) -> str:
-    # Inside <script>: "</" and "<!--" must not appear literally.
-    return json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
-
-
-@router.get("/sessions/{session_id}/live", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/sessions/{session_id}/live", response_class=HTMLResponse)
 def live_page(session_id: int) -> HTMLResponse:
     """The live page of a session (the data comes over the WebSocket, with the token)."""
     if session_id < 0:
         raise HTTPException(404, f"no session {session_id}")
-    page = _template().replace(_CONFIG_SLOT, _script_json(live_page_config(session_id)))
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+    return render_page("live.html", live_page_config(session_id))
 
 
 def _newest_live_session(request: Request) -> int | None:
-    from server.auth import authenticate, can_view_session
-
     ctx = request.app.state.ctx
     try:
         principal = authenticate(
@@ -125,7 +114,7 @@ def _newest_live_session(request: Request) -> int | None:
     return None
 
 
-@router.get("/", include_in_schema=False)
+@router.get("/")
 def index(request: Request) -> RedirectResponse:
     """Redirect to the newest live session's page, else to the setup page (token kept)."""
     token = request.query_params.get("token")
