@@ -18,6 +18,11 @@ Run as ``python benchmarks/cohort.py [--sessions 1000] [--baseline-sessions 200]
    ``mean_hr``, ``rmssd``, ``ln_rmssd``, the artifact share and ``frequency_domain`` on each
    phase's boolean-masked slice; ``hrv.synchrony`` dyad grid and SUSY per phase). Its numbers
    are checked against the vectorized table.
+4. **Dask** (``--dask-workers 1,2``; needs ``sintonia[scale]``), in the same run on every session
+   with every metric: :func:`~server.export.cohort.cohort_table` with one task per session on a
+   local cluster of 1, then 2 worker processes (1 thread each), each opening the SQLite file
+   itself. The cluster start and a warm-up task per worker (imports) are timed apart from the
+   cohort; the table is checked equal, bit for bit, to the single-process one.
 
 Speeds are sessions per second; ratios are vectorized / baseline on the same machine and data.
 The last line printed is one JSON object with every figure.
@@ -29,6 +34,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -274,11 +280,48 @@ def _max_diff(table: dict[str, Any], ref: dict[tuple[int, str, str], dict[str, f
     return worst
 
 
+def _dask_run(store: Store, ids: list[int], workers: int, reference: Any) -> dict[str, Any]:
+    """The cohort (every metric) on a local Dask cluster of ``workers`` processes."""
+    from server.export.dask_runner import dask_runner
+
+    t0 = time.perf_counter()
+    with dask_runner(workers=workers) as runner:
+        # one task per worker first: the imports (numpy, scipy, sqlalchemy, ...) and the store
+        cohort_table(store, ids[:workers], include_simulated=True, runner=runner)
+        start_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+
+        def show(done: int, total: int) -> None:
+            _progress(f"dask {workers} worker(s)", done, total, t1)
+
+        res = cohort_table(store, ids, include_simulated=True, progress=show, runner=runner)
+        run_s = time.perf_counter() - t1
+    identical = list(res.table) == list(reference) and all(
+        np.array_equal(res.table[c], reference[c], equal_nan=res.table[c].dtype.kind == "f")
+        if res.table[c].dtype.kind == "f"
+        else res.table[c].tolist() == reference[c].tolist()
+        for c in reference
+    )
+    return {
+        "workers": workers,
+        "sessions_per_s": round(len(ids) / run_s, 2),
+        "run_s": round(run_s, 2),
+        "cluster_start_s": round(start_s, 2),
+        "identical": identical,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=1000)
     ap.add_argument("--baseline-sessions", type=int, default=200)
+    ap.add_argument(
+        "--dask-workers",
+        default="1,2",
+        help="local Dask cluster sizes to measure, e.g. 1,2 (empty: none)",
+    )
     args = ap.parse_args()
+    dask_sizes = [int(x) for x in args.dask_workers.split(",") if x.strip()]
     n_base = min(args.baseline_sessions, args.sessions)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'cohort.sqlite'}", clock=lambda: T0_S + 1e7)
@@ -308,6 +351,7 @@ def main() -> None:
             refs[str(lf)] = baseline(store, ids[:n_base], lf)
             timings[f"baseline_lfhf_{lf}"] = time.perf_counter() - t0
         agree = max(_max_diff(tables[k], refs[k]) for k in refs)
+        dask_rows = [_dask_run(store, ids, w, tables["True"]) for w in dask_sizes]
         store.close()
 
     rows = []
@@ -337,6 +381,15 @@ def main() -> None:
             f"{r['baseline_sessions_per_s']:>13.1f}{r['speedup']:>8.2f}x{r['vectorized_s']:>9.1f}"
         )
     print(f"largest relative difference vectorized vs baseline: {agree:.2e}")
+    single = rows[0]["vectorized_sessions_per_s"]
+    if dask_rows:
+        print(f"all metrics on Dask (single process: {single:.1f} sessions/s)")
+        print(f"{'workers':<8}{'sessions/s':>12}{'vs single':>11}{'start s':>9}{'same table':>12}")
+    for d in dask_rows:
+        print(
+            f"{d['workers']:<8}{d['sessions_per_s']:>12.1f}{d['sessions_per_s'] / single:>10.2f}x"
+            f"{d['cluster_start_s']:>9.1f}{d['identical']!s:>12}"
+        )
     print(
         json.dumps(
             {
@@ -349,6 +402,8 @@ def main() -> None:
                 "max_relative_difference": agree,
                 "synchrony": True,
                 "results": rows,
+                "dask": dask_rows,
+                "load_average_1min_at_end": round(os.getloadavg()[0], 2),
             }
         )
     )

@@ -373,12 +373,22 @@ def _synchrony_section(review: SessionReview) -> str:
                 "at the edge of the lags searched, so not a finding: the real lag may lie "
                 "beyond it; no leader is named"
             )
+        elif sync.lag_within_uncertainty:
+            leader = (
+                "within the clocks' uncertainty, so who follows whom cannot be told; no "
+                "leader is named"
+            )
+        if sync.lag_uncertainty_s is None:
+            lag_text = f"{_num(sync.wlcc_profile_lag_s, 1)} s ± unknown"
+        else:
+            lag_text = f"{_num(sync.wlcc_profile_lag_s, 2)} ± {_num(sync.lag_uncertainty_s, 3)} s"
         parts.append(
             "<p>Dominant lag, windowed cross-correlation: mean peak r "
             f"{_num(sync.wlcc_mean_peak_r, 2)}, mean peak z {_num(w.observed, 3)} against "
             f"{_num(w.surrogate_mean, 3)} (SD {_num(w.surrogate_sd, 3)}) for {w.n_surrogates} "
             f"window-shift surrogates: effect size {_num(w.effect_size, 2)}, p {_p_of(w)}; "
-            f"dominant lag {_num(sync.wlcc_profile_lag_s, 1)} s ({leader}).</p>"
+            f"dominant lag {lag_text} ({leader}).</p>"
+            f'<p class="note">Lag uncertainty: {_e(sync.clock_note)}.</p>'
         )
     parts.append(f'<p class="note">{_e(review.synchrony_note)}</p></section>')
     return "".join(parts)
@@ -433,8 +443,13 @@ def _quality_section(review: SessionReview) -> str:
         "Disconnects",
         "Reconnects",
         "No band (% of time)",
+        "Clock",
+        "Clock offset (s)",
+        "Drift (ppm)",
+        "Clock uncertainty (s)",
     ]
     rows = []
+    notes: list[str] = []
     for p in review.participants:
         q = p.quality
         kinds = ", ".join(f"{k} {v}" for k, v in q.artifacts_by_type.items() if v) or "none"
@@ -449,10 +464,17 @@ def _quality_section(review: SessionReview) -> str:
                 str(q.disconnects),
                 str(q.reconnects),
                 _num(q.no_band_pct, 1),
+                "local strap" if q.clock.source == "host" else "remote device",
+                _num(q.clock.offset_s, 3),
+                _num(q.clock.drift_ppm, 1),
+                _num(q.clock.uncertainty_s, 3),
             ]
         )
+        if q.clock.note and q.clock.note not in notes:
+            notes.append(q.clock.note)
     table = _table(head, rows, text_cols=1) or '<p class="note">No beats.</p>'
-    return f"<section><h2>Signal quality</h2>{table}</section>"
+    clock = "".join(f'<p class="note">Clock, {_e(n)}.</p>' for n in notes)
+    return f"<section><h2>Signal quality</h2>{table}{clock}</section>"
 
 
 def _date(started_at_s: float | None) -> str:

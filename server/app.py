@@ -22,6 +22,7 @@ from server.context import AppContext
 from server.live import LiveHub, SourceFactory, default_source_factory
 from server.live import router as ws_router
 from server.remote.routes import router as remote_router
+from server.remote.transport import SecureTransportMiddleware
 from server.security import (
     ODD_INPUT_DETAIL,
     SafeJSONResponse,
@@ -94,6 +95,7 @@ def create_app(
         default_response_class=SafeJSONResponse,
     )
     install_error_handlers(app)
+    app.add_middleware(SecureTransportMiddleware)  # issue 15: patient's side HTTPS off loopback
     app.add_middleware(SecurityMiddleware, settings=settings)
 
     async def odd_input(request: Request, exc: Exception) -> JSONResponse:

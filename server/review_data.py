@@ -5,16 +5,22 @@ start).
 A participant without an active ``review`` consent for the session is left out, with a note
 saying so: reviewing is a purpose of its own (DESIGN.md, security and consent); synchrony is
 computed only when every included participant has an active ``synchrony`` consent.
+
+A remote participant's beats carry their device clock's estimate against the server's (offset,
+drift, uncertainty; saved per join link by the ingest endpoint, :mod:`server.remote.clock`), which
+the review's signal quality reports and the synchrony lag's uncertainty uses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from dashboard.cues import cue_details
 from dashboard.review import (
+    ClockEstimate,
     CuePoint,
     DeviceEventPoint,
     MarkerPoint,
@@ -24,9 +30,10 @@ from dashboard.review import (
     SessionInputs,
 )
 from server.readmodel import SessionRecord, load_session_record
+from server.remote.clock import LinkClock, session_clocks
 from server.storage import Store
 
-__all__ = ["load_session_inputs", "review_inputs"]
+__all__ = ["load_session_inputs", "remote_clock", "review_inputs"]
 
 
 def _reason_text(reason: dict[str, Any]) -> str:
@@ -56,9 +63,36 @@ def _pacer(reason: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
-def review_inputs(record: SessionRecord, *, notes: tuple[str, ...] = ()) -> SessionInputs:
-    """:class:`dashboard.review.SessionInputs` of a session record, times from its start."""
+def remote_clock(clock: LinkClock | None) -> ClockEstimate:
+    """The review's :class:`ClockEstimate` of a remote participant's saved clock estimate."""
+    if clock is None or clock.offset_s is None:
+        return ClockEstimate(
+            "remote", None, None, None, 0, "remote device: no ping received, its clock is unknown"
+        )
+    note = (
+        "remote device: offset and drift from ping/pong exchanges (minimum filter); "
+        "uncertainty = shortest round trip + |drift| x span of the pings"
+    )
+    if clock.uncertainty_s is None:
+        note = "remote device: offset from pings; no round trip reported, uncertainty unknown"
+    return ClockEstimate(
+        "remote", clock.offset_s, clock.drift_ppm, clock.uncertainty_s, clock.samples, note
+    )
+
+
+def review_inputs(
+    record: SessionRecord,
+    *,
+    notes: tuple[str, ...] = (),
+    clocks: Mapping[int, ClockEstimate] | None = None,
+) -> SessionInputs:
+    """:class:`dashboard.review.SessionInputs` of a session record, times from its start.
+
+    ``clocks``: the clock estimate per participant id of the remote participants (others have
+    the host's clock).
+    """
     t0 = record.start_s
+    clocks = clocks or {}
     codes = {p.participant.id: p.participant.code for p in record.participants}
     participants = tuple(
         ParticipantBeats(
@@ -69,6 +103,7 @@ def review_inputs(record: SessionRecord, *, notes: tuple[str, ...] = ()) -> Sess
             rr_ms=np.asarray(p.beats.rr_ms, dtype=np.float64),
             gap_before=np.asarray(p.beats.gap_before, dtype=bool),
             contact=np.asarray(p.beats.contact, dtype=np.int8),
+            clock=clocks.get(p.participant.id),
         )
         for p in record.participants
     )
@@ -132,10 +167,14 @@ def load_session_inputs(store: Store, session_id: int) -> SessionInputs:
     """
     record = load_session_record(store, session_id, purpose="review")
     notes = []
+    saved = session_clocks(store, session_id)
+    clocks: dict[int, ClockEstimate] = {}
     for sp in store.session_participants(session_id):
+        if sp.source_kind == "remote":
+            clocks[sp.participant_id] = remote_clock(saved.get(sp.participant_id))
         if sp.participant_id in record.excluded:
             person = store.get_participant(sp.participant_id)
             notes.append(
                 f"{person.code} ({person.role}) is left out: no active consent for review."
             )
-    return review_inputs(record, notes=tuple(notes))
+    return review_inputs(record, notes=tuple(notes), clocks=clocks)

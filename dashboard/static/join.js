@@ -5,7 +5,8 @@
   const token = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
   const FATAL = { 4401: "This link is not valid.", 4403: "Storage consent is needed to send beats.",
     4404: "You are no longer part of this session.", 4410: "This link has expired.",
-    4411: "This link was withdrawn by your therapist." };
+    4411: "This link was withdrawn by your therapist.",
+    4426: "This page needs a secure connection: open the link as given (it starts with https)." };
   const $ = function (id) { return document.getElementById(id); };
   // The names of the consent purposes come from the server (dashboard/vocab.py); what each one
   // allows comes with the link's state (GET /api/join/{token}), from the same words.
@@ -13,7 +14,7 @@
   const PURPOSE_LABEL = {};
   config.vocab.consent_purposes.forEach(function (p) { PURPOSE_LABEL[p.id] = p.label; });
   let ws = null, wsOpen = false, fatal = null, db = null, gapNext = true, backoff = 500;
-  let lastBeatT = null, bufferedBeats = 0;
+  let lastBeatT = null, bufferedBeats = 0, minRtt = null;
   const streamKey = "sintonia-stream-" + token.slice(0, 12);
   let stream = localStorage.getItem(streamKey);
   if (!stream) {
@@ -116,6 +117,10 @@
         (await pending()).forEach(function (p) { send(p.msg); });
       } else if (m.type === "ack") {
         await tx("readwrite", function (s) { return s.delete(keyOf(m.seq)); });
+      } else if (m.type === "pong" && typeof m.t_device_s === "number") {
+        // the round trip bounds the clock offset's error (sent with the next ping)
+        const rtt = Date.now() / 1000 - m.t_device_s;
+        if (rtt >= 0 && (minRtt === null || rtt < minRtt)) minRtt = rtt;
       }
       updateUpload();
     };
@@ -126,7 +131,13 @@
       updateUpload();
     };
   }
-  setInterval(function () { send({ type: "ping", t_device_s: Date.now() / 1000, buffered: bufferedBeats }); }, 5000);
+  // back online: try the server now rather than at the end of the back-off
+  window.addEventListener("online", function () { backoff = 500; connectServer(); });
+  setInterval(function () {
+    const ping = { type: "ping", t_device_s: Date.now() / 1000, buffered: bufferedBeats };
+    if (minRtt !== null) ping.rtt_s = minRtt;
+    send(ping);
+  }, 5000);
 
   // ---------------------------------------------------------------- strap
   async function onValue(ev) {

@@ -6,7 +6,13 @@
 * ``sintonia export edf SESSION [--out FILE]``: EDF+ with RR and HR at 4 Hz and annotations;
 * ``sintonia export research OUT_DIR [--sessions 1,2] [--format tsv|parquet|both]``: the
   de-identified BIDS-like export (needs each person's ``research_export`` consent);
-* ``sintonia cohort --out table.csv [--sessions ...]``: one row per session, participant and phase.
+* ``sintonia cohort --out table.csv [--sessions ...]``: one row per session, participant and phase;
+  with ``--from-export DIR``, recomputed from a research export's Parquet files (no database).
+
+``export research`` and ``cohort`` run one task per session on Dask with ``--workers N`` (a local
+cluster of N worker processes) or ``--scheduler tcp://HOST:PORT`` (a running cluster whose
+workers have sintonia installed and reach the database); the output is the same. A session that
+cannot be read (a corrupt row) is left out and named on stderr; the others are written.
 
 Simulated sessions (the demo's) are left out of ``export research`` and ``cohort`` unless
 ``--include-simulated`` is given; then they are flagged (``sim-`` recording labels, a
@@ -22,11 +28,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -34,6 +43,9 @@ from sqlalchemy.engine import make_url
 from hrv.errors import SintoniaError
 from server.export.errors import NothingToExportError
 from server.storage import StorageSettings, Store
+
+if TYPE_CHECKING:
+    from server.export.runner import SessionFailure, SessionRunner
 
 __all__ = ["register", "run_cohort", "run_export"]
 
@@ -73,6 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         _common(q)
     res_p.add_argument("--sessions", type=_ids, default=None, help="session ids, e.g. 1,2,5")
     _simulated_flag(res_p)
+    _dask_flags(res_p)
     p.set_defaults(func=run_export)
 
     c = sub.add_parser(
@@ -90,7 +103,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="consent each participant needs (default research_export)",
     )
     c.add_argument("--no-lf-hf", action="store_true", help="skip the spectra (faster)")
+    c.add_argument(
+        "--from-export",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="recompute the table from a research export's Parquet files instead of the "
+        "database (the export's consent rule already applied; --sessions, --purpose and "
+        "--include-simulated do not apply)",
+    )
     _simulated_flag(c)
+    _dask_flags(c)
     _common(c)
     c.set_defaults(func=run_cohort)
 
@@ -101,6 +124,54 @@ def _simulated_flag(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="include simulated sessions (the demo's), flagged; left out by default",
     )
+
+
+def _dask_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run one task per session on this Dask cluster (pip install 'sintonia[scale]'; "
+        "every worker must reach the database)",
+    )
+    g.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="run one task per session on a local Dask cluster of N worker processes",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of workers >= 1, got {text!r}")
+    return n
+
+
+@contextmanager
+def _runner(args: argparse.Namespace) -> Iterator[SessionRunner | None]:
+    """A Dask runner when ``--scheduler`` or ``--workers`` is given, else None (no dask
+    import at all)."""
+    if args.scheduler is None and args.workers is None:
+        yield None
+        return
+    from server.export.dask_runner import dask_runner
+
+    # Dask logs every connection at INFO: keep its loggers at this command's level
+    level = logging.getLogger().getEffectiveLevel()
+    with dask_runner(args.scheduler, args.workers, log_level=level) as runner:
+        yield runner
+
+
+def _failed_note(cmd: str, failed: Sequence[SessionFailure]) -> None:
+    for f in failed:
+        print(f"sintonia {cmd}: session {f.session_id} left out: {f.error}", file=sys.stderr)
 
 
 def _simulated_note(n: int) -> None:
@@ -213,15 +284,17 @@ def _export(args: argparse.Namespace, store: Store, cmd: str) -> int:
     else:
         from server.export.research import export_research
 
-        res = export_research(
-            store,
-            args.out,
-            args.sessions,
-            format=args.format,
-            actor=actor,
-            progress=_Progress("export", not args.quiet and sys.stderr.isatty()),
-            include_simulated=args.include_simulated,
-        )
+        with _runner(args) as runner:
+            res = export_research(
+                store,
+                args.out,
+                args.sessions,
+                format=args.format,
+                actor=actor,
+                progress=_Progress("export", not args.quiet and sys.stderr.isatty()),
+                include_simulated=args.include_simulated,
+                runner=runner,
+            )
         print(
             f"wrote {res.recordings} recording(s) of {res.subjects} subject(s) in "
             f"{res.sessions} session(s), {res.n_beats} beats, to {res.out_dir}"
@@ -232,6 +305,7 @@ def _export(args: argparse.Namespace, store: Store, cmd: str) -> int:
                 f"{res.excluded_participants} participant(s) without research_export consent"
             )
         _simulated_note(res.simulated_left_out)
+        _failed_note(cmd, res.failed)
         return 0
     for path in r.paths:
         print(f"wrote {path}")
@@ -241,8 +315,29 @@ def _export(args: argparse.Namespace, store: Store, cmd: str) -> int:
     return 0
 
 
+def _cohort_from_export(args: argparse.Namespace) -> int:
+    """``sintonia cohort --from-export DIR``: the table from the export's Parquet files."""
+    from server.export.cohort_parquet import cohort_from_export
+    from server.export.tables import write_delimited
+
+    try:
+        with _runner(args) as runner:
+            table = cohort_from_export(args.from_export, lf_hf=not args.no_lf_hf, runner=runner)
+        n = write_delimited(table, args.out)
+    except ImportError as exc:
+        return _fail(
+            "cohort", ImportError(f"{exc}; install the extra: pip install 'sintonia[export]'")
+        )
+    except (SintoniaError, OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        return _fail("cohort", exc)
+    print(f"wrote {n} rows from the export {args.from_export} to {args.out}")
+    return 0
+
+
 def run_cohort(args: argparse.Namespace) -> int:
     """Run ``sintonia cohort``; see the module docstring for the exit codes."""
+    if args.from_export is not None:
+        return _cohort_from_export(args)
     from server.export.cohort import cohort_table
     from server.export.tables import write_delimited
 
@@ -251,15 +346,18 @@ def run_cohort(args: argparse.Namespace) -> int:
     except (SintoniaError, sa.exc.SQLAlchemyError) as exc:
         return _fail("cohort", exc)
     try:
-        result = cohort_table(
-            store,
-            args.sessions,
-            purpose=args.purpose,
-            actor=_actor(),
-            lf_hf=not args.no_lf_hf,
-            progress=_Progress("cohort", not args.quiet and sys.stderr.isatty()),
-            include_simulated=args.include_simulated,
-        )
+        with _runner(args) as runner:
+            result = cohort_table(
+                store,
+                args.sessions,
+                purpose=args.purpose,
+                actor=_actor(),
+                lf_hf=not args.no_lf_hf,
+                progress=_Progress("cohort", not args.quiet and sys.stderr.isatty()),
+                include_simulated=args.include_simulated,
+                runner=runner,
+            )
+        _failed_note("cohort", result.failed)
         if result.recordings == 0:
             sim = result.simulated_left_out
             print(

@@ -1,18 +1,21 @@
-"""``sintonia relay --join URL [--device ADDRESS | --simulate]``: a patient's strap to a remote
-session, from a laptop without Web Bluetooth.
+"""``sintonia relay --join URL (--device ADDRESS | --simulate | --replay FILE)``: a patient's
+strap to a remote session, from a laptop without Web Bluetooth.
 
-The relay reads a strap through bleak (:class:`sensor.ble.BleSource`) or plays the simulator
-(:class:`sensor.simulator.SimulatedSource`) as the strap, and speaks the ingest protocol of
-:mod:`server.remote.protocol` to the server of the join link: every batch of beats becomes one
-``beats`` message (at most 64 beats) with the next sequence number, kept in memory until the
-server acknowledges it, and resent in order after a reconnection (the server stores a resent
-message once). A ping is sent on connecting and every :data:`PING_EVERY_S` seconds. Each run
-uses a new random stream id, so a restarted relay never reuses the sequence numbers of an
-earlier one. It stops with exit code 2 when the server refuses the link for good (unknown,
-expired or revoked link, no storage consent), 0 after ``--duration`` seconds once everything
-sent is acknowledged (or ``--drain-timeout`` passed: exit code 1, with the count of beats left).
-The last line on stdout is a JSON summary.
-"""
+The relay reads a strap through bleak (:class:`sensor.ble.BleSource`), plays the simulator
+(:class:`sensor.simulator.SimulatedSource`) as the strap, or replays a recording
+(:class:`sensor.replay.ReplaySource`: any file :func:`sensor.files.read_rr_file` reads, shifted to
+start now, at ``--speed`` times real time; it stops when the file ends), and speaks the ingest
+protocol of :mod:`server.remote.protocol` to the server of the join link: every batch of beats
+becomes one ``beats`` message (at most 64 beats) with the next sequence number, kept in memory until
+the server acknowledges it, and resent in order after a reconnection (the server stores a resent
+message once). A ping is sent on connecting and every :data:`PING_EVERY_S` seconds. Each run uses a
+new random stream id, so a restarted relay never reuses the sequence numbers of an earlier one. It
+stops with exit code 2 when the server refuses the link for good (unknown, expired or revoked link,
+no storage consent), 0 after ``--duration`` seconds once everything sent is acknowledged (or
+``--drain-timeout`` passed: exit code 1, with the count of beats left). The last line on stdout is a
+JSON summary. Over ``https://`` join links the relay speaks ``wss://``, verifying the server's
+certificate against the system's authorities or ``--cafile`` (a clinic's own or a self-signed
+certificate)."""
 
 from __future__ import annotations
 
@@ -22,10 +25,12 @@ import contextlib
 import json
 import logging
 import secrets
+import ssl
 import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -96,6 +101,7 @@ class RelayStats:
     connections: int = 0
     last_close_code: int | None = None
     offset_s: float | None = None
+    min_rtt_s: float | None = None
     ack_delays_s: list[float] = field(default_factory=list)
 
 
@@ -106,14 +112,19 @@ class Relay:
     ----------
     url : str
         The ingest WebSocket URL (:func:`ingest_url`).
+    ssl_context : ssl.SSLContext, optional
+        For ``wss://``: the certificates to trust (default: the system's).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, ssl_context: ssl.SSLContext | None = None) -> None:
         self.url = url
+        self.ssl_context = ssl_context
         self.pending: OrderedDict[int, tuple[str, int, float]] = OrderedDict()  # seq -> msg
         self.stats = RelayStats()
         self.fatal: int | None = None
         self._next_seq = 0
+        self._closing = False
+        self._ws: Any = None
         self._new = asyncio.Event()
         self._all_acked = asyncio.Event()
         self._all_acked.set()
@@ -159,12 +170,17 @@ class Relay:
         from websockets.exceptions import ConnectionClosed
 
         delay = _BACKOFF_S[0]
-        while self.fatal is None:
+        while self.fatal is None and not self.closing:
             try:
-                async with connect(self.url, open_timeout=10, max_size=2**20) as ws:
+                tls: dict[str, Any] = {} if self.ssl_context is None else {"ssl": self.ssl_context}
+                async with connect(self.url, open_timeout=10, max_size=2**20, **tls) as ws:
                     self.stats.connections += 1
                     delay = _BACKOFF_S[0]
-                    await self._session(ws)
+                    self._ws = ws
+                    try:
+                        await self._session(ws)
+                    finally:
+                        self._ws = None
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else None
                 self.stats.last_close_code = code
@@ -181,6 +197,19 @@ class Relay:
                 _log.warning("cannot reach the server (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(2 * delay, _BACKOFF_S[1])
+
+    @property
+    def closing(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closing
+
+    async def close(self) -> None:
+        """Stop reconnecting and close the connection normally (code 1000)."""
+        self._closing = True
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(1000, "relay done")
 
     async def _session(self, ws: Any) -> None:
         hello = json.loads(await ws.recv())
@@ -203,11 +232,13 @@ class Relay:
                         self.stats.messages_sent += 1
                         sent_up_to = seq
                 if time.monotonic() >= next_ping:
-                    ping = {
+                    ping: dict[str, Any] = {
                         "type": "ping",
                         "t_device_s": time.time(),
                         "buffered": self.buffered_beats,
                     }
+                    if self.stats.min_rtt_s is not None:
+                        ping["rtt_s"] = self.stats.min_rtt_s
                     await ws.send(json.dumps(ping))
                     next_ping = time.monotonic() + PING_EVERY_S
                 with contextlib.suppress(TimeoutError):
@@ -230,9 +261,19 @@ class Relay:
                     self._all_acked.set()
             elif msg.get("type") == "pong":
                 self.stats.offset_s = msg.get("offset_s")
+                sent = msg.get("t_device_s")
+                if isinstance(sent, int | float):
+                    rtt = time.time() - float(sent)
+                    if rtt >= 0 and (self.stats.min_rtt_s is None or rtt < self.stats.min_rtt_s):
+                        self.stats.min_rtt_s = rtt
 
 
 def _source(args: argparse.Namespace) -> BeatSource:
+    if args.replay is not None:
+        from sensor.replay import ReplaySource
+
+        speed = None if args.speed == 0 else args.speed
+        return ReplaySource(args.replay, "patient", speed=speed, start_time_s=time.time())
     if args.simulate:
         from sensor.simulator import Scenario, SimulatedSource
 
@@ -249,7 +290,10 @@ def _source(args: argparse.Namespace) -> BeatSource:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    relay = Relay(ingest_url(args.join, secrets.token_hex(8)))
+    context = None
+    if args.cafile is not None:
+        context = ssl.create_default_context(cafile=str(args.cafile))
+    relay = Relay(ingest_url(args.join, secrets.token_hex(8)), context)
     source = _source(args)
     sender = asyncio.create_task(relay.run())
 
@@ -274,6 +318,9 @@ async def _main(args: argparse.Namespace) -> int:
             code = 2
         elif not await relay.wait_acked(args.drain_timeout):
             code = 1
+        await relay.close()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(sender), 5.0)
     finally:
         sender.cancel()
         with contextlib.suppress(BaseException):
@@ -289,6 +336,7 @@ async def _main(args: argparse.Namespace) -> int:
         "connections": s.connections,
         "close_code": relay.fatal,
         "clock_offset_s": s.offset_s,
+        "min_rtt_s": s.min_rtt_s,
         "ack_delay_p50_s": delays[len(delays) // 2] if delays else None,
     }
     print(json.dumps(summary), flush=True)
@@ -297,8 +345,11 @@ async def _main(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the relay; returns the exit code (0 done, 1 beats left unacknowledged, 2 refused)."""
-    if bool(args.simulate) == bool(args.device):
-        print("give exactly one of --device ADDRESS or --simulate", file=sys.stderr)
+    if sum((bool(args.simulate), bool(args.device), args.replay is not None)) != 1:
+        print("give exactly one of --device ADDRESS, --simulate or --replay FILE", file=sys.stderr)
+        return 2
+    if args.speed < 0:
+        print("--speed must be >= 0 (0: as fast as possible)", file=sys.stderr)
         return 2
     try:
         ingest_url(args.join, "x")
@@ -319,6 +370,21 @@ def register(sub: Any) -> None:
     parser.add_argument("--device", metavar="ADDRESS", help="BLE address or name of the strap")
     parser.add_argument(
         "--simulate", action="store_true", help="play the simulator as the strap (no hardware)"
+    )
+    parser.add_argument(
+        "--replay", type=Path, metavar="FILE", help="replay a recording as the strap (RR file)"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="replay speed, times real time (0: as fast as possible; default 1). Beat times keep "
+        "the recording's pace, so at any other speed they run ahead of the session's clock and "
+        "its review covers only the part within the session",
+    )
+    parser.add_argument(
+        "--cafile", type=Path, metavar="PEM", help="trust this certificate (self-signed server)"
     )
     parser.add_argument("--seed", type=int, default=1, help="simulator seed")
     parser.add_argument(

@@ -2,12 +2,19 @@
 
 ``serve`` runs the app of :func:`server.app.create_app` under uvicorn. It binds 127.0.0.1 by
 default; any other address needs ``--allow-remote`` and warns unless TLS is configured
-(``--tls-cert`` and ``--tls-key``), since the token and health data would otherwise cross the
-network in clear. It binds the listening socket itself (so ``--port 0`` picks a free port and the
-real one is known) and prints ONE line on stdout once the server accepts connections: the
-dashboard URL with the access token, ``http://127.0.0.1:PORT/?token=TOKEN``. Everything else
-goes to stderr through logging. ``SINTONIA_DATA_DIR`` and ``SINTONIA_DATABASE_URL`` are honoured
-(``--database-url`` overrides the latter).
+(``--certfile`` and ``--keyfile``, also spelt ``--tls-cert``/``--tls-key``) or the server sits
+behind a TLS reverse proxy (``--proxy-headers --forwarded-allow-ips PROXY``: uvicorn then takes
+the client address and scheme from that proxy's ``X-Forwarded-*`` headers, and from no one
+else's), since the token and health data would otherwise cross the network in clear. Host names
+clients use are added with ``--allowed-host NAME`` (repeatable; also ``SINTONIA_ALLOWED_HOSTS``).
+The patient's side (join page, ``/ws/ingest``) refuses clear HTTP from off loopback whatever the
+options (:mod:`server.remote.transport`).
+
+It binds the listening socket itself (so ``--port 0`` picks a free port and the real one is known)
+and prints ONE line on stdout once the server accepts connections: the dashboard URL with the access
+token, ``http://127.0.0.1:PORT/?token=TOKEN``. Everything else goes to stderr through logging.
+``SINTONIA_DATA_DIR`` and ``SINTONIA_DATABASE_URL`` are honoured (``--database-url`` overrides the
+latter).
 
 ``token`` prints the access token of the data directory (creating it on first use), and
 ``clinician add NAME`` creates a clinician account, reading the password from standard input
@@ -69,7 +76,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve anywhere
 
 
-def check_bind(host: str, *, allow_remote: bool, tls: bool) -> str | None:
+def check_bind(host: str, *, allow_remote: bool, tls: bool, proxy: bool = False) -> str | None:
     """Check that binding ``host`` is allowed; return a warning to show, if any.
 
     Raises
@@ -84,10 +91,11 @@ def check_bind(host: str, *, allow_remote: bool, tls: bool) -> str | None:
             f"refusing to listen on {host!r}: only loopback (127.0.0.1, ::1, localhost) is "
             "allowed without --allow-remote"
         )
-    if not tls:
+    if not tls and not proxy:
         return (
             f"listening on {host!r} WITHOUT TLS: the access token and health data cross the "
-            "network in clear; use --tls-cert and --tls-key"
+            "network in clear; use --certfile and --keyfile, or a TLS reverse proxy with "
+            "--proxy-headers"
         )
     return None
 
@@ -136,7 +144,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run_server(settings: ServerSettings, *, on_ready: Callable[[str], None]) -> None:
+async def run_server(
+    settings: ServerSettings,
+    *,
+    on_ready: Callable[[str], None],
+    proxy_headers: bool = False,
+    forwarded_allow_ips: str = "127.0.0.1,::1",
+) -> None:
     """Serve the app until stopped (SIGINT/SIGTERM); call ``on_ready(url)`` once it accepts.
 
     Parameters
@@ -146,6 +160,11 @@ async def run_server(settings: ServerSettings, *, on_ready: Callable[[str], None
     on_ready : callable
         Receives the dashboard URL (with the token and the real port) when the lifespan has run
         and the socket accepts connections.
+    proxy_headers : bool
+        Take the client address and scheme from ``X-Forwarded-For`` / ``X-Forwarded-Proto``
+        sent by ``forwarded_allow_ips`` (off by default: the headers are ignored).
+    forwarded_allow_ips : str
+        Comma-separated addresses of the trusted reverse proxies.
     """
     import uvicorn
 
@@ -165,6 +184,8 @@ async def run_server(settings: ServerSettings, *, on_ready: Callable[[str], None
         ws_per_message_deflate=False,
         ssl_certfile=None if settings.tls_certfile is None else str(settings.tls_certfile),
         ssl_keyfile=None if settings.tls_keyfile is None else str(settings.tls_keyfile),
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -194,11 +215,16 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
 
 def _serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
-        print("sintonia serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        print(
+            "sintonia serve: --certfile (--tls-cert) and --keyfile (--tls-key) go together",
+            file=sys.stderr,
+        )
         return _USAGE_ERROR
     tls = args.tls_cert is not None
     try:
-        warning = check_bind(args.host, allow_remote=args.allow_remote, tls=tls)
+        warning = check_bind(
+            args.host, allow_remote=args.allow_remote, tls=tls, proxy=args.proxy_headers
+        )
     except ServeError as exc:
         print(f"sintonia serve: {exc}", file=sys.stderr)
         return _USAGE_ERROR
@@ -213,10 +239,13 @@ def _serve(args: argparse.Namespace) -> int:
         tls_certfile=args.tls_cert,
         tls_keyfile=args.tls_key,
     )
+    if args.allowed_host:
+        settings = replace(settings, allowed_hosts=(*settings.allowed_hosts, *args.allowed_host))
     if args.allow_remote and not settings.allowed_hosts:
         note = (
             "only the loopback names and the bind address are served: set "
-            "SINTONIA_ALLOWED_HOSTS to the names clients use (e.g. sintonia.clinic.lan)"
+            "--allowed-host (or SINTONIA_ALLOWED_HOSTS) to the names clients use (e.g. "
+            "sintonia.clinic.lan)"
         )
         _log.warning("%s", note)
         print(f"WARNING: {note}", file=sys.stderr)
@@ -225,7 +254,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(url, flush=True)
 
     try:
-        asyncio.run(run_server(settings, on_ready=ready))
+        asyncio.run(
+            run_server(
+                settings,
+                on_ready=ready,
+                proxy_headers=args.proxy_headers,
+                forwarded_allow_ips=args.forwarded_allow_ips,
+            )
+        )
     except (OSError, SintoniaError) as exc:
         print(f"sintonia serve: {exc}", file=sys.stderr)
         return 1
@@ -283,10 +319,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow binding a non-loopback address (warns unless TLS is configured)",
+        help="allow binding a non-loopback address (warns unless TLS or a TLS proxy is set)",
     )
-    p.add_argument("--tls-cert", type=Path, help="TLS certificate chain (PEM)")
-    p.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
+    p.add_argument(
+        "--certfile", "--tls-cert", dest="tls_cert", type=Path, help="TLS certificate (PEM)"
+    )
+    p.add_argument("--keyfile", "--tls-key", dest="tls_key", type=Path, help="TLS key (PEM)")
+    p.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="behind a TLS reverse proxy: trust X-Forwarded-For/-Proto from --forwarded-allow-ips",
+    )
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1,::1",
+        metavar="IPS",
+        help="comma-separated addresses of the trusted proxies (default 127.0.0.1,::1)",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name clients use (Host header); repeatable",
+    )
     p.set_defaults(func=_serve)
 
     t = sub.add_parser(

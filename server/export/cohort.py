@@ -16,6 +16,10 @@ How it stays fast, and equal to the report
   (:func:`server.readmodel.session_phases`, the read model's rules) through
   :func:`hrv.derive.interval_stats`, exactly as the report and the exports: the same numbers.
 * LF/HF needs a spectrum per phase (:func:`hrv.frequency.frequency_domain`), about 2 ms each.
+* Only consenting recordings are read (beats, markers about a person, alliance scores). With a
+  runner (:mod:`server.export.runner`, e.g. Dask workers) each session is one job that opens the
+  database from its URL and applies the consent rule itself; a session that fails is reported
+  (:attr:`CohortTable.failed`) and left out, in-process too.
 
 Synchrony
 ---------
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -52,6 +56,14 @@ from hrv.derive import (
 )
 from hrv.errors import ParameterError, SintoniaError
 from server.export.errors import ExportError
+from server.export.runner import (
+    SESSION_ERRORS,
+    SessionFailure,
+    SessionRunner,
+    database_url,
+    failure,
+    worker_store,
+)
 from server.export.tables import PHASE_COLUMNS, Table
 from server.readmodel import phase_template, session_bounds, session_phases
 from server.storage import ConsentPurpose, PhaseEvent, Session, Store
@@ -66,6 +78,7 @@ __all__ = [
     "CohortTable",
     "alliance_totals",
     "cohort_table",
+    "cohort_task",
     "read_beats_bulk",
 ]
 
@@ -139,13 +152,19 @@ class BulkBeats:
         return int(self.starts.shape[0] - 1)
 
 
-def read_beats_bulk(store: Store, session_ids: Sequence[int]) -> BulkBeats:
+def read_beats_bulk(
+    store: Store,
+    session_ids: Sequence[int],
+    pairs: Collection[tuple[int, int]] | None = None,
+) -> BulkBeats:
     """Read the beats of many sessions in two queries, straight to numpy.
 
     Parameters
     ----------
     store : Store
     session_ids : sequence of int
+    pairs : collection of (session id, participant id), optional
+        Read only these recordings (those with consent: nothing else is read); default all.
 
     Returns
     -------
@@ -161,7 +180,9 @@ def read_beats_bulk(store: Store, session_ids: Sequence[int]) -> BulkBeats:
     run in one transaction, so the counts and the rows agree.
     """
     b = t.beats
-    where = b.c.session_id.in_(list(session_ids))
+    where: sa.ColumnElement[bool] = b.c.session_id.in_(list(session_ids))
+    if pairs is not None:
+        where = sa.and_(where, _pair_in(b.c.session_id, b.c.participant_id, pairs))
     counts_q = (
         sa.select(b.c.session_id, b.c.participant_id, sa.func.count())
         .where(where)
@@ -193,6 +214,15 @@ def read_beats_bulk(store: Store, session_ids: Sequence[int]) -> BulkBeats:
         starts,
         values[:, 2] != 0.0,
     )
+
+
+def _pair_in(
+    session_col: Any, participant_col: Any, pairs: Collection[tuple[int, int]]
+) -> sa.ColumnElement[bool]:
+    """``(session, participant) IN pairs`` (false for no pair)."""
+    if not pairs:
+        return sa.false()
+    return sa.tuple_(session_col, participant_col).in_(sorted(pairs))
 
 
 def alliance_totals(scores: Mapping[int, float], instrument: str) -> dict[str, float]:
@@ -261,6 +291,8 @@ class CohortTable:
         Recordings left out for lack of consent.
     simulated_left_out : int
         Simulated sessions left out (``include_simulated=False``).
+    failed : tuple of SessionFailure
+        Sessions left out because computing them failed (a corrupt row), with the error.
     """
 
     table: Table
@@ -268,6 +300,47 @@ class CohortTable:
     recordings: int
     excluded: int
     simulated_left_out: int = 0
+    failed: tuple[SessionFailure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _CohortJob:
+    """One session's work for a runner: plain values only (the URL, never an engine)."""
+
+    url: str
+    session_id: int
+    purpose: ConsentPurpose
+    at_s: float
+    lf_hf: bool
+    synchrony: bool
+
+
+def cohort_task(job: _CohortJob) -> tuple[list[Table], SessionFailure | None]:
+    """One session's rows, on a worker: its own store from the URL, the consent rule applied
+    here at the cohort's time (only consenting recordings are read), as in-process."""
+    store = worker_store(job.url)
+    sid = [job.session_id]
+    allowed = _consenting_pairs(store, sid, job.purpose, job.at_s)[0]
+    sync_allowed: set[tuple[int, int]] = set()
+    if job.synchrony:
+        sync_allowed = _consenting_pairs(store, sid, "synchrony", job.at_s)[0] & allowed
+    return _session_rows(store, job.session_id, allowed, job.lf_hf, job.synchrony, sync_allowed)
+
+
+def _session_rows(
+    store: Store,
+    sid: int,
+    allowed: set[tuple[int, int]],
+    lf_hf: bool,
+    synchrony: bool,
+    sync_allowed: set[tuple[int, int]],
+) -> tuple[list[Table], SessionFailure | None]:
+    """One session's rows, or its failure (:data:`~server.export.runner.SESSION_ERRORS`)."""
+    mine = {(s, p) for s, p in allowed if s == sid}
+    try:
+        return _chunk_rows(store, [sid], mine, lf_hf, synchrony, sync_allowed), None
+    except SESSION_ERRORS as exc:
+        return [], failure(sid, exc)
 
 
 def _consenting_pairs(
@@ -324,13 +397,15 @@ def _session_frames(
             events[int(r.session_id)].append(PhaseEvent(**r._mapping))
         marker_times: dict[int, list[float]] = {sid: [] for sid in ids}
         for r in conn.execute(
-            sa.select(m_rows.c.session_id, m_rows.c.participant_id, m_rows.c.time_s).where(
-                m_rows.c.session_id.in_(ids)
+            sa.select(m_rows.c.session_id, m_rows.c.time_s).where(
+                m_rows.c.session_id.in_(ids),
+                sa.or_(
+                    m_rows.c.participant_id.is_(None),
+                    _pair_in(m_rows.c.session_id, m_rows.c.participant_id, allowed),
+                ),
             )
         ):
-            sid = int(r.session_id)
-            if r.participant_id is None or (sid, int(r.participant_id)) in allowed:
-                marker_times[sid].append(float(r.time_s))
+            marker_times[int(r.session_id)].append(float(r.time_s))
     first = beats.starts[:-1]
     last = beats.starts[1:] - 1
     ends: dict[int, list[float]] = {}
@@ -356,16 +431,19 @@ def _session_frames(
 
 
 def _alliance_columns(
-    store: Store, session_ids: Sequence[int]
+    store: Store, session_ids: Sequence[int], allowed: set[tuple[int, int]]
 ) -> dict[tuple[int, int], dict[str, float]]:
-    """Alliance totals per (session, participant), read in bulk."""
+    """Alliance totals per included (session, participant), read in bulk."""
     a = t.alliance_scores
     items: dict[tuple[int, int, str], dict[int, float]] = {}
     with store.engine.connect() as conn:
         for r in conn.execute(
             sa.select(
                 a.c.session_id, a.c.participant_id, a.c.instrument, a.c.item, a.c.score
-            ).where(a.c.session_id.in_(list(session_ids)))
+            ).where(
+                a.c.session_id.in_(list(session_ids)),
+                _pair_in(a.c.session_id, a.c.participant_id, allowed),
+            )
         ):
             key = (int(r.session_id), int(r.participant_id), str(r.instrument))
             items.setdefault(key, {})[int(r.item)] = float(r.score)
@@ -389,9 +467,9 @@ def _chunk_rows(
     synchrony: bool,
     sync_allowed: set[tuple[int, int]],
 ) -> list[Table]:
-    beats = read_beats_bulk(store, chunk)
+    beats = read_beats_bulk(store, chunk, allowed)
     frames = _session_frames(store, chunk, beats, allowed)
-    alliance = _alliance_columns(store, chunk)
+    alliance = _alliance_columns(store, chunk, allowed)
     codes, roles = _people(store, {p for _, p in allowed})
 
     cols: dict[str, list[Any]] = {c: [] for c, _, _ in COHORT_COLUMNS[: len(_ROW_COLUMNS)]}
@@ -554,6 +632,7 @@ def cohort_table(
     chunk_sessions: int = 50,
     progress: Callable[[int, int], None] | None = None,
     include_simulated: bool = False,
+    runner: SessionRunner | None = None,
 ) -> CohortTable:
     """Per-phase HRV metrics and alliance scores of many sessions (see the module docstring).
 
@@ -578,6 +657,10 @@ def cohort_table(
     include_simulated : bool
         Include simulated sessions (the demo's; flagged in the ``simulated`` column). Default
         False: they are left out, even when named in ``session_ids``, and counted.
+    runner : SessionRunner, optional
+        Run one job per session there (e.g. on Dask workers,
+        :func:`server.export.dask_runner.dask_runner`), each opening the database from its URL
+        and applying the consent rule at this call's time; the same table as without.
 
     Returns
     -------
@@ -626,12 +709,29 @@ def cohort_table(
     if sync and ids:
         sync_allowed = _consenting_pairs(store, ids, "synchrony", at_s)[0] & allowed
     parts: list[Table] = []
-    for k in range(0, len(ids), chunk_sessions):
+    failed: list[SessionFailure] = []
+    if runner is not None:
+        url = database_url(store)
+        jobs = [_CohortJob(url, sid, purpose, at_s, lf_hf, sync) for sid in ids]
+        for k, (rows, fail) in enumerate(runner.map(cohort_task, jobs)):
+            parts.extend(rows)
+            failed.extend([fail] if fail is not None else [])
+            if progress is not None:
+                progress(k + 1, len(ids))
+    for k in range(0, len(ids) if runner is None else 0, chunk_sessions):
         chunk = ids[k : k + chunk_sessions]
         mine = {(s, p) for s, p in allowed if s in set(chunk)}
-        parts.extend(_chunk_rows(store, chunk, mine, lf_hf, sync, sync_allowed))
+        try:
+            parts.extend(_chunk_rows(store, chunk, mine, lf_hf, sync, sync_allowed))
+        except SESSION_ERRORS:  # find the session(s) at fault, one at a time
+            for sid in chunk:
+                rows, fail = _session_rows(store, sid, mine, lf_hf, sync, sync_allowed)
+                parts.extend(rows)
+                failed.extend([fail] if fail is not None else [])
         if progress is not None:
             progress(min(k + chunk_sessions, len(ids)), len(ids))
+    for f in failed:
+        _log.warning("cohort: session %d left out: %s", f.session_id, f.error)
     names = [c for c, _, _ in (*COHORT_COLUMNS, *(SYNCHRONY_COLUMNS if sync else ()))]
     table: Table = (
         {c: np.concatenate([p[c] for p in parts]) for c in names if c != "simulated"}
@@ -659,10 +759,11 @@ def cohort_table(
             "excluded": excluded,
             "purpose": purpose,
             "simulated_left_out": left_out,
+            "failed": [f.session_id for f in failed],
         },
         at_s=at_s,
     )
-    return CohortTable(table, len(ids), recordings, excluded, left_out)
+    return CohortTable(table, len(ids), recordings, excluded, left_out, tuple(failed))
 
 
 def _simulated_ids(store: Store, ids: Sequence[int]) -> set[int]:

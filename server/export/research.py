@@ -6,7 +6,11 @@ Only recordings (one participant in one session) whose participant has an active
 ``research_export`` consent for that session (global or session-scoped) at the time of the export.
 The others are left out with everything about them (markers and cues about them, their device
 events); the export's README and the returned :class:`ResearchExport` say how many. Every export
-is written to the audit log (the only place that knows which stored sessions went out).
+is written to the audit log (the only place that knows which stored sessions went out). A session
+that cannot be read (a corrupt row) is left out, counted in the README and named in the audit log
+and :attr:`ResearchExport.failed`; the others are written. With a runner (Dask workers,
+:mod:`server.export.runner`) each session's tables are computed by one job that opens the
+database from its URL and applies the consent rule itself; the files are written here, in order.
 
 What is removed
 ---------------
@@ -58,17 +62,27 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, astuple, dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
 
+from hrv.stream import StreamConfig
 from server.export.errors import ExportError, NothingToExportError
+from server.export.runner import (
+    SESSION_ERRORS,
+    SessionFailure,
+    SessionRunner,
+    database_url,
+    failure,
+    worker_store,
+)
 from server.export.tables import (
     ARTIFACT_NAMES,
     PHASE_COLUMNS,
     Table,
+    beat_columns,
     derive_participant,
     nullable_int,
     phase_table,
@@ -88,8 +102,10 @@ __all__ = [
     "ResearchExport",
     "ResearchFormat",
     "export_research",
+    "physio_columns",
     "research_phase_table",
     "research_physio_table",
+    "research_task",
 ]
 
 _log = logging.getLogger(__name__)
@@ -116,24 +132,36 @@ _EMPTY_PAGE: Final[BeatPage] = BeatPage(
     next_cursor=None,
 )
 
-#: Physio columns: (name, unit, description), in file order.
-PHYSIO_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
-    ("time_s", "s", "beat time (end of the RR interval) from the session start"),
-    ("rr_ms", "ms", "RR interval as stored"),
-    ("rr_raw", "1/1024 s", "RR exactly as the strap sent it (n/a where the source gave none)"),
-    (
+#: Names of the :func:`~server.export.tables.beat_columns` the physio files keep, in file order
+#: (``None``: a physio-only column, from :data:`_PHYSIO_OWN`).
+_PHYSIO_FROM_BEATS: Final[tuple[int | str, ...]] = (
+    "time_s", 8, "rr_raw", "artifact", 12, 13, 9, 10, 14, 15, 18,
+)  # fmt: skip
+_PHYSIO_OWN: Final[dict[str, tuple[str, str, str]]] = {
+    "time_s": ("time_s", "s", "beat time (end of the RR interval) from the session start"),
+    "rr_raw": (
+        "rr_raw",
+        "1/1024 s",
+        "RR exactly as the strap sent it (n/a where the source gave none)",
+    ),
+    "artifact": (
         "artifact",
         "",
         "artifact class: " + ", ".join(f"{i} {n}" for i, n in enumerate(ARTIFACT_NAMES)),
     ),
-    ("rr_corrected_ms", "ms", "mean of the corrected intervals ending at this beat"),
-    ("n_corrected", "", "corrected intervals ending at this beat (0 merged, k split)"),
-    ("contact", "", "skin contact: 1 yes, 0 no, -1 not reported"),
-    ("gap_before", "", "1 where beat times were re-anchored (first beat, dropout, reconnect)"),
-    ("mean_hr_10s_bpm", "bpm", "mean heart rate over the trailing 10 s of corrected beats"),
-    ("rmssd_60s_ms", "ms", "RMSSD over the trailing 60 s of corrected beats"),
-    ("quality", "", "signal quality over the trailing 60 s, 0-1"),
-)
+}
+
+
+def physio_columns(stream: StreamConfig | None = None) -> tuple[tuple[str, str, str], ...]:
+    """Physio columns (name, unit, description) in file order; window lengths in names and
+    descriptions read from the settings of the derivation (:func:`beat_columns`: default
+    :class:`hrv.stream.StreamConfig` when omitted)."""
+    beats = beat_columns(stream)
+    return tuple(_PHYSIO_OWN[c] if isinstance(c, str) else beats[c] for c in _PHYSIO_FROM_BEATS)
+
+
+#: Physio columns with the default settings (:func:`physio_columns`).
+PHYSIO_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = physio_columns()
 
 #: Events columns: (name, unit, description), in file order.
 #: Columns of the per-recording phase summary (the report's and the cohort's numbers).
@@ -176,6 +204,8 @@ class ResearchExport:
         Every file written.
     simulated_left_out : int
         Simulated sessions left out (``include_simulated=False``).
+    failed : tuple of SessionFailure
+        Sessions left out because reading or computing them failed (a corrupt row).
     """
 
     out_dir: Path
@@ -187,6 +217,56 @@ class ResearchExport:
     n_beats: int
     files: tuple[Path, ...]
     simulated_left_out: int = 0
+    failed: tuple[SessionFailure, ...] = ()
+
+
+#: One participant's de-identified tables: participant id, role, physio, events, phases.
+_PersonTables = tuple[int, str, Table, Table, Table]
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionTables:
+    """What one session gives the export: the record without beats, and per included person
+    the tables to write (computed where the job ran)."""
+
+    record: SessionRecord
+    people: tuple[_PersonTables, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _ResearchJob:
+    """One session's work for a runner: plain values only (the URL, never an engine)."""
+
+    url: str
+    session_id: int
+    at_s: float
+
+
+def _session_tables_or_failure(
+    store: Store, session_id: int, at_s: float
+) -> _SessionTables | SessionFailure:
+    """The session's tables under the ``research_export`` consent at ``at_s`` (only consenting
+    participants are read), or its failure (:data:`~server.export.runner.SESSION_ERRORS`)."""
+    try:
+        data = load_session_record(store, session_id, purpose=_PURPOSE, at_s=at_s)
+        people = tuple(
+            (
+                person.participant.id,
+                person.participant.role,
+                research_physio_table(data, i),
+                _events(data, person.participant.id),
+                research_phase_table(data, i),
+            )
+            for i, person in enumerate(data.participants)
+        )
+        return _SessionTables(_without_beats(data), people)
+    except SESSION_ERRORS as exc:
+        return failure(session_id, exc)
+
+
+def research_task(job: _ResearchJob) -> _SessionTables | SessionFailure:
+    """One session's tables on a worker, from its own store opened from the URL."""
+    return _session_tables_or_failure(worker_store(job.url), job.session_id, job.at_s)
 
 
 def research_physio_table(data: SessionRecord, index: int) -> Table:
@@ -194,19 +274,21 @@ def research_physio_table(data: SessionRecord, index: int) -> Table:
     person = data.participants[index]
     b = person.beats
     d = derive_participant(person, arousal=False)
-    return {
-        "time_s": relative_time(b.beat_time_s, data.start_s),
-        "rr_ms": b.rr_ms,
-        "rr_raw": nullable_int(b.rr_raw, RR_RAW_MISSING),
-        "artifact": d.artifact.astype(np.int64),
-        "rr_corrected_ms": d.rr_corrected_ms,
-        "n_corrected": d.n_corrected,
-        "contact": b.contact.astype(np.int64),
-        "gap_before": b.gap_before.astype(np.int64),
-        "mean_hr_10s_bpm": d.mean_hr_bpm,
-        "rmssd_60s_ms": d.rmssd_ms,
-        "quality": d.quality,
-    }
+    values = (
+        relative_time(b.beat_time_s, data.start_s),
+        b.rr_ms,
+        nullable_int(b.rr_raw, RR_RAW_MISSING),
+        d.artifact.astype(np.int64),
+        d.rr_corrected_ms,
+        d.n_corrected,
+        b.contact.astype(np.int64),
+        b.gap_before.astype(np.int64),
+        d.mean_hr_bpm,
+        d.rmssd_ms,
+        d.quality,
+    )
+    # the names of the settings the derivation used (the defaults)
+    return dict(zip([c for c, _, _ in physio_columns()], values, strict=True))
 
 
 def research_phase_table(data: SessionRecord, index: int) -> Table:
@@ -337,6 +419,7 @@ def export_research(
     rng: random.Random | None = None,
     progress: Callable[[int, int], None] | None = None,
     include_simulated: bool = False,
+    runner: SessionRunner | None = None,
 ) -> ResearchExport:
     """Write a de-identified research export of many sessions (see the module docstring).
 
@@ -361,6 +444,11 @@ def export_research(
         named in ``session_ids``, and counted. When included, their recording label starts with
         ``sim-`` (``sim-dyad-03``) in every file, so they stay recognisable after
         de-identification.
+    runner : SessionRunner, optional
+        Read and compute one session per job there (e.g. on Dask workers,
+        :func:`server.export.dask_runner.dask_runner`), each opening the database from its URL
+        and applying the consent rule at this export's time; files are written here, in the
+        same order, so they are the same as without.
 
     Returns
     -------
@@ -446,35 +534,48 @@ def export_research(
     ses_count: dict[int, int] = {}
     sessions_rows: dict[int, list[tuple[str, str, float]]] = {pid: [] for pid in pids}
     physio_side = _sidecar(
-        PHYSIO_COLUMNS, SamplingFrequency="irregular", StartTime=0, TimeColumn="time_s"
+        physio_columns(),
+        SamplingFrequency="irregular",
+        StartTime=0,
+        TimeColumn="time_s",
+        # the settings of the derived columns (those of the live engine)
+        DerivedWith={"StreamConfig": asdict(StreamConfig())},
     )
     events_side = _sidecar(RESEARCH_EVENT_COLUMNS)
     phases_side = _sidecar(RESEARCH_PHASE_COLUMNS)
     n_beats = 0
     sessions: list[SessionRecord] = []
+    failed: list[SessionFailure] = []
+    written = 0
+    if runner is not None:
+        url = database_url(store)
+        results = runner.map(research_task, [_ResearchJob(url, s.id, at_s) for s, _ in planned])
+    else:
+        results = (_session_tables_or_failure(store, s.id, at_s) for s, _ in planned)
     try:
-        for k, (session, _) in enumerate(planned):
-            data = load_session_record(store, session.id, purpose=_PURPOSE, at_s=at_s)
-            sessions.append(_without_beats(data))
-            for i, person in enumerate(data.participants):
-                pid = person.participant.id
+        for k, result in enumerate(results):
+            if isinstance(result, SessionFailure):
+                failed.append(result)
+                _log.warning("research export: session %d left out: %s", *astuple(result))
+                continue
+            data = result.record
+            sessions.append(data)
+            for pid, role, physio, events, phases in result.people:
                 if pid not in subject:  # consent granted between the two passes
                     continue
-                roles[pid] = person.participant.role
+                roles[pid] = role
+                written += 1
                 ses_count[pid] = ses_count.get(pid, 0) + 1
                 sub, ses = subject[pid], f"ses-{ses_count[pid]:02d}"
                 sessions_rows[pid].append(
                     (ses, recording[data.session.id], round(data.end_s - data.start_s, 6))
                 )
-                physio = research_physio_table(data, i)
-                events = _events(data, pid)
-                phases = research_phase_table(data, i)
                 n_beats += int(physio["time_s"].shape[0])
                 keys = {
                     "participant_id": sub,
                     "session_id": ses,
                     "recording": recording[data.session.id],
-                    "role": person.participant.role,
+                    "role": role,
                 }
                 if beats_sink is not None and events_sink is not None:
                     beats_sink.write(physio, keys)
@@ -504,6 +605,10 @@ def export_research(
             if sink is not None and sink.close():
                 files.append(sink.path)
 
+    # a subject whose every session failed is not in the export
+    subject = {pid: sub for pid, sub in subject.items() if pid in roles}
+    summary["failed"] = [f.session_id for f in failed]
+    summary["included_recordings"] = n_recordings = written
     files += _write_descriptions(
         out_dir, store, sessions, subject, roles, sessions_rows, ses_count, summary, tsv
     )
@@ -525,6 +630,7 @@ def export_research(
         n_beats=n_beats,
         files=tuple(files),
         simulated_left_out=simulated_left_out,
+        failed=tuple(failed),
     )
 
 
@@ -605,8 +711,13 @@ def _write_descriptions(
         f"Recordings included: {summary['included_recordings']} "
         f"({len(subject)} subjects, {len(sessions)} sessions).\n"
         f"Left out for lack of research_export consent: {summary['excluded_recordings']} "
-        f"recording(s) of {summary['excluded_participants']} participant(s).\n\n"
-        "Physio files: one row per beat, no header; columns and units in the JSON sidecars.\n"
+        f"recording(s) of {summary['excluded_participants']} participant(s).\n"
+        + (
+            f"Left out because they could not be read: {len(summary['failed'])} session(s).\n"
+            if summary.get("failed")
+            else ""
+        )
+        + "\nPhysio files: one row per beat, no header; columns and units in the JSON sidecars.\n"
         "beats.parquet / events.parquet (when present): the same rows for all subjects in one\n"
         "table each, with participant_id, session_id, recording and role columns.\n",
         encoding="utf-8",

@@ -16,9 +16,16 @@ from typing import IO, Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from hrv.arousal import STATE_CODES
+from hrv.arousal import STATE_CODES, ArousalConfig
 from hrv.artifacts import BeatClass
-from hrv.derive import PerBeat, per_beat
+from hrv.derive import (
+    IRREGULAR_CHANGE,
+    IRREGULAR_PCT_LIMIT,
+    LF_HF_MIN_DURATION_S,
+    PerBeat,
+    per_beat,
+)
+from hrv.stream import StreamConfig
 from server.readmodel import PersonRecord, SessionRecord
 from server.storage.records import RR_RAW_MISSING
 
@@ -29,6 +36,7 @@ __all__ = [
     "PHASE_COLUMNS",
     "TIME_DECIMALS",
     "Table",
+    "beat_columns",
     "beat_table",
     "concat_tables",
     "derive_participant",
@@ -50,32 +58,71 @@ TIME_DECIMALS: Final[int] = 6
 #: Artifact class names by :class:`hrv.artifacts.BeatClass` value.
 ARTIFACT_NAMES: Final[tuple[str, ...]] = tuple(c.name.lower() for c in BeatClass)
 
-#: Every column of the per-session beats table: (name, unit, description).
-BEAT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
-    ("participant", "", "pseudonymous participant code"),
-    ("role", "", "patient or therapist"),
-    ("device", "", "device identifier (BLE address, simulator, file)"),
-    ("seq", "", "sequence number of the beat within its device stream"),
-    ("beat_time_s", "s", "reconstructed beat time (end of the RR interval), Unix epoch"),
-    ("session_time_s", "s", "beat time minus the session start"),
-    ("host_time_s", "s", "host receipt time of the notification, Unix epoch"),
-    ("rr_raw", "1/1024 s", "RR exactly as received (empty where the source gave none)"),
-    ("rr_ms", "ms", "RR interval as stored"),
-    ("contact", "", "skin contact: 1 yes, 0 no, -1 not reported"),
-    ("gap_before", "", "1 where beat times were re-anchored (first beat, dropout, reconnect)"),
-    ("artifact", "", "artifact class: " + ", ".join(ARTIFACT_NAMES)),
-    ("rr_corrected_ms", "ms", "mean of the corrected intervals ending at this beat"),
-    ("n_corrected", "", "corrected intervals ending at this beat (0 merged, k split)"),
-    ("mean_hr_10s_bpm", "bpm", "mean heart rate over the trailing 10 s of corrected beats"),
-    ("rmssd_60s_ms", "ms", "RMSSD over the trailing 60 s of corrected beats"),
-    ("ln_rmssd_60s", "ln(ms)", "natural log of rmssd_60s_ms"),
-    ("artifact_fraction_60s", "", "fraction of artifacts in the trailing 60 s, 0-1"),
-    ("quality", "", "signal quality over the trailing 60 s, 0-1"),
-    ("valid", "", "1 where the windows are full enough and artifacts at most 20 %"),
-    ("arousal_index", "z", "smoothed arousal index against the resting baseline"),
-    ("arousal_confidence", "", "confidence of the arousal index, 0-1"),
-    ("arousal_state", "", "calibrating, uncertain, above, within or below usual activation"),
-)
+
+def _num(x: float) -> str:
+    """A setting as written in names and descriptions (``10.0`` -> ``10``)."""
+    return f"{x:g}"
+
+
+def beat_columns(
+    stream: StreamConfig | None = None, arousal: ArousalConfig | None = None
+) -> tuple[tuple[str, str, str], ...]:
+    """Every column of the per-session beats table: (name, unit, description).
+
+    The window lengths and thresholds in the names and descriptions are read from the settings
+    the derivation uses (:class:`hrv.stream.StreamConfig`, :class:`hrv.arousal.ArousalConfig`;
+    their defaults, as live, when omitted), so they cannot disagree with the numbers.
+    """
+    c = stream if stream is not None else StreamConfig()
+    a = arousal if arousal is not None else ArousalConfig()
+    hr, rm = _num(c.hr_window_s), _num(c.rmssd_window_s)
+    return (
+        ("participant", "", "pseudonymous participant code"),
+        ("role", "", "patient or therapist"),
+        ("device", "", "device identifier (BLE address, simulator, file)"),
+        ("seq", "", "sequence number of the beat within its device stream"),
+        ("beat_time_s", "s", "reconstructed beat time (end of the RR interval), Unix epoch"),
+        ("session_time_s", "s", "beat time minus the session start"),
+        ("host_time_s", "s", "host receipt time of the notification, Unix epoch"),
+        ("rr_raw", "1/1024 s", "RR exactly as received (empty where the source gave none)"),
+        ("rr_ms", "ms", "RR interval as stored"),
+        ("contact", "", "skin contact: 1 yes, 0 no, -1 not reported"),
+        ("gap_before", "", "1 where beat times were re-anchored (first beat, dropout, reconnect)"),
+        ("artifact", "", "artifact class: " + ", ".join(ARTIFACT_NAMES)),
+        ("rr_corrected_ms", "ms", "mean of the corrected intervals ending at this beat"),
+        ("n_corrected", "", "corrected intervals ending at this beat (0 merged, k split)"),
+        (
+            f"mean_hr_{hr}s_bpm",
+            "bpm",
+            f"mean heart rate over the trailing {hr} s of corrected beats",
+        ),
+        (f"rmssd_{rm}s_ms", "ms", f"RMSSD over the trailing {rm} s of corrected beats"),
+        (f"ln_rmssd_{rm}s", "ln(ms)", f"natural log of rmssd_{rm}s_ms"),
+        (f"artifact_fraction_{rm}s", "", f"fraction of artifacts in the trailing {rm} s, 0-1"),
+        ("quality", "", f"signal quality over the trailing {rm} s, 0-1"),
+        (
+            "valid",
+            "",
+            f"1 where the windows hold at least {c.min_beats_hr} (HR) and {c.min_beats_rmssd} "
+            f"(RMSSD) beats and artifacts at most {_num(100.0 * c.max_artifact_fraction)} %",
+        ),
+        (
+            "arousal_index",
+            "z",
+            f"arousal index against the first {_num(a.baseline_s / 60.0)} min (resting "
+            f"baseline), smoothed with a {_num(a.tau_s)} s time constant",
+        ),
+        ("arousal_confidence", "", "confidence of the arousal index, 0-1"),
+        (
+            "arousal_state",
+            "",
+            ", ".join(STATE_CODES) + f" (usual activation; held for {_num(a.persistence_s)} s)",
+        ),
+    )
+
+
+#: The columns of :func:`beat_columns` with the default settings.
+BEAT_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = beat_columns()
 
 #: Every column of the per-phase summary table: (name, unit, description). The numbers are those
 #: of the report and the cohort table (:meth:`server.readmodel.SessionRecord.phase_stats`).
@@ -92,8 +139,18 @@ PHASE_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("rmssd_ms", "ms", "RMSSD of the corrected beats, never across a gap"),
     ("ln_rmssd", "ln(ms)", "natural log of RMSSD"),
     ("artifact_pct", "%", "stored beats classified as artifacts or unusable"),
-    ("lf_hf", "", "LF/HF (Welch) of the longest gap-free stretch if >= 120 s, else empty"),
-    ("irregular_pct", "%", "successive corrected RR differing by > 20 % (above 10: not sinus)"),
+    (
+        "lf_hf",
+        "",
+        "LF/HF (Welch) of the longest gap-free stretch if >= "
+        f"{_num(LF_HF_MIN_DURATION_S)} s, else empty",
+    ),
+    (
+        "irregular_pct",
+        "%",
+        f"successive corrected RR differing by > {_num(100.0 * IRREGULAR_CHANGE)} % (above "
+        f"{_num(IRREGULAR_PCT_LIMIT)}: not sinus)",
+    ),
 )
 
 #: Every column of the per-session events table: (name, unit, description).
@@ -138,39 +195,39 @@ def beat_table(
     """
     if derived is None:
         derived = [derive_participant(p, arousal=arousal) for p in data.participants]
+    names = [c[0] for c in beat_columns()]  # the settings the derivation used: the defaults
     parts: list[Table] = []
     for person, d in zip(data.participants, derived, strict=True):
         b = person.beats
         n = len(b)
         raw = nullable_int(b.rr_raw, RR_RAW_MISSING)
-        parts.append(
-            {
-                "participant": np.full(n, person.participant.code, dtype=object),
-                "role": np.full(n, person.participant.role, dtype=object),
-                "device": b.device.astype(object),
-                "seq": b.seq,
-                "beat_time_s": b.beat_time_s,
-                "session_time_s": relative_time(b.beat_time_s, data.start_s),
-                "host_time_s": b.host_time_s,
-                "rr_raw": raw,
-                "rr_ms": b.rr_ms,
-                "contact": b.contact.astype(np.int64),
-                "gap_before": b.gap_before.astype(np.int64),
-                "artifact": np.array(ARTIFACT_NAMES, dtype=object)[d.artifact],
-                "rr_corrected_ms": d.rr_corrected_ms,
-                "n_corrected": d.n_corrected,
-                "mean_hr_10s_bpm": d.mean_hr_bpm,
-                "rmssd_60s_ms": d.rmssd_ms,
-                "ln_rmssd_60s": d.ln_rmssd,
-                "artifact_fraction_60s": d.artifact_fraction,
-                "quality": d.quality,
-                "valid": d.valid.astype(np.int64),
-                "arousal_index": d.arousal_index,
-                "arousal_confidence": d.arousal_confidence,
-                "arousal_state": np.array(STATE_CODES, dtype=object)[d.arousal_state],
-            }
+        values = (
+            np.full(n, person.participant.code, dtype=object),
+            np.full(n, person.participant.role, dtype=object),
+            b.device.astype(object),
+            b.seq,
+            b.beat_time_s,
+            relative_time(b.beat_time_s, data.start_s),
+            b.host_time_s,
+            raw,
+            b.rr_ms,
+            b.contact.astype(np.int64),
+            b.gap_before.astype(np.int64),
+            np.array(ARTIFACT_NAMES, dtype=object)[d.artifact],
+            d.rr_corrected_ms,
+            d.n_corrected,
+            d.mean_hr_bpm,
+            d.rmssd_ms,
+            d.ln_rmssd,
+            d.artifact_fraction,
+            d.quality,
+            d.valid.astype(np.int64),
+            d.arousal_index,
+            d.arousal_confidence,
+            np.array(STATE_CODES, dtype=object)[d.arousal_state],
         )
-    return concat_tables(parts, [c[0] for c in BEAT_COLUMNS])
+        parts.append(dict(zip(names, values, strict=True)))
+    return concat_tables(parts, names)
 
 
 def phase_table(data: SessionRecord, *, lf_hf: bool = True) -> Table:

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from server.messages import BeatsMessage, ParticipantBeats
 
-__all__ = ["Envelope", "Subscription"]
+__all__ = ["Envelope", "Fanout", "Subscription"]
 
 _log = logging.getLogger(__name__)
 
@@ -240,3 +240,60 @@ class Subscription:
         """The messages with their JSON text (what the WebSocket route sends)."""
         while (env := await self.get()) is not None:
             yield env
+
+
+class Fanout:
+    """The subscriptions of every session: a message put once reaches each of them.
+
+    Examples
+    --------
+    >>> fan = Fanout()
+    >>> sub = fan.subscribe(1)
+    >>> fan.broadcast(1, BeatsMessage(session_id=1, sent_at_s=0.0, participants=[]))
+    >>> fan.count(1), sub.pending
+    (1, 1)
+    >>> sub.close(); fan.count(1)
+    0
+    """
+
+    def __init__(self) -> None:
+        self._subs: dict[int, set[Subscription]] = {}
+
+    def subscribe(self, session_id: int, *, register: bool = True) -> Subscription:
+        """A new subscription of the session (registered for its messages unless told not)."""
+        sub = Subscription(session_id, self._forget)
+        if register:
+            self._subs.setdefault(session_id, set()).add(sub)
+        return sub
+
+    def _forget(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.session_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.session_id]
+
+    def count(self, session_id: int) -> int:
+        """Open subscriptions of a session."""
+        return len(self._subs.get(session_id, ()))
+
+    def broadcast(self, session_id: int, message: Any) -> None:
+        """Queue ``message`` (serialised at most once) for every subscriber of the session."""
+        subs = self._subs.get(session_id)
+        if not subs:
+            return
+        env = Envelope(message)
+        for sub in list(subs):
+            sub.put(env)
+
+    def redact(self, session_id: int, participant_id: int) -> None:
+        """Take a participant's beats and device messages out of every queued message."""
+        for sub in list(self._subs.get(session_id, ())):
+            sub.redact(participant_id)
+
+    def end(self, session_id: int | None = None) -> None:
+        """End the subscriptions of a session (of every session with None)."""
+        ids = list(self._subs) if session_id is None else [session_id]
+        for sid in ids:
+            for sub in list(self._subs.get(sid, ())):
+                sub.end()

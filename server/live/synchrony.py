@@ -21,7 +21,7 @@ from hrv.errors import SintoniaError
 from hrv.synchrony import WLCC_MAX_LAG_S, WLCC_STEP_S, WLCC_WINDOW_S
 from server.messages import SynchronyMessage
 
-__all__ = ["LIVE_SYNCHRONY_READ_S", "live_synchrony_message"]
+__all__ = ["LIVE_SYNCHRONY_READ_S", "hidden_synchrony_message", "live_synchrony_message"]
 
 #: How far back the hub's beats are read for one reading, s (span plus the smoothing margin).
 LIVE_SYNCHRONY_READ_S: Final[float] = COREGULATION_SPAN_S + COREGULATION_SMOOTH_S + 5.0
@@ -99,4 +99,20 @@ def live_synchrony_message(
         max_lag_s=reading.max_lag_s,
         wlcc_window_s=reading.window_s,
         wlcc_step_s=reading.step_s,
+    )
+
+
+def hidden_synchrony_message(
+    session_id: int, patient_id: int, therapist_id: int, time_s: float
+) -> SynchronyMessage:
+    """The message that blanks the co-regulation panel: one of the two is no longer shown."""
+    return SynchronyMessage(
+        session_id=session_id,
+        patient_id=patient_id,
+        therapist_id=therapist_id,
+        time_s=time_s,
+        window_s=0.0,
+        correlation=None,
+        lag_s=None,
+        status="hidden",
     )

@@ -55,6 +55,10 @@ class LinkQualityOut(BaseModel):
     )
     clock_offset_s: float | None = Field(description="server clock minus device clock")
     clock_drift_ppm: float | None
+    clock_uncertainty_s: float | None = Field(
+        default=None,
+        description="bound of the offset's error: shortest ping round trip + |drift| x span",
+    )
     last_close_code: int | None = None
     client_buffered_beats: int | None = Field(
         default=None, description="beats the client said it holds unacknowledged (last ping)"

@@ -9,10 +9,12 @@ Client -> server (JSON text frames, at most :data:`MAX_MESSAGE_BYTES` bytes):
   default ``"0"``), 0 <= N < 2**40; ``rr_ms`` (1 to :data:`MAX_BEATS_PER_MESSAGE` RR intervals,
   ms, as received) and ``t_device_s`` (the time of each beat on the device's clock, Unix s) have
   the same length. A message is resent with the same ``seq`` and content until acknowledged.
-* ``{"type": "ping", "t_device_s": T, "buffered": B}`` (``buffered``, optional: beats the
-  client holds unacknowledged): clients ping once before their first beats and then
-  every few seconds; beat times are placed on the server's clock with the offset estimated from
-  the pings (:class:`ClockOffset`), or taken as they are before the first ping.
+* ``{"type": "ping", "t_device_s": T, "buffered": B, "rtt_s": R}`` (``buffered``, optional:
+  beats the client holds unacknowledged; ``rtt_s``, optional: the shortest round trip the client
+  measured so far from its pings to the pongs that echo their ``t_device_s``, s, which bounds the
+  clock offset's error): clients ping once before their first beats and then every few seconds;
+  beat times are placed on the server's clock with the offset estimated from the pings
+  (:class:`ClockOffset`), or taken as they are before the first ping.
 
 Server -> client:
 
@@ -21,7 +23,8 @@ Server -> client:
   (duplicates are acknowledged again and stored once: beat ``i`` of message ``N`` is stored
   with sequence number ``N * MAX_BEATS_PER_MESSAGE + i`` under the device
   ``remote:<link id>:<stream>``, whose primary key makes a second write a no-op);
-* ``{"type": "pong", "t_device_s": T, "t_server_s": S, "offset_s": O, "drift_ppm": D|null}``.
+* ``{"type": "pong", "t_device_s": T, "t_server_s": S, "offset_s": O, "drift_ppm": D|null,
+  "uncertainty_s": U|null}`` (``t_device_s`` echoes the ping's, for the client's round trip).
 
 Close codes (RFC 6455 section 7.4: 4000-4999 are the application's): see the ``CLOSE_*``
 constants.
@@ -85,6 +88,8 @@ _STREAM_ID: Final[re.Pattern[str]] = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _OFFSET_SAMPLES: Final[int] = 256
 #: Shortest span of samples from which a drift is reported, s.
 _MIN_DRIFT_SPAN_S: Final[float] = 60.0
+#: Longest round trip a client may report, s (a round trip beyond is a failed link, not a clock).
+_MAX_RTT_S: Final[float] = 60.0
 
 
 class ProtocolError(SintoniaError):
@@ -109,6 +114,7 @@ class PingIn:
 
     t_device_s: float
     buffered: int | None = None
+    rtt_s: float | None = None
 
 
 def valid_stream_id(stream: str) -> bool:
@@ -168,7 +174,7 @@ def parse_client_message(text: str) -> BeatsIn | PingIn:
     Examples
     --------
     >>> parse_client_message('{"type": "ping", "t_device_s": 12.5}')
-    PingIn(t_device_s=12.5, buffered=None)
+    PingIn(t_device_s=12.5, buffered=None, rtt_s=None)
     >>> m = parse_client_message(
     ...     '{"type": "beats", "seq": 3, "rr_ms": [812], "t_device_s": [100.0], "contact": true}')
     >>> m.seq, m.rr_ms, m.contact
@@ -187,7 +193,12 @@ def parse_client_message(text: str) -> BeatsIn | PingIn:
             isinstance(buffered, bool) or not isinstance(buffered, int) or buffered < 0
         ):
             raise ProtocolError(f"buffered must be a count >= 0, got {buffered!r}")
-        return PingIn(_number(data.get("t_device_s"), "t_device_s"), buffered)
+        rtt = data.get("rtt_s")
+        if rtt is not None:
+            rtt = _number(rtt, "rtt_s")
+            if not 0.0 <= rtt <= _MAX_RTT_S:
+                raise ProtocolError(f"rtt_s must be in [0, {_MAX_RTT_S:g}] s, got {rtt!r}")
+        return PingIn(_number(data.get("t_device_s"), "t_device_s"), buffered, rtt)
     if kind != "beats":
         raise ProtocolError(f"type must be 'beats' or 'ping', got {kind!r}")
     seq = data.get("seq")
@@ -221,6 +232,13 @@ class ClockOffset:
     link). The drift is the slope between the minima of the older and the newer half of the
     samples, once they span :data:`_MIN_DRIFT_SPAN_S`.
 
+    Uncertainty (:attr:`uncertainty_s`): the offset is biased by the one-way delay of the
+    minimum sample, which lies in ``[0, rtt_min]`` (a message's one-way delay is at most its round
+    trip, RFC 5905 section 8), so the true offset lies in ``[offset - rtt_min, offset]``; with a
+    drift ``D`` the offset moves by up to ``|D| * span`` over the samples kept, which the running
+    minimum follows only in steps. The bound is ``rtt_min + |D| * span`` (None while the client
+    has reported no round trip).
+
     References
     ----------
     .. [1] Paxson V. (1998). On calibrating measurements of packet transit times. ACM SIGMETRICS
@@ -238,10 +256,27 @@ class ClockOffset:
 
     def __init__(self) -> None:
         self._samples: deque[tuple[float, float]] = deque(maxlen=_OFFSET_SAMPLES)
+        self.min_rtt_s: float | None = None
 
-    def add(self, t_device_s: float, t_server_s: float) -> None:
-        """Add one sample (device time at or before sending, server receipt time)."""
+    def add(self, t_device_s: float, t_server_s: float, rtt_s: float | None = None) -> None:
+        """Add one sample (device time at or before sending, server receipt time) and the
+        client's shortest round trip so far, s, if it reports one."""
         self._samples.append((t_server_s, t_server_s - t_device_s))
+        if rtt_s is not None and (self.min_rtt_s is None or rtt_s < self.min_rtt_s):
+            self.min_rtt_s = rtt_s
+
+    @property
+    def span_s(self) -> float:
+        """Time between the oldest and the newest sample kept (server clock), s."""
+        return self._samples[-1][0] - self._samples[0][0] if self._samples else 0.0
+
+    @property
+    def uncertainty_s(self) -> float | None:
+        """Bound of the offset's error, s: ``rtt_min + |drift| * span`` (see the class)."""
+        if self.min_rtt_s is None or not self._samples:
+            return None
+        drift = self.drift_ppm
+        return self.min_rtt_s + (0.0 if drift is None else abs(drift) * 1e-6 * self.span_s)
 
     @property
     def n(self) -> int:

@@ -96,6 +96,7 @@ class RemoteRegistry:
             "upload_delay_s": s.last_upload_delay_s,
             "clock_offset_s": s.clock.offset_s,
             "clock_drift_ppm": s.clock.drift_ppm,
+            "clock_uncertainty_s": s.clock.uncertainty_s,
             "last_close_code": s.last_close_code,
             "client_buffered_beats": s.client_buffered,
         }

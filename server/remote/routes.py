@@ -40,6 +40,7 @@ from sensor.types import BeatBatch
 from server.api._common import StorageErrorRoute, context, visible_participant, visible_session
 from server.auth import Principal, require_auth
 from server.context import AppContext
+from server.remote.clock import save_clock
 from server.remote.links import (
     JoinLink,
     create_join_link,
@@ -489,7 +490,7 @@ async def _receive_loop(
         except ProtocolError as exc:
             raise _Closed(CLOSE_MALFORMED, str(exc)[:120]) from None
         if isinstance(msg, PingIn):
-            stats.clock.add(msg.t_device_s, now)
+            stats.clock.add(msg.t_device_s, now, msg.rtt_s)
             if msg.buffered is not None:
                 stats.client_buffered = msg.buffered
             await send(
@@ -499,8 +500,11 @@ async def _receive_loop(
                     "t_server_s": now,
                     "offset_s": stats.clock.offset_s,
                     "drift_ppm": stats.clock.drift_ppm,
+                    "uncertainty_s": stats.clock.uncertainty_s,
                 }
             )
+            # after the pong (the client's round trip does not include this write)
+            await asyncio.to_thread(save_clock, ctx.store, link.id, stats.clock, now)
             continue
         await _beats(ctx, link, conn, stats, acked, device, label, msg, now, acks)
 

@@ -398,6 +398,9 @@ audit_log: Final = sa.Table(
     sqlite_autoincrement=True,
 )
 
+_CLOCK_OFFSET: Final = "server clock minus device clock, s (ping/pong minimum filter)"
+_CLOCK_UNCERTAINTY: Final = "bound of the offset error, s: min round trip + |drift| * span"
+
 join_links: Final = sa.Table(
     "join_links",
     metadata,
@@ -427,6 +430,14 @@ join_links: Final = sa.Table(
     _time("expires_at_s"),
     _time("revoked_at_s", nullable=True),
     sa.Column("created_by", sa.String(_CODE_LEN), nullable=False),
+    # issue 15: the remote device clock against the server's, last estimate (migration 0007)
+    sa.Column("clock_offset_s", sa.Double(), nullable=True, comment=_CLOCK_OFFSET),
+    sa.Column("clock_drift_ppm", sa.Double(), nullable=True),
+    sa.Column("clock_uncertainty_s", sa.Double(), nullable=True, comment=_CLOCK_UNCERTAINTY),
+    sa.Column("clock_min_rtt_s", sa.Double(), nullable=True),
+    sa.Column("clock_samples", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("clock_span_s", sa.Double(), nullable=True),
+    _time("clock_updated_at_s", nullable=True),
     sqlite_autoincrement=True,
 )
 

@@ -26,7 +26,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from dashboard.figures import OKABE_ITO, ROLE_COLOURS, session_figure
-from dashboard.vocab import MARKER_LABELS
+from dashboard.vocab import MARKER_LABELS, page_vocabulary
 from hrv.arousal import STATE_LABELS, ArousalConfig
 from server.auth import authenticate, can_view_session
 from server.web.render import render_page
@@ -69,7 +69,8 @@ def live_page_config(session_id: int) -> dict[str, Any]:
         ``session_id``; ``figure`` (plotly JSON of the empty :func:`session_figure`);
         ``usual_band`` (arousal-index limits, baseline-SD units); ``window_min``; ``colours``
         (role -> hex) and ``palette`` (Okabe-Ito); ``marker_labels``; ``state_labels``;
-        ``pacer_bpm`` (min, max, default breaths/min).
+        ``pacer_bpm`` (min, max, default breaths/min); ``vocab`` (marker types with keys and
+        labels, consent purposes, roles, cue responses: :func:`dashboard.vocab.page_vocabulary`).
 
     Examples
     --------
@@ -88,6 +89,7 @@ def live_page_config(session_id: int) -> dict[str, Any]:
         "marker_labels": dict(MARKER_LABELS),
         "state_labels": dict(STATE_LABELS),
         "pacer_bpm": list(PACER_BPM),
+        "vocab": page_vocabulary(),
     }
 
 

@@ -39,8 +39,6 @@ __all__ = [
 STATIC_PACKAGE: Final[str] = "dashboard"
 #: Text of a template's configuration element, replaced by the page configuration.
 CONFIG_SLOT: Final[str] = "<!--SINTONIA:CONFIG-->"
-#: The live page's older spelling of the slot (``live.html``; same meaning, same treatment).
-_LEGACY_SLOTS: Final[tuple[str, ...]] = ("{{LIVE_CONFIG_JSON}}",)
 #: Where pages load plotly.js from: the bundle of the installed ``plotly`` package (no CDN).
 PLOTLY_URL: Final[str] = "/static/vendor/plotly.min.js"
 
@@ -114,11 +112,10 @@ def render_page(name: str, config: dict[str, Any] | None = None) -> HTMLResponse
     """
     text = template(name)
     if config is not None:
-        slot = next((s for s in (CONFIG_SLOT, *_LEGACY_SLOTS) if s in text), None)
-        if slot is None:
+        if CONFIG_SLOT not in text:
             raise HTTPException(
                 status.HTTP_500_INTERNAL_SERVER_ERROR,
                 detail=f"{STATIC_PACKAGE}/static/{name} has no configuration slot",
             )
-        text = text.replace(slot, script_json(config), 1)
+        text = text.replace(CONFIG_SLOT, script_json(config), 1)
     return HTMLResponse(text)

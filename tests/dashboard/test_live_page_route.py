@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboard.figures import ROLE_COLOURS
+from dashboard.vocab import page_vocabulary
 from hrv.arousal import ArousalConfig
 from server.app import create_app
 from server.context import AppContext
@@ -96,6 +97,9 @@ def test_live_page_carries_the_reports_figure_layout(client: TestClient) -> None
     lo, hi, default = cfg["pacer_bpm"]
     assert lo <= default <= hi
     assert (lo, hi, default) == (4.5, 7.0, 6.0)
+    # the words of markers, consents and roles come from the one vocabulary (issue 11, item 5)
+    assert cfg["vocab"] == page_vocabulary()
+    assert [m["key"] for m in cfg["vocab"]["marker_types"]].count(None) == 1  # the free note
     # the page loads its code from this server only
     srcs = re.findall(r'(?:src|href)="([^"]+)"', r.text)
     assert srcs
@@ -134,3 +138,24 @@ def test_root_goes_to_the_newest_live_session_with_the_token(client: TestClient)
     assert r.status_code == 200, r.text
     r = client.get("/", params={"token": token})
     assert r.headers["location"] == f"/sessions/new?token={token}"
+
+
+def test_the_live_pages_modules_are_served_as_javascript(client: TestClient) -> None:
+    """``<script type="module">`` needs a JavaScript MIME type (browsers refuse others)."""
+    r = client.get("/sessions/5/live")
+    entry = re.search(r'<script type="module" src="(/static/[^"]+)"></script>', r.text)
+    assert entry is not None
+    assert entry.group(1) == "/static/live/main.js"
+    shipped = sorted(
+        p.name for p in (Path(__file__).resolve().parents[2] / "dashboard/static/live").glob("*.js")
+    )
+    assert "main.js" in shipped
+    for name in [*(f"live/{n}" for n in shipped), "api.js"]:
+        got = client.get(f"/static/{name}")
+        assert got.status_code == 200, name
+        assert got.headers["content-type"].startswith("text/javascript"), name
+        # every import names a file that is served too (relative, same origin)
+        for imported in re.findall(r'^import .* from "([^"]+)";$', got.text, re.M):
+            assert imported.startswith("./") or imported == "../api.js", (name, imported)
+            if imported.startswith("./"):
+                assert imported[2:] in shipped, (name, imported)

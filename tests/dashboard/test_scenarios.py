@@ -1,12 +1,15 @@
-"""Scenario tests: simulator -> streaming HRV -> arousal trackers -> phase clock -> cue engine.
+"""Scenario tests: simulator -> the live session the server runs -> phases, cues, arousal.
 
 The two-person simulator (:mod:`sensor.simulator`) plays a 60-minute first session with a stress
 episode in the mind-body-context map phase (arousal ramps up from minute 10 to 12 and stays high
-until minute 22), or a calm session; :class:`hrv.stream.HRVStream` turns the beats into per-beat
-HR, ln RMSSD and quality; one :class:`hrv.arousal.ArousalTracker` per person, a
-:class:`dashboard.phases.PhaseClock` and a :class:`dashboard.cues.CueEngine` run as the server
-will run them: beats in time order, a tick every second so that dropouts are seen, cues evaluated
-every second, and a therapist who answers each cue a few seconds after it appears.
+until minute 22), or a calm session. The beats go, once a simulated second, through the server's
+own live path without its I/O: the shared engine (:class:`server.live.compute.LiveCompute`) and
+the session's rules (:class:`server.live.session.LiveSession`: arousal trackers, phase clock, cue
+engine, coherence while the pacer shows or in the rehearsal phase), driven by
+:class:`tests.support.live_session.SessionDriver` on a fake clock, with a tick every second and
+a therapist who answers each cue a few seconds after it appears (an acknowledged pacing cue turns
+the pacer on, as on the live page). The assertions read the messages the pages would receive;
+the arousal updates are read from the session's own trackers (recorded as they are made).
 """
 
 from __future__ import annotations
@@ -16,49 +19,62 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
 
-from dashboard.cues import MIN_GAP_S, OPTION_WORDING, CueEngine
-from dashboard.events import (
-    Cue,
-    CueResolved,
-    Event,
-    PhaseChange,
-    event_from_dict,
-    find_forbidden_terms,
-)
-from dashboard.phases import DEFAULT_FIRST_SESSION, PhaseClock
+from dashboard.cues import MIN_GAP_S, OPTION_WORDING
+from dashboard.events import event_from_dict, find_forbidden_terms
 from hrv.arousal import ArousalStateChange, ArousalTracker, ArousalUpdate
-from hrv.stream import HRVStream, StreamConfig, StreamUpdates
 from sensor.simulator import ArtifactSpec, Scenario, simulate_session
+from server.messages import CueMessage, CueResolvedMessage, PhaseMessage, parse_message
+from tests.support.live_session import SessionDriver, person
 
 ROLES = ("patient", "therapist")
+PIDS = {"patient": 1, "therapist": 2}
 MAP_START_S = 600.0
 MAP_END_S = 1500.0
 #: The simulated therapist takes up a cue this long after it appears, s.
 ANSWER_AFTER_S = 5.0
 
 
+class RecordingTracker(ArousalTracker):
+    """The session's own arousal tracker, keeping every update it makes (observation only)."""
+
+    def __init__(self, participant: str, *, session_start_s: float) -> None:
+        super().__init__(participant, session_start_s=session_start_s)
+        self.made: list[ArousalUpdate] = []
+
+    def update(self, *args: Any, **kwargs: Any) -> ArousalUpdate:
+        u = super().update(*args, **kwargs)
+        self.made.append(u)
+        return u
+
+    def tick(self, *args: Any, **kwargs: Any) -> ArousalUpdate:
+        u = super().tick(*args, **kwargs)
+        self.made.append(u)
+        return u
+
+
 @dataclass
 class Run:
-    events: list[Event] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)
     updates: dict[str, list[ArousalUpdate]] = field(default_factory=dict)
 
-    def cues(self, rule_id: str | None = None) -> list[Cue]:
-        return [e for e in self.events if isinstance(e, Cue) and rule_id in (None, e.rule_id)]
-
-    def changes(self, who: str) -> list[ArousalStateChange]:
+    def cues(self, rule_id: str | None = None) -> list[CueMessage]:
         return [
-            e for e in self.events if isinstance(e, ArousalStateChange) and e.participant == who
+            m for m in self.messages if isinstance(m, CueMessage) and rule_id in (None, m.rule_id)
         ]
 
+    def resolutions(self) -> list[CueResolvedMessage]:
+        return [m for m in self.messages if isinstance(m, CueResolvedMessage)]
 
-def _stream(role: str, rr_ms: np.ndarray, times_s: np.ndarray) -> StreamUpdates:
-    cfg = StreamConfig(coherence_every_s=5.0) if role == "patient" else StreamConfig()
-    st = HRVStream(cfg)
-    return StreamUpdates.concatenate([st.push(rr_ms, times_s, contact=True), st.flush()])
+    def phases(self) -> list[PhaseMessage]:
+        return [m for m in self.messages if isinstance(m, PhaseMessage)]
+
+    def changes(self, who: str) -> list[ArousalStateChange]:
+        return [u.change for u in self.updates[who] if u.change is not None]
 
 
 def drive(
@@ -67,62 +83,32 @@ def drive(
     seed: int,
     until_s: float,
     artifacts: Mapping[str, Sequence[ArtifactSpec]] | None = None,
-    answer: str = "acknowledge",
+    answer: str = "acknowledged",
 ) -> Run:
     sims = simulate_session(scenario, seed=seed, artifacts=artifacts)
-    ups = {r: _stream(r, sims[r].rr_ms, sims[r].beat_times_s) for r in ROLES}
-    trackers = {r: ArousalTracker(r, session_start_s=0.0) for r in ROLES}
-    clock = PhaseClock(DEFAULT_FIRST_SESSION, start_s=0.0)
-    run = Run(events=list(clock.events), updates={r: [] for r in ROLES})
-    latest: dict[str, ArousalUpdate | None] = dict.fromkeys(ROLES)
+    # (no synchrony consent: the co-regulation reading is not what these scenarios look at)
+    driver = SessionDriver([person(PIDS[r], r, r) for r in ROLES])
+    trackers = {}
+    for r in ROLES:
+        p = driver.participant(r)
+        p.tracker = trackers[r] = RecordingTracker(r, session_start_s=0.0)
     pos = dict.fromkeys(ROLES, 0)
-    coherence = math.nan
-    breathing = math.nan
-    engine = CueEngine(session_start_s=0.0)
     for second in range(1, int(until_s) + 1):
         t = float(second)
+        driver.clock.t = t
+        batches = {}
         for r in ROLES:
-            u = ups[r]
-            k = pos[r]
-            end = int(np.searchsorted(u.time_s, t, side="right"))
-            for i in range(k, end):
-                a = trackers[r].update(
-                    float(u.time_s[i]),
-                    float(u.mean_hr_bpm[i]),
-                    float(u.ln_rmssd[i]),
-                    float(u.quality[i]),
-                    bool(u.valid[i]),
-                )
-                run.updates[r].append(a)
-                latest[r] = a
-                if a.change is not None:
-                    run.events.append(a.change)
-                if r == "patient" and u.coherence_fresh[i]:
-                    coherence = float(u.coherence_ratio[i])
-                    breathing = float(u.breathing_rate_bpm[i])
-            if end == k:  # no beat this second: let the tracker see the silence
-                a = trackers[r].tick(t)
-                run.updates[r].append(a)
-                latest[r] = a
-                if a.change is not None:
-                    run.events.append(a.change)
+            times = sims[r].beat_times_s
+            end = int(np.searchsorted(times, t, side="right"))
+            batches[r] = (sims[r].rr_ms[pos[r] : end], times[pos[r] : end])
             pos[r] = end
-        run.events += clock.update(t)
-        status = clock.status(t)
-        active = engine.active
+        driver.feed_round(batches)  # one engine push for both, as the hub's compute task does
+        active = driver.session.active_cue
         if active is not None and t - active.time_s >= ANSWER_AFTER_S:
-            respond = engine.dismiss if answer == "dismiss" else engine.acknowledge
-            run.events.append(respond(t, active.cue_id))
-        run.events += engine.evaluate(
-            t,
-            phase_id=status.phase_id,
-            phase_since_s=status.started_s,
-            patient=latest["patient"],
-            therapist=latest["therapist"],
-            coherence=coherence,
-            breathing_rate_per_min=breathing,
-        )
-    return run
+            driver.session.respond_to_cue(active.cue_id, answer)  # type: ignore[arg-type]
+            driver.carry_out()
+        driver.tick(t)
+    return Run(messages=driver.messages, updates={r: trackers[r].made for r in ROLES})
 
 
 def _above_onset_in_map(run: Run) -> float:
@@ -157,13 +143,13 @@ def test_stress_in_map_phase_gives_the_pacing_cue_within_its_persistence(
     assert onset + 45.0 <= first.time_s <= ready + 1.0
     assert first.text == "Consider slowing the pace or offering a pause"
     assert first.reason.endswith("in the map phase.")
-    assert first.value("patient_index") >= 1.0
+    assert first.values["patient_index"] >= 1.0
     # the episode starts at minute 10 (ramp to minute 12): the cue comes within ~5 minutes
     assert MAP_START_S < first.time_s < MAP_START_S + 300.0
 
 
 def test_first_session_phases_and_other_cues(first_session: Run) -> None:
-    phases = [e for e in first_session.events if isinstance(e, PhaseChange)]
+    phases = first_session.phases()
     assert [(p.phase_id, p.time_s) for p in phases] == [
         ("welcome", 0.0),
         ("map", 600.0),
@@ -174,22 +160,22 @@ def test_first_session_phases_and_other_cues(first_session: Run) -> None:
     rehearsal = first_session.cues("rehearsal_breathing")
     assert len(rehearsal) == 1
     assert rehearsal[0].pacer_breaths_per_min == 6.0
-    assert math.isfinite(rehearsal[0].value("coherence"))
+    assert math.isfinite(rehearsal[0].values["coherence"])
     # no grounding cue without a therapist marker, whatever the heart rate does
     assert first_session.cues("grounding_checkin") == []
     # every cue was answered and every cue fired in a phase its rule allows
-    resolved = {e.cue_id for e in first_session.events if isinstance(e, CueResolved)}
+    resolved = {e.cue_id for e in first_session.resolutions()}
     assert {c.cue_id for c in first_session.cues()} <= resolved
     assert all(c.phase_id == "map" for c in first_session.cues("map_pacing"))
 
 
 def test_one_cue_at_a_time_in_the_whole_session(first_session: Run) -> None:
-    showing: str | None = None
-    for e in first_session.events:
-        if isinstance(e, Cue):
+    showing: int | None = None
+    for e in first_session.messages:
+        if isinstance(e, CueMessage):
             assert showing is None
             showing = e.cue_id
-        elif isinstance(e, CueResolved):
+        elif isinstance(e, CueResolvedMessage):
             assert e.cue_id == showing
             showing = None
 
@@ -241,13 +227,18 @@ def test_artifacts_and_dropouts_lower_confidence_and_suppress_cues() -> None:
     pacing = run.cues("map_pacing")
     assert pacing
     assert pacing[0].time_s >= regained[0].time_s + 45.0
-    assert pacing[0].value("held_s") >= 45.0
+    assert pacing[0].values["held_s"] >= 45.0
 
 
 def test_no_clinical_label_anywhere_in_a_session(first_session: Run) -> None:
-    for e in first_session.events:
-        assert find_forbidden_terms(repr(e.to_dict())) == []
-        assert event_from_dict(e.to_dict()) == e  # what is stored can be replayed
+    for m in first_session.messages:
+        text = m.model_dump_json()
+        assert find_forbidden_terms(text) == []
+        assert parse_message(text) == m  # what the pages get parses back
+    for r in ROLES:
+        for c in first_session.changes(r):
+            assert find_forbidden_terms(repr(c.to_dict())) == []
+            assert event_from_dict(c.to_dict()) == c
     for r in ROLES:
         assert {u.state for u in first_session.updates[r]} <= {
             "calibrating",
@@ -263,7 +254,7 @@ def test_no_clinical_label_anywhere_in_a_session(first_session: Run) -> None:
 
 def drive_dismissing(seed: int) -> Run:
     """A first session whose therapist dismisses every cue 5 s after it appears."""
-    return drive(Scenario.first_session(), seed=seed, until_s=3600.0, answer="dismiss")
+    return drive(Scenario.first_session(), seed=seed, until_s=3600.0, answer="dismissed")
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 5])
@@ -273,7 +264,7 @@ def test_cue_count_and_spacing_over_a_simulated_60_minute_session(seed: int) -> 
     # per session (one per rule that applies), >= 180 s apart.
     run = drive_dismissing(seed)
     cues = run.cues()
-    ends = {e.cue_id: e.time_s for e in run.events if isinstance(e, CueResolved)}
+    ends = {e.cue_id: e.time_s for e in run.resolutions()}
     # one cue per episode of every rule: the session has one stress episode (map phase) and one
     # rehearsal phase, so no rule fires twice
     rules = [c.rule_id for c in cues]

@@ -94,7 +94,7 @@ def _fill(path: str, world: World, tag: str) -> str:
         "participant_id": world.patients[tag],
         "cue_id": world.cue_id,
         "username": "ana",
-        "path": "live.js",
+        "path": "live/main.js",
     }
     return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: str(values.get(m.group(1), 1)), path)
 

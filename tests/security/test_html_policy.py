@@ -62,7 +62,10 @@ def _directives(csp: str) -> dict[str, list[str]]:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     settings = ServerSettings(storage=StorageSettings(tmp_path / "data"))
-    with TestClient(create_app(settings), base_url=f"http://{HOST}") as client:
+    # A loopback peer: the patient's page refuses plain HTTP from anywhere else (issue 15).
+    with TestClient(
+        create_app(settings), base_url=f"http://{HOST}", client=("127.0.0.1", 50000)
+    ) as client:
         ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
         store = ctx.store
         pid = store.create_participant("P-1", "patient").id

@@ -178,7 +178,9 @@ def test_serve_on_all_interfaces_needs_the_flag_and_warns_without_tls(
 
     seen: list[ServerSettings] = []
 
-    async def fake_run(settings: ServerSettings, *, on_ready: Callable[[str], None]) -> None:
+    async def fake_run(
+        settings: ServerSettings, *, on_ready: Callable[[str], None], **_: object
+    ) -> None:
         seen.append(settings)
         on_ready(dashboard_url(settings.host, 4321, "tok"))
 

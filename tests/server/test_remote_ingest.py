@@ -46,7 +46,8 @@ def _app(tmp_path: Path) -> TestClient:
         max_ws_messages_per_s=50.0,
         allowed_hosts=("testserver",),  # the TestClient's host name (its WebSockets use it too)
     )
-    return TestClient(create_app(settings))
+    # a loopback peer (the patient's side is refused in clear off loopback)
+    return TestClient(create_app(settings), client=("127.0.0.1", 50000))
 
 
 @pytest.fixture

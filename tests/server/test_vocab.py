@@ -60,9 +60,8 @@ def test_python_copies_are_the_vocabulary_itself() -> None:
     assert {p: w.to_participant for p, w in CONSENT_WORDS.items()} == PURPOSE_TEXT
 
 
-#: Page scripts that take their words from the page configuration (the live page's scripts are
-#: being moved to ES modules that read the same ``vocab``; they are checked there).
-_PAGE_SCRIPTS = ("setup.js", "join.js", "alliance.js", "sessions.js", "remote_links.js")
+#: Page scripts that take their words from the page configuration's ``vocab``.
+_PAGE_SCRIPTS = ("setup.js", "join.js", "alliance.js", "sessions.js")
 
 
 def test_page_scripts_hold_no_copy_of_the_words() -> None:
@@ -76,6 +75,13 @@ def test_page_scripts_hold_no_copy_of_the_words() -> None:
     words += [f'"{w}"' for s, w in SESSION_STATUS_LABELS.items() if w != s]
     for name in _PAGE_SCRIPTS:
         text = static.joinpath(name).read_text("utf-8")
-        assert "config.vocab" in text or name == "remote_links.js", name
+        assert "config.vocab" in text, name
         copies = [w for w in words if w in text]
         assert copies == [], (name, copies)
+    # The live page's modules read the words through live/vocab.js (CFG.vocab) and copy none.
+    live = sorted(p for p in static.joinpath("live").iterdir() if p.name.endswith(".js"))
+    assert "live/vocab.js" in [f"live/{p.name}" for p in live]
+    assert "CFG.vocab" in static.joinpath("live", "vocab.js").read_text("utf-8")
+    for path in live:
+        copies = [w for w in words if w in path.read_text("utf-8")]
+        assert copies == [], (path.name, copies)

@@ -142,7 +142,9 @@ def build_world(
     factory = None if real_sources else scripted_source_factory(pause_s=0.002)
     app = create_app(config, source_factory=factory)
     app.dependency_overrides[get_scanner] = lambda: _NoStraps()  # no Bluetooth adapter here
-    with TestClient(app, base_url=BASE_URL) as client:
+    # a loopback peer, as a real client of the default server (the patient's side is
+    # refused in clear from anywhere else, server.remote.transport)
+    with TestClient(app, base_url=BASE_URL, client=("127.0.0.1", 50000)) as client:
         ctx: AppContext = app.state.ctx
         store = ctx.store
         ana = store.create_clinician("ana", hash_password(PASSWORD))
