@@ -177,7 +177,10 @@ class StreamState:
             vals = np.take_along_axis(self._m_rr[rows], idx, axis=1)
             inside = offs[None, :] < count[:, None]
             if head_name == "_hr_head":
-                self._hr_sum[rows] = np.where(inside, _MS_PER_MIN / vals, 0.0).sum(axis=1)
+                # divide only inside the window: before the ring is full (a ``resync_every_beats``
+                # below its capacity) the other slots are still 0.0; 0.0 outside, as before
+                inv = np.divide(_MS_PER_MIN, vals, out=np.zeros_like(vals), where=inside)
+                self._hr_sum[rows] = inv.sum(axis=1)
                 self._hr_cmp[rows] = 0.0
             else:
                 d = np.diff(vals, axis=1)

@@ -10,6 +10,11 @@ from typing import Any
 
 import pytest
 
+#: Fixture plugins shared by every test folder. pytest reads ``pytest_plugins`` only in this
+#: top-level conftest; the modules are imported by name (the project root is on ``sys.path``
+#: through the ``pythonpath`` setting), never loaded from a file path.
+pytest_plugins = ["tests.support.storage_fixtures"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

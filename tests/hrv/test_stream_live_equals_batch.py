@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -127,6 +128,35 @@ def test_streaming_metrics_equal_batch_functions_on_the_same_window(
     u = _feed(HRVStream(cfg), rr, t, cuts + gaps, set(gaps))
     assert len(u) == n  # one update per beat, none lost, none twice
     assert np.array_equal(u.rr_ms[np.argsort(u.beat_index)], rr)  # raw RR never changed
+    _check_windows(u, cfg)
+
+
+@pytest.mark.parametrize("array_path", [False, True], ids=["scalar-path", "array-path"])
+@pytest.mark.parametrize("resync_every_beats", [1, 8, 100])
+def test_frequent_resync_before_the_ring_is_full(array_path: bool, resync_every_beats: int) -> None:
+    """A re-sync period shorter than the ring: no warning, and still equal to the batch functions.
+
+    The ring of corrected beats holds ``ring_capacity`` (257) slots; re-syncing every few beats
+    reads it while most slots are still empty. Artifacts and two 3 s dropouts (each drops several
+    beats out of the windows at once) run the expiry between re-syncs.
+    """
+    cfg = StreamConfig(resync_every_beats=resync_every_beats)
+    assert resync_every_beats < cfg.ring_capacity
+    clean = synthetic_rr(700, seed=5, mean_hr_bpm=72.0)
+    rr, _ = inject_artifacts(clean, seed=5, n_per_type=4)
+    rr = rr[:600]
+    t = np.cumsum(rr) / 1000.0
+    gaps = {150, 420}
+    for g in gaps:
+        t[g:] += 3.0
+    stream = HRVStream(cfg)
+    if array_path:
+        stream.engine._scalar_max_rows = 0  # every round on the array path
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        u = _feed(stream, rr, t, [1, 7, 64, 300, 301, *gaps], gaps)
+    assert [str(w.message) for w in caught] == []
+    assert len(u) == rr.size
     _check_windows(u, cfg)
 
 

@@ -1,4 +1,4 @@
-"""The Store against SQLite and PostgreSQL (every test runs on both, see conftest.py)."""
+"""The Store against SQLite and PostgreSQL (every test runs on both: support/storage_fixtures)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,7 @@
 The server runs as ``python -m server.cli demo|serve ...`` (the same ``main`` as the ``sintonia``
 console script) in a subprocess with its own ``SINTONIA_DATA_DIR``; the harness waits for the
 one line with the dashboard URL that both commands print once they accept connections, and
-parses the port and the token from it. Test files load this module with :func:`load_helpers`'s
-counterpart in each file (``importlib``), because the tests tree is not a package.
+parses the port and the token from it. Test files import it as ``tests.support.e2e``.
 """
 
 from __future__ import annotations

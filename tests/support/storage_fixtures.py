@@ -1,5 +1,10 @@
 """Storage fixtures: the same tests run against SQLite (a temporary file) and PostgreSQL.
 
+A pytest plugin, registered once with ``pytest_plugins`` in ``tests/conftest.py``, so that every
+test folder (``tests/server``, ``tests/security``, ...) gets the same fixtures by name, and the
+session-scoped ones (one migrated SQLite template, one PostgreSQL schema) are shared by the whole
+run.
+
 PostgreSQL is reached at ``SINTONIA_TEST_POSTGRES_URL``, by default
 ``postgresql+psycopg://postgres:postgres@127.0.0.1:5432/test`` as ``scripts/services.sh`` sets it
 up (the password is ignored under trust authentication). Each test run works in its own schema
@@ -117,7 +122,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _empty_all_tables(url: str) -> None:
+def empty_all_tables(url: str) -> None:
+    """Delete every row of every table at ``url`` (children first), keeping the schema."""
     # DELETE, not TRUNCATE: on the few rows a test leaves it is several times faster.
     engine = make_engine(url)
     try:
@@ -143,7 +149,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template, path)
         return f"sqlite+pysqlite:///{path}"
     url: str = request.getfixturevalue("postgres_migrated_url")
-    _empty_all_tables(url)
+    empty_all_tables(url)
     return url
 
 
