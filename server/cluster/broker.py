@@ -204,17 +204,21 @@ class RedisBroker:
     ) -> AsyncIterator[BrokerMessage]:
         key = _PREFIX + _check_channel(channel)
         try:
+            # A concrete id, never "$": between two blocking reads "$" would skip whatever was
+            # added meanwhile.
+            newest = await self._redis.xrevrange(key, count=1)
+            head = _message(*newest[0]).id if newest else "0-0"
             if after_id is not None:
                 last = after_id
             elif since_s is not None:
-                history = await self._redis.xrange(key, min=f"{int(since_s * 1000)}-0", max="+")
-                last = "$"
+                history = await self._redis.xrange(key, min=f"{int(since_s * 1000)}-0", max=head)
+                last = head
                 for raw_id, fields in history:
                     msg = _message(raw_id, fields)
                     last = msg.id
                     yield msg
             else:
-                last = "$"
+                last = head
             while True:
                 got = await self._redis.xread({key: last}, block=self._block_ms)
                 for _key, entries in got or []:

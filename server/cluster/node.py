@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -37,8 +36,9 @@ _INGEST: Final[str] = "ingest:"
 
 
 def new_node_id() -> str:
-    """A process id unique among the cluster's processes: ``host:pid:random``."""
-    return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(3)}"
+    """A process id unique among the cluster's processes: ``pid-random`` (no host name: the
+    health endpoint shows it without credentials)."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from hrv.errors import ParameterError
 from hrv.stream import StreamConfig
@@ -82,12 +82,28 @@ from server.storage import (
     Store,
 )
 
-__all__ = ["COHERENCE_EVERY_S", "SYNCHRONY_EVERY_S", "HubStats", "LiveHub"]
+__all__ = ["COHERENCE_EVERY_S", "SYNCHRONY_EVERY_S", "ClusterHooks", "HubStats", "LiveHub"]
 
 _log = logging.getLogger(__name__)
 
 #: How long a stop waits for the source's runner to finish before cancelling it, s.
 _STOP_WAIT_S: Final[float] = 5.0
+
+
+class ClusterHooks(Protocol):
+    """What the hub asks of the cluster (:class:`server.cluster.coordinator.Coordinator`)."""
+
+    async def claim(self, session_id: int) -> bool:
+        """Take the session's lease before running it; False: another process runs it."""
+        ...
+
+    async def release(self, session_id: int) -> None:
+        """The session stopped (its end is stored): give its lease up."""
+        ...
+
+    def publish(self, session_id: int, envelope: Envelope) -> None:
+        """Hand one broadcast message to the other processes (never blocks)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +209,17 @@ class LiveHub(LiveRuntime):
         self._factory = source_factory
         self._lock = asyncio.Lock()
         self._closed = False
+        self._cluster: ClusterHooks | None = None
+
+    @property
+    def cluster(self) -> ClusterHooks | None:
+        """The cluster's hooks (None: this process is alone and needs no lease)."""
+        return self._cluster
+
+    @cluster.setter
+    def cluster(self, hooks: ClusterHooks | None) -> None:
+        self._cluster = hooks
+        self._fanout.tap = None if hooks is None else hooks.publish
 
     # ================================================================== public API
     @property
@@ -276,10 +303,21 @@ class LiveHub(LiveRuntime):
                 duration_s=template.total_s,
                 clock=self._clock,
             )
-            source = await asyncio.to_thread(self._factory, spec)  # may read a file
-            record = await asyncio.to_thread(
-                self.store.start_session, session_id, actor=actor, at_s=t0
-            )
+            if self._cluster is not None and not await self._cluster.claim(session_id):
+                raise StateConflictError(
+                    f"cannot start session {session_id}",
+                    expected="planned or interrupted",
+                    actual="run by another server process",
+                )
+            try:
+                source = await asyncio.to_thread(self._factory, spec)  # may read a file
+                record = await asyncio.to_thread(
+                    self.store.start_session, session_id, actor=actor, at_s=t0
+                )
+            except BaseException:
+                if self._cluster is not None:
+                    await self._cluster.release(session_id)
+                raise
             session = LiveSession(
                 record.id,
                 [person for person, _ in people],
@@ -622,5 +660,7 @@ class LiveHub(LiveRuntime):
             self._compute.release_row(p.row)
             p.row = -1
         del self._sessions[sid]
+        if self._cluster is not None:
+            await self._cluster.release(sid)
         _log.info("session %d stopped (%s)", sid, reason)
         return record

@@ -39,6 +39,7 @@ from dashboard.vocab import CONSENT_WORDS
 from sensor.types import BeatBatch
 from server.api._common import StorageErrorRoute, context, visible_participant, visible_session
 from server.auth import Principal, require_auth
+from server.cluster.broker import BrokerError
 from server.context import AppContext
 from server.remote.clock import save_clock
 from server.remote.links import (
@@ -544,8 +545,15 @@ async def _beats(
         gap_before=msg.gap_before,
     )
     if not ctx.hub.ingest_remote(link.session_id, batch):
+        # not run here: stored first all the same, then handed to the process that runs it
         ctx.writer.submit(link.session_id, link.participant_id, batch)
-    ticket = ctx.writer.stats.submitted_items - 1
+        ticket = ctx.writer.stats.submitted_items - 1
+        try:
+            await ctx.cluster.forward_ingest(link.session_id, link.participant_id, batch)
+        except BrokerError as exc:  # stored; the owner's trace misses them until review
+            _log.warning("beats of session %d not forwarded: %s", link.session_id, exc)
+    else:
+        ticket = ctx.writer.stats.submitted_items - 1
     stats.beats_received += len(batch)
     stats.last_beat_server_s = now
     stats.last_upload_delay_s = max(0.0, now - float(times[-1]))

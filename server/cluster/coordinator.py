@@ -1,0 +1,255 @@
+"""The live hub among several server processes: who runs a session, and how its messages travel.
+
+:class:`Coordinator` joins one process's :class:`~server.live.LiveHub` to the cluster through a
+:class:`~server.cluster.node.ClusterNode`:
+
+* **Start.** A session starts only in the process that takes its lease; a process that finds
+  the session leased by another refuses (409). A stop releases the lease once the end is stored.
+* **Start-up.** Live sessions left by a dead process are *orphans* (no lease, or an expired
+  one). Alone on SQLite, every live session is an orphan (nothing else can run one). On
+  PostgreSQL a session whose lease another live process renews is never touched (two servers no
+  longer mark each other's sessions interrupted). An orphan is adopted when the broker lets any
+  process receive its beats (every participant remote: :meth:`LiveHub.adopt_session`), else
+  marked interrupted. The lease keeper keeps looking for orphans every half TTL.
+* **Lost lease.** The hub abandons the session at once: no derived write after that
+  (:meth:`LiveHub.abandon_session`); its subscribers' sockets close and the pages reconnect.
+* **Messages.** Every message the owner's hub broadcasts is also published, in order, on the
+  session's ``live:`` channel; a process without the session serves its subscribers from
+  storage first (the whole session so far, as the finished-session view does: live == batch),
+  then from the channel.
+* **Ingest.** Beats a process stored for a session it does not run are forwarded on the
+  session's ``ingest:`` channel; the owner feeds them to its engine (storage is idempotent, so
+  the owner's own write of them stores nothing twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+from sensor.types import BeatBatch
+from server.cluster.broker import BrokerError
+from server.cluster.codec import decode_batch
+from server.cluster.node import ClusterNode, ClusterStatus
+from server.live.finished import finished_history
+from server.live.subscription import Envelope, Subscription
+from server.messages import VisibilityMessage
+from server.settings import ServerSettings
+from server.storage import StorageError, Store
+
+if TYPE_CHECKING:
+    from server.live import LiveHub
+
+__all__ = ["Coordinator"]
+
+_log = logging.getLogger(__name__)
+#: Published messages waiting for the broker before new ones are dropped (the broker is down).
+_PUBLISH_BACKLOG: Final[int] = 10_000
+
+
+class Coordinator:
+    """One process's part in the cluster (see the module documentation).
+
+    Parameters
+    ----------
+    store : Store
+    hub : LiveHub
+    settings : ServerSettings
+        ``broker_url``, ``lease_ttl_s`` and ``node_id`` are used.
+    """
+
+    def __init__(self, store: Store, hub: LiveHub, settings: ServerSettings) -> None:
+        self.store = store
+        self.hub = hub
+        self.node = ClusterNode.open(
+            store.engine,
+            settings.broker_url,
+            node_id=settings.node_id,
+            ttl_s=settings.lease_ttl_s,
+            on_lost=self._lost,
+            on_orphan=self._orphan,
+            candidates=self._live_in_database,
+        )
+        self._outbox: asyncio.Queue[tuple[int, str]] = asyncio.Queue(_PUBLISH_BACKLOG)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._followers: dict[int, asyncio.Task[None]] = {}
+        self.dropped_messages = 0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether other processes may share the sessions (PostgreSQL with a broker)."""
+        return self.node.distributed
+
+    # ------------------------------------------------------------------ life cycle
+    async def start(self) -> list[int]:
+        """Handle the orphans found at start-up, then keep the leases; returns those marked
+        interrupted."""
+        interrupted: list[int] = []
+        if self.store.dialect == "sqlite":
+            interrupted = await asyncio.to_thread(self.store.mark_interrupted_sessions)
+        else:
+            for sid in await self._orphans():
+                if not await self._orphan(sid):
+                    interrupted.append(sid)
+        self.hub.cluster = self
+        if self.distributed:
+            self._tasks["publish"] = asyncio.create_task(self._publisher(), name="cluster-pub")
+        self.node.start()
+        return interrupted
+
+    async def aclose(self) -> None:
+        """Stop following and publishing, release the leases, close the broker."""
+        for task in [*self._followers.values(), *self._tasks.values()]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._followers.clear()
+        self._tasks.clear()
+        await self.node.aclose()
+
+    async def status(self) -> ClusterStatus:
+        """For ``GET /api/health``."""
+        return await self.node.status()
+
+    # ------------------------------------------------------------------ ownership
+    async def claim(self, session_id: int) -> bool:
+        """Take the session's lease before the hub runs it; False: another process runs it."""
+        if await self.node.keeper.acquire(session_id) is None:
+            return False
+        if self.distributed:
+            self._follow_ingest(session_id)
+        return True
+
+    async def release(self, session_id: int) -> None:
+        """The hub stopped the session (its end is stored): give the lease up."""
+        task = self._followers.pop(session_id, None)
+        if task is not None:
+            task.cancel()
+        await self.node.keeper.release(session_id)
+
+    async def _lost(self, session_id: int) -> None:
+        task = self._followers.pop(session_id, None)
+        if task is not None:
+            task.cancel()
+        if self.hub.is_live(session_id):
+            _log.warning("lease of session %d lost: abandoning it to its new owner", session_id)
+            await self.hub.abandon_session(session_id)
+
+    async def _orphan(self, session_id: int) -> bool:
+        """Take over a session whose owner died; True when this process now runs it."""
+        if self.hub.is_live(session_id) or await self.node.keeper.acquire(session_id) is None:
+            return False
+        try:
+            adopted = self.distributed and await self.hub.adopt_session(session_id)
+        except Exception:  # whatever went wrong, the session must not stay leased and idle
+            _log.exception("session %d could not be adopted", session_id)
+            adopted = False
+        if adopted:
+            self._follow_ingest(session_id)
+            _log.warning("session %d taken over from a process that stopped", session_id)
+            return True
+        await asyncio.to_thread(self.store.mark_interrupted_sessions, only=[session_id])
+        await self.node.keeper.release(session_id)
+        return False
+
+    def _live_in_database(self) -> list[int]:
+        return self.store.live_session_ids()
+
+    async def _orphans(self) -> list[int]:
+        live = await asyncio.to_thread(self._live_in_database)
+        holders = {
+            h.session_id: h for h in await asyncio.to_thread(self.node.keeper.leases.holders)
+        }
+        return [s for s in live if s not in holders or holders[s].expired]
+
+    # ------------------------------------------------------------------ messages
+    def publish(self, session_id: int, envelope: Envelope) -> None:
+        """Queue one broadcast message of an owned session for the broker (never blocks)."""
+        if not self.distributed:
+            return
+        try:
+            self._outbox.put_nowait((session_id, envelope.text))
+        except asyncio.QueueFull:
+            self.dropped_messages += 1  # the broker is down: pages catch up from storage
+
+    async def _publisher(self) -> None:
+        while True:
+            sid, text = await self._outbox.get()
+            try:
+                await self.node.publish_live(sid, text)
+            except BrokerError as exc:
+                self.dropped_messages += 1
+                _log.warning("live message of session %d not published: %s", sid, exc)
+
+    def relay_subscription(self, session_id: int) -> Subscription:
+        """A subscription of a session another process runs: the session so far from storage,
+        then the owner's messages from the broker."""
+        tasks: list[asyncio.Task[None]] = []
+        sub = Subscription(session_id, lambda _s: [t.cancel() for t in tasks])
+        task = asyncio.create_task(self._relay(sub), name=f"cluster-relay-{session_id}")
+        tasks.append(task)
+        key = f"relay-{id(sub)}"
+        self._tasks[key] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(key, None))
+        return sub
+
+    async def _relay(self, sub: Subscription) -> None:
+        sid = sub.session_id
+        try:
+            history = await asyncio.to_thread(finished_history, self.store, sid, "live_display")
+            sub.put(Envelope(history))
+            async for msg in self.node.follow_live(sid, since_s=history.now_s):
+                if sub.closed:
+                    return
+                if isinstance(msg, VisibilityMessage) and not msg.visible:
+                    sub.redact(msg.participant_id)
+                sub.put(Envelope(msg))
+                if msg.type == "session" and msg.status in ("stopped", "interrupted"):
+                    sub.end()
+                    return
+        except asyncio.CancelledError:
+            raise
+        except (BrokerError, StorageError) as exc:
+            _log.warning("relay of session %d ended: %s", sid, exc)
+        sub.end()
+
+    # ------------------------------------------------------------------ ingest
+    async def forward_ingest(self, session_id: int, participant_id: int, batch: BeatBatch) -> None:
+        """Beats this process stored for a session it does not run: hand them to the owner."""
+        await self.node.forward_ingest(session_id, participant_id, batch)
+
+    def _follow_ingest(self, session_id: int) -> None:
+        if session_id in self._followers:
+            return
+        task = asyncio.create_task(self._ingest(session_id), name=f"cluster-in-{session_id}")
+        self._followers[session_id] = task
+
+    async def _ingest(self, session_id: int) -> None:
+        # From what is published after this point; a batch resent by a reconnecting client
+        # (stored again: idempotent) reaches the engine once: the end of the newest beat seen
+        # per device stream is kept.
+        seen: dict[tuple[str, str], int] = {}
+        after: str | None = None
+        while True:
+            try:
+                async for m in self.node.broker.follow(f"ingest:{session_id}", after_id=after):
+                    after = m.id
+                    _pid, batch = decode_batch(m.data)
+                    key = (batch.participant, batch.device)
+                    end = batch.seq + len(batch)
+                    if end <= seen.get(key, -1):
+                        continue
+                    seen[key] = end
+                    self.hub.ingest_remote(session_id, batch)
+                return
+            except asyncio.CancelledError:
+                raise
+            except BrokerError as exc:
+                _log.warning("ingest of session %d from the broker: %s; retrying", session_id, exc)
+                await asyncio.sleep(1.0)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for tests and benchmarks."""
+        return {"dropped_messages": self.dropped_messages, "followers": len(self._followers)}

@@ -1,0 +1,235 @@
+"""Several real ``sintonia serve`` processes on one PostgreSQL database with Redis (issue 16).
+
+Each process is a real server on loopback (``python -m server.cli serve --database-url ...
+--broker-url redis://...``); they share a PostgreSQL schema made for the test and a Redis
+database. What must hold:
+
+* a process starting next to another does not mark the other's live session interrupted;
+* a therapist's WebSocket on process B sees the session computed on process A (history from
+  storage, then A's messages through Redis), and a remote person's ingest connected to B reaches
+  A's engine (stored by B first);
+* the health endpoint reports database, broker and leases;
+* after ``kill -9`` of A, B takes the session over within the lease TTL, the ingest client goes on
+  with B, no beat is lost or stored twice, and the therapist's trace continues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support import e2e
+from tests.support.storage_fixtures import _drop_pg_schema, _new_pg_schema
+
+REDIS_URL = os.environ.get("SINTONIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TTL_S = 2.0
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def cluster_db(postgres_admin_url: str) -> Iterator[str]:
+    if not _redis_up():
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail("Redis not reachable on 127.0.0.1:6379 (CI must test the cluster)")
+        pytest.skip("Redis not reachable on 127.0.0.1:6379")
+    name, url = _new_pg_schema(postgres_admin_url)
+    try:
+        yield url
+    finally:
+        _drop_pg_schema(postgres_admin_url, name)
+
+
+def _serve(url: str, data: Path, tag: str) -> e2e.ServerProcess:
+    return e2e.start_server(
+        [
+            "serve",
+            "--port",
+            "0",
+            "--database-url",
+            url,
+            "--broker-url",
+            REDIS_URL,
+            "--lease-ttl",
+            str(TTL_S),
+        ],
+        data,
+        log_path=data.parent / f"server-{tag}.log",
+    )
+
+
+def _stop(server: e2e.ServerProcess) -> None:
+    if server.proc.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=15)
+        except Exception:
+            server.proc.kill()
+            server.proc.wait()
+    server.close_pipes()
+
+
+def _plan(server: e2e.ServerProcess) -> tuple[int, int, str]:
+    """A session with one remote patient (consents given on the join link), started on
+    ``server``; returns (session, participant, join token)."""
+    with server.client() as api:
+        p = api.post("/api/participants", json={"code": "P-CLUSTER", "role": "patient"}).json()
+        sid = int(api.post("/api/sessions", json={"label": "cluster"}).json()["id"])
+        r = api.post(
+            f"/api/sessions/{sid}/join-links",
+            json={"participant_id": p["id"], "expires_in_s": 3600},
+        )
+        assert r.status_code == 201, r.text
+        link = r.json()
+    with server.client(auth=False) as patient:
+        for purpose in ("storage", "live_display"):
+            c = patient.post(
+                f"/api/join/{link['token']}/consents", json={"purpose": purpose, "granted": True}
+            )
+            assert c.status_code == 200, c.text
+    with server.client() as api:
+        r = api.post(f"/api/sessions/{sid}/start")
+        assert r.status_code in (200, 201), r.text
+    return sid, int(p["id"]), str(link["token"])
+
+
+class _Patient:
+    """The ingest protocol from a test: distinct RR values, paced like beats, resent until
+    acknowledged (as the patient's page does)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.seq = 0
+        self.sent: list[float] = []
+        self.t = time.time()
+        self.unacked: dict[int, str] = {}
+
+    def connect(self, port: int, stack: ExitStack) -> ClientConnection:
+        url = f"ws://127.0.0.1:{port}/ws/ingest?join={self.token}&stream=s1"
+        ws = stack.enter_context(connect(url))
+        for text in self.unacked.values():  # resend what was not acknowledged
+            ws.send(text)
+        return ws
+
+    def send(self, ws: ClientConnection, n: int = 2) -> None:
+        rr = [800.0 + (len(self.sent) + i) % 97 for i in range(n)]
+        times = []
+        for x in rr:
+            self.t += x / 1000.0
+            times.append(self.t)
+        text = json.dumps(
+            {"type": "beats", "seq": self.seq, "rr_ms": rr, "t_device_s": times, "contact": True}
+        )
+        self.unacked[self.seq] = text
+        self.seq += 1
+        self.sent.extend(rr)
+        ws.send(text)
+
+    def drain(self, ws: ClientConnection, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.unacked and time.monotonic() < deadline:
+            try:
+                msg = json.loads(ws.recv(timeout=0.5))
+            except TimeoutError:
+                continue
+            if msg.get("type") == "ack":
+                self.unacked.pop(int(msg["seq"]), None)
+        assert not self.unacked, f"not acknowledged: {sorted(self.unacked)}"
+
+
+def _patient_beats(ws: ClientConnection, pid: int, until_n: int, timeout_s: float) -> list[float]:
+    """RR values of ``pid`` the therapist's socket shows, until at least ``until_n``."""
+    seen: dict[float, float] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(seen) < until_n and time.monotonic() < deadline:
+        try:
+            msg = json.loads(ws.recv(timeout=1.0))
+        except TimeoutError:
+            continue
+        parts: list[Any] = []
+        if msg["type"] == "beats":
+            parts = msg["participants"]
+        elif msg["type"] == "history":
+            parts = msg.get("beats") or []
+        for p in parts:
+            if p["participant_id"] == pid:
+                seen.update(zip(p["time_s"], p["rr_ms"], strict=True))
+    return [seen[t] for t in sorted(seen)]
+
+
+def _health(server: e2e.ServerProcess) -> dict[str, Any]:
+    r = httpx.get(f"{server.base_url}/api/health", timeout=10)
+    assert r.status_code == 200
+    return dict(r.json())
+
+
+def test_two_processes_share_a_session_and_survive_kill_9_of_its_owner(
+    cluster_db: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"  # one data directory: both processes use the same access token
+    a = _serve(cluster_db, data, "a")
+    b: e2e.ServerProcess | None = None
+    try:
+        sid, pid, join = _plan(a)
+        b = _serve(cluster_db, data, "b")
+        with b.client() as api:  # B's start did not take A's live session away
+            assert api.get(f"/api/sessions/{sid}").json()["status"] == "live"
+        ha, hb = _health(a), _health(b)
+        assert (ha["broker"], ha["broker_ok"], ha["database"]) == ("redis", True, "postgresql")
+        assert (ha["leases_held"], hb["leases_held"]) == (1, 0)
+        assert ha["node"] != hb["node"]
+        with b.client() as api:  # B refuses to start a session A runs
+            assert api.post(f"/api/sessions/{sid}/start").status_code == 409
+
+        patient = _Patient(join)
+        with ExitStack() as stack:
+            therapist = stack.enter_context(b.websocket(sid))  # on B; the session runs on A
+            ingest = patient.connect(b.port, stack)  # the patient's beats land on B too
+            for _ in range(20):
+                patient.send(ingest)
+                time.sleep(0.05)
+            patient.drain(ingest)
+            shown = _patient_beats(therapist, pid, len(patient.sent) - 2, timeout_s=30)
+            # all but the engine's two-beat look-ahead, computed on A, shown on B
+            assert shown[: len(patient.sent) - 2] == patient.sent[: len(patient.sent) - 2]
+
+            a.proc.send_signal(signal.SIGKILL)  # the owner dies mid-session
+            a.proc.wait(timeout=10)
+            killed = time.monotonic()
+            e2e.wait_until(lambda: _health(b)["leases_held"] == 1, timeout_s=5 * TTL_S + 10)
+            failover_s = time.monotonic() - killed
+            assert failover_s < 10.0, failover_s
+
+            for _ in range(20):  # the patient goes on, now with the new owner
+                patient.send(ingest)
+                time.sleep(0.05)
+            patient.drain(ingest)
+            ingest.close()
+            more = _patient_beats(therapist, pid, len(patient.sent) - 2, timeout_s=30)
+            assert more[-10:] == patient.sent[-12:-2]  # the trace continues on B
+
+        with b.client() as api:  # every beat stored once, none lost
+            stored = e2e.all_beats(api, sid)
+        assert [float(x) for x in stored["rr_ms"]] == patient.sent
+        print(f"\nfailover after kill -9: {failover_s:.2f} s (lease TTL {TTL_S} s)")
+    finally:
+        _stop(a)
+        if b is not None:
+            _stop(b)
