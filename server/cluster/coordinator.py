@@ -76,6 +76,8 @@ class Coordinator:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._followers: dict[int, asyncio.Task[None]] = {}
         self.dropped_messages = 0
+        #: Whether the broker answered the last ping (a process without it adopts nothing).
+        self.broker_ok = True
 
     @property
     def distributed(self) -> bool:
@@ -96,8 +98,33 @@ class Coordinator:
         self.hub.cluster = self
         if self.distributed:
             self._tasks["publish"] = asyncio.create_task(self._publisher(), name="cluster-pub")
+            self._tasks["broker"] = asyncio.create_task(self._watch_broker(), name="cluster-br")
         self.node.start()
         return interrupted
+
+    async def _watch_broker(self) -> None:
+        """A process cut off from the broker cannot reach the other processes' subscribers nor
+        receive the beats they store: after a TTL without the broker it gives its sessions up
+        (no derived write after that), and it adopts none until the broker answers again."""
+        ttl = self.node.keeper.leases.ttl_s
+        down_since: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(ttl / 3)
+            try:
+                await asyncio.wait_for(self.node.broker.ping(), ttl / 3)
+                down_since = None
+                self.broker_ok = True
+                continue
+            except (BrokerError, TimeoutError):
+                self.broker_ok = False
+            now = loop.time()
+            down_since = now if down_since is None else down_since
+            if now - down_since >= ttl:
+                for sid in list(self.node.keeper.held()):
+                    _log.warning("broker unreachable: giving session %d up", sid)
+                    await self._lost(sid)
+                    await self.node.keeper.release(sid)
 
     async def aclose(self) -> None:
         """Stop following and publishing, release the leases, close the broker."""
@@ -139,7 +166,9 @@ class Coordinator:
 
     async def _orphan(self, session_id: int) -> bool:
         """Take over a session whose owner died; True when this process now runs it."""
-        if self.hub.is_live(session_id) or await self.node.keeper.acquire(session_id) is None:
+        if self.hub.is_live(session_id) or (self.distributed and not self.broker_ok):
+            return False
+        if await self.node.keeper.acquire(session_id) is None:
             return False
         try:
             adopted = self.distributed and await self.hub.adopt_session(session_id)
@@ -187,7 +216,12 @@ class Coordinator:
         """A subscription of a session another process runs: the session so far from storage,
         then the owner's messages from the broker."""
         tasks: list[asyncio.Task[None]] = []
-        sub = Subscription(session_id, lambda _s: [t.cancel() for t in tasks])
+
+        def closed(_sub: Subscription) -> None:
+            for t in tasks:
+                t.cancel()
+
+        sub = Subscription(session_id, closed)
         task = asyncio.create_task(self._relay(sub), name=f"cluster-relay-{session_id}")
         tasks.append(task)
         key = f"relay-{id(sub)}"

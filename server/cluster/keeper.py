@@ -48,7 +48,7 @@ class LeaseKeeper:
         leases: SessionLeases,
         *,
         on_lost: Callable[[int], Awaitable[None]],
-        on_orphan: Callable[[int], Awaitable[None]] | None = None,
+        on_orphan: Callable[[int], Awaitable[object]] | None = None,
         candidates: Callable[[], list[int]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -146,6 +146,7 @@ class SessionLeases:
         if dialect not in _NOW_SQL:
             raise LeaseConfigError(f"leases need PostgreSQL or SQLite, not {dialect}")
         self._engine = engine
+        self.dialect = dialect
         self.owner = owner
         self.ttl_s = float(ttl_s)
         self._mono = monotonic

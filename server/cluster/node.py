@@ -73,16 +73,19 @@ class ClusterNode:
         *,
         distributed: bool,
         on_lost: Callable[[int], Awaitable[None]],
-        on_orphan: Callable[[int], Awaitable[None]] | None = None,
+        on_orphan: Callable[[int], Awaitable[object]] | None = None,
         candidates: Callable[[], list[int]] | None = None,
     ) -> None:
         self.broker = broker
         self.distributed = distributed
+        # Orphans exist only where several processes may run sessions: on PostgreSQL (with or
+        # without a broker: a process restarted within the TTL finds its own dead leases).
+        shared = leases.dialect == "postgresql"
         self.keeper = LeaseKeeper(
             leases,
             on_lost=on_lost,
-            on_orphan=on_orphan if distributed else None,
-            candidates=candidates if distributed else None,
+            on_orphan=on_orphan if shared else None,
+            candidates=candidates if shared else None,
         )
 
     @classmethod
@@ -94,7 +97,7 @@ class ClusterNode:
         node_id: str | None = None,
         ttl_s: float = DEFAULT_TTL_S,
         on_lost: Callable[[int], Awaitable[None]],
-        on_orphan: Callable[[int], Awaitable[None]] | None = None,
+        on_orphan: Callable[[int], Awaitable[object]] | None = None,
         candidates: Callable[[], list[int]] | None = None,
     ) -> ClusterNode:
         """The node for a database engine and an optional broker URL.
