@@ -62,6 +62,8 @@ class RunningSession:
     runner: asyncio.Task[None] | None = None
     ticker: asyncio.Task[None] | None = None
     stopping: bool = False
+    #: Another process owns the session now (issue 16): nothing more is stored for it.
+    abandoned: bool = False
     emit_handle: asyncio.TimerHandle | None = None
     #: The coherence period last given to the engine for this session's rows (NaN: none yet).
     coherence_every: float | None = math.nan
@@ -69,6 +71,10 @@ class RunningSession:
     @property
     def sid(self) -> int:
         return self.session.sid
+
+    def fenced(self) -> bool:
+        """Whether another process owns the session now (store nothing more for it)."""
+        return self.abandoned
 
     @property
     def participants(self) -> dict[int, LiveParticipant]:
@@ -143,6 +149,8 @@ class LiveRuntime:
         """Carry out what the session produced, in order: store first, then send."""
         items = live.session.take_outputs() if outputs is None else outputs
         for item in items:
+            if live.abandoned:
+                return  # fenced: another process owns the session (LiveHub.abandon_session)
             if isinstance(item, StorePhase):
                 await asyncio.to_thread(store_phase, self.store, live.sid, item)
             elif isinstance(item, StoreCue):
