@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any, Final
 
 from sensor.types import BeatBatch
@@ -37,16 +39,48 @@ from server.live.finished import finished_history
 from server.live.subscription import Envelope, Subscription
 from server.messages import VisibilityMessage
 from server.settings import ServerSettings
-from server.storage import StorageError, Store
+from server.storage import (
+    InvalidRecordError,
+    OnRevoke,
+    RecordNotFoundError,
+    StateConflictError,
+    StorageError,
+    Store,
+)
 
 if TYPE_CHECKING:
     from server.live import LiveHub
 
-__all__ = ["Coordinator"]
+__all__ = ["COMMANDS", "CommandConflictError", "Coordinator"]
 
 _log = logging.getLogger(__name__)
 #: Published messages waiting for the broker before new ones are dropped (the broker is down).
 _PUBLISH_BACKLOG: Final[int] = 10_000
+#: The therapist's commands a process forwards to the one that runs the session.
+COMMANDS: Final[frozenset[str]] = frozenset(
+    {
+        "advance_phase",
+        "extend_phase",
+        "marker_added",
+        "marker_changed",
+        "cue_responded",
+        "set_privacy_pause",
+        "set_pacer",
+        "stop_session",
+    }
+)
+#: Longest wait for the owner's answer to a forwarded command, s.
+_COMMAND_TIMEOUT_S: Final[float] = 5.0
+
+
+class CommandConflictError(StateConflictError):
+    """A forwarded command was refused by the process that runs the session (or it did not
+    answer): the API answers 409 with this message."""
+
+    def __init__(self, message: str) -> None:
+        StorageError.__init__(self, message)
+        self.expected = "live"
+        self.actual = "refused"
 
 
 class Coordinator:
@@ -78,6 +112,7 @@ class Coordinator:
         self.dropped_messages = 0
         #: Whether the broker answered the last ping (a process without it adopts nothing).
         self.broker_ok = True
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     @property
     def distributed(self) -> bool:
@@ -99,6 +134,8 @@ class Coordinator:
         if self.distributed:
             self._tasks["publish"] = asyncio.create_task(self._publisher(), name="cluster-pub")
             self._tasks["broker"] = asyncio.create_task(self._watch_broker(), name="cluster-br")
+            self._tasks["replies"] = asyncio.create_task(self._follow_replies(), name="cluster-re")
+            self._tasks["people"] = asyncio.create_task(self._follow_people(), name="cluster-pp")
         self.node.start()
         return interrupted
 
@@ -257,7 +294,11 @@ class Coordinator:
     def _follow_ingest(self, session_id: int) -> None:
         if session_id in self._followers:
             return
-        task = asyncio.create_task(self._ingest(session_id), name=f"cluster-in-{session_id}")
+
+        async def both() -> None:
+            await asyncio.gather(self._ingest(session_id), self._control(session_id))
+
+        task = asyncio.create_task(both(), name=f"cluster-in-{session_id}")
         self._followers[session_id] = task
 
     async def _ingest(self, session_id: int) -> None:
@@ -282,6 +323,153 @@ class Coordinator:
                 raise
             except BrokerError as exc:
                 _log.warning("ingest of session %d from the broker: %s; retrying", session_id, exc)
+                await asyncio.sleep(1.0)
+
+    # ------------------------------------------------------------------ commands
+    async def command(self, session_id: int, op: str, **kw: Any) -> dict[str, Any] | None:
+        """Run a therapist's command (:data:`COMMANDS`) where the session runs: here, or in the
+        process that holds its lease (through the broker, waiting for its answer).
+
+        Raises
+        ------
+        StateConflictError, RecordNotFoundError, InvalidRecordError
+            As the hub raises them (the API maps them to 409, 404, 422).
+        """
+        if op not in COMMANDS:
+            raise InvalidRecordError(f"unknown command {op!r}")
+        if not self.distributed or self.hub.is_live(session_id):
+            return await self._run_command(session_id, op, kw)
+        req = secrets.token_hex(8)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[req] = fut
+        try:
+            doc = {"id": req, "op": op, "kw": kw, "reply": self.node.node_id}
+            await self.node.broker.publish(f"control:{session_id}", json.dumps(doc).encode())
+            answer = await asyncio.wait_for(fut, _COMMAND_TIMEOUT_S)
+        except (TimeoutError, BrokerError) as exc:
+            raise CommandConflictError(
+                f"session {session_id} runs in another server process, which did not answer"
+            ) from exc
+        finally:
+            self._replies.pop(req, None)
+        if answer.get("ok"):
+            value = answer.get("value")
+            return value if isinstance(value, dict) else None
+        kind, detail = answer.get("error"), str(answer.get("detail", ""))[:500]
+        if kind == "not_found":
+            raise RecordNotFoundError("session", session_id)
+        if kind == "invalid":
+            raise InvalidRecordError(detail)
+        raise CommandConflictError(detail or f"session {session_id} refused the command")
+
+    async def _run_command(self, sid: int, op: str, kw: dict[str, Any]) -> dict[str, Any] | None:
+        if op in ("marker_added", "marker_changed"):
+            marker = await asyncio.to_thread(self.store.get_marker, sid, int(kw["marker_id"]))
+            await getattr(self.hub, op)(sid, marker)
+            return None
+        result = await getattr(self.hub, op)(sid, **kw)
+        return result if isinstance(result, dict) else None
+
+    async def _control(self, session_id: int) -> None:
+        """The owner's side: run forwarded commands, answer on the requester's channel."""
+        after: str | None = None
+        while True:
+            try:
+                async for m in self.node.broker.follow(f"control:{session_id}", after_id=after):
+                    after = m.id
+                    await self._answer(session_id, m.data)
+                return
+            except asyncio.CancelledError:
+                raise
+            except BrokerError as exc:
+                _log.warning("commands of session %d: %s; retrying", session_id, exc)
+                await asyncio.sleep(1.0)
+
+    async def _answer(self, session_id: int, data: bytes) -> None:
+        try:
+            doc = json.loads(data)
+            req, op, kw, reply = str(doc["id"]), str(doc["op"]), dict(doc["kw"]), doc["reply"]
+            if op not in COMMANDS or not isinstance(reply, str):
+                raise ValueError(op)
+        except (ValueError, TypeError, KeyError):
+            _log.warning("malformed command for session %d ignored", session_id)
+            return
+        answer: dict[str, Any]
+        try:
+            answer = {"id": req, "ok": True, "value": await self._run_command(session_id, op, kw)}
+        except RecordNotFoundError as exc:
+            answer = {"id": req, "ok": False, "error": "not_found", "detail": str(exc)}
+        except (InvalidRecordError, TypeError, ValueError) as exc:
+            answer = {"id": req, "ok": False, "error": "invalid", "detail": str(exc)}
+        except StorageError as exc:
+            answer = {"id": req, "ok": False, "error": "conflict", "detail": str(exc)}
+        with contextlib.suppress(BrokerError):
+            await self.node.broker.publish(f"reply:{reply}", json.dumps(answer).encode())
+
+    async def _follow_replies(self) -> None:
+        while True:
+            try:
+                async for m in self.node.broker.follow(f"reply:{self.node.node_id}"):
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
+                        answer = json.loads(m.data)
+                        fut = self._replies.get(str(answer["id"]))
+                        if fut is not None and not fut.done():
+                            fut.set_result(answer)
+                return
+            except asyncio.CancelledError:
+                raise
+            except BrokerError:
+                await asyncio.sleep(1.0)
+
+    # ------------------------------------------------------------------ people
+    async def consent_changed(self, participant_id: int) -> None:
+        """A participant's consents changed: every process's live sessions apply it at once."""
+        await self.hub.consent_changed(participant_id)
+        await self._tell_people({"op": "consent", "participant_id": participant_id})
+
+    async def participant_erased(
+        self, participant_id: int, action: OnRevoke, *, session_id: int | None = None
+    ) -> None:
+        """A participant's data was erased: every process's live sessions forget it."""
+        await self.hub.participant_erased(participant_id, action, session_id=session_id)
+        await self._tell_people(
+            {
+                "op": "erased",
+                "participant_id": participant_id,
+                "action": action,
+                "session_id": session_id,
+            }
+        )
+
+    async def _tell_people(self, doc: dict[str, Any]) -> None:
+        if not self.distributed:
+            return
+        doc["from"] = self.node.node_id
+        try:
+            await self.node.broker.publish("people", json.dumps(doc).encode())
+        except BrokerError as exc:  # the owners re-read consents when they (re)start sessions
+            _log.warning("consent change not passed on to the other processes: %s", exc)
+
+    async def _follow_people(self) -> None:
+        while True:
+            try:
+                async for m in self.node.broker.follow("people"):
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
+                        doc = json.loads(m.data)
+                        if doc["from"] == self.node.node_id:
+                            continue
+                        pid = int(doc["participant_id"])
+                        if doc["op"] == "consent":
+                            await self.hub.consent_changed(pid)
+                        elif doc["op"] == "erased" and doc["action"] in ("delete", "deidentify"):
+                            sid = doc["session_id"]
+                            await self.hub.participant_erased(
+                                pid, doc["action"], session_id=None if sid is None else int(sid)
+                            )
+                return
+            except asyncio.CancelledError:
+                raise
+            except BrokerError:
                 await asyncio.sleep(1.0)
 
     def stats(self) -> dict[str, Any]:

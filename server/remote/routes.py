@@ -317,7 +317,7 @@ async def join_consent(token: str, body: JoinConsentIn, request: Request) -> Joi
     link = await asyncio.to_thread(change)
     if not body.granted and body.purpose == "storage":
         registry(request.app).revoke(link.id, CLOSE_NO_CONSENT, "storage consent revoked")
-    await ctx.hub.consent_changed(link.participant_id)
+    await ctx.cluster.consent_changed(link.participant_id)
     return await asyncio.to_thread(_info, ctx, link)
 
 

@@ -180,56 +180,87 @@ def _health(server: e2e.ServerProcess) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_two_processes_share_a_session_and_survive_kill_9_of_its_owner(
-    cluster_db: str, tmp_path: Path
+def _until(ws: ClientConnection, kind: str, timeout_s: float = 20.0) -> dict[str, Any]:
+    """The next message of type ``kind`` on a therapist's socket."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            msg = json.loads(ws.recv(timeout=1.0))
+        except TimeoutError:
+            continue
+        if msg["type"] == kind:
+            return dict(msg)
+    raise AssertionError(f"no {kind} message within {timeout_s} s")
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_processes_share_a_session_and_survive_kill_9_of_its_owner(
+    cluster_db: str, tmp_path: Path, n: int
 ) -> None:
-    data = tmp_path / "data"  # one data directory: both processes use the same access token
-    a = _serve(cluster_db, data, "a")
-    b: e2e.ServerProcess | None = None
+    data = tmp_path / "data"  # one data directory: every process uses the same access token
+    servers = [_serve(cluster_db, data, "a")]
     try:
+        a = servers[0]
         sid, pid, join = _plan(a)
-        b = _serve(cluster_db, data, "b")
-        with b.client() as api:  # B's start did not take A's live session away
+        servers += [_serve(cluster_db, data, tag) for tag in "bc"[: n - 1]]
+        b, c = servers[1], servers[-1]  # B takes the patient and the commands, C the therapist
+        with b.client() as api:  # starting next to A did not take A's live session away
             assert api.get(f"/api/sessions/{sid}").json()["status"] == "live"
-        ha, hb = _health(a), _health(b)
-        assert (ha["broker"], ha["broker_ok"], ha["database"]) == ("redis", True, "postgresql")
-        assert (ha["leases_held"], hb["leases_held"]) == (1, 0)
-        assert ha["node"] != hb["node"]
-        with b.client() as api:  # B refuses to start a session A runs
-            assert api.post(f"/api/sessions/{sid}/start").status_code == 409
+            assert api.post(f"/api/sessions/{sid}/start").status_code == 409  # A runs it
+        health = [_health(s) for s in servers]
+        assert {(h["broker"], h["broker_ok"], h["database"]) for h in health} == {
+            ("redis", True, "postgresql")
+        }
+        assert [h["leases_held"] for h in health] == [1] + [0] * (n - 1)
+        assert len({h["node"] for h in health}) == n
 
         patient = _Patient(join)
         with ExitStack() as stack:
-            therapist = stack.enter_context(b.websocket(sid))  # on B; the session runs on A
-            ingest = patient.connect(b.port, stack)  # the patient's beats land on B too
+            therapist = stack.enter_context(c.websocket(sid))  # not where the session runs
+            ingest = patient.connect(b.port, stack)  # nor where the patient's beats land
             for _ in range(20):
                 patient.send(ingest)
                 time.sleep(0.05)
             patient.drain(ingest)
             shown = _patient_beats(therapist, pid, len(patient.sent) - 2, timeout_s=30)
-            # all but the engine's two-beat look-ahead, computed on A, shown on B
+            # all but the engine's two-beat look-ahead: stored by B, computed by A, shown by C
             assert shown[: len(patient.sent) - 2] == patient.sent[: len(patient.sent) - 2]
+
+            # the therapist's commands work from any process: A runs them, C shows them
+            with b.client() as api:
+                r = api.post(f"/api/sessions/{sid}/phase/advance")
+                assert r.status_code == 200, r.text
+                entered = r.json()["phase_id"]
+                r = api.post(f"/api/sessions/{sid}/markers", json={"type": "silence"})
+                assert r.status_code == 201, r.text
+            assert _until(therapist, "phase")["phase_id"] == entered
+            assert _until(therapist, "marker")["marker_type"] == "silence"
 
             a.proc.send_signal(signal.SIGKILL)  # the owner dies mid-session
             a.proc.wait(timeout=10)
             killed = time.monotonic()
-            e2e.wait_until(lambda: _health(b)["leases_held"] == 1, timeout_s=5 * TTL_S + 10)
+            survivors = servers[1:]
+            e2e.wait_until(
+                lambda: sum(_health(s)["leases_held"] for s in survivors) == 1,
+                timeout_s=5 * TTL_S + 10,
+            )
             failover_s = time.monotonic() - killed
             assert failover_s < 10.0, failover_s
 
-            for _ in range(20):  # the patient goes on, now with the new owner
+            for _ in range(20):  # the patient goes on; the new owner computes
                 patient.send(ingest)
                 time.sleep(0.05)
             patient.drain(ingest)
-            ingest.close()
             more = _patient_beats(therapist, pid, len(patient.sent) - 2, timeout_s=30)
-            assert more[-10:] == patient.sent[-12:-2]  # the trace continues on B
+            assert more[-10:] == patient.sent[-12:-2]  # the therapist's trace continues
+            with b.client() as api:  # the phase the therapist entered survived the takeover
+                now = api.get(f"/api/sessions/{sid}/timeline").json()
+            assert entered in json.dumps(now)
 
         with b.client() as api:  # every beat stored once, none lost
             stored = e2e.all_beats(api, sid)
         assert [float(x) for x in stored["rr_ms"]] == patient.sent
-        print(f"\nfailover after kill -9: {failover_s:.2f} s (lease TTL {TTL_S} s)")
+        print(f"\n{n} processes: failover after kill -9 in {failover_s:.2f} s (TTL {TTL_S} s)")
     finally:
-        _stop(a)
-        if b is not None:
-            _stop(b)
+        for s in servers:
+            _stop(s)
