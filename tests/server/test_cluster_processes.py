@@ -15,10 +15,12 @@ database. What must hold:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -27,6 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support import e2e
@@ -57,16 +60,23 @@ def cluster_db(postgres_admin_url: str) -> Iterator[str]:
         _drop_pg_schema(postgres_admin_url, name)
 
 
-def _serve(url: str, data: Path, tag: str) -> e2e.ServerProcess:
+def _serve(
+    url: str,
+    data: Path,
+    tag: str,
+    *,
+    database_url: str | None = None,
+    broker_url: str = REDIS_URL,
+) -> e2e.ServerProcess:
     return e2e.start_server(
         [
             "serve",
             "--port",
             "0",
             "--database-url",
-            url,
+            database_url or url,
             "--broker-url",
-            REDIS_URL,
+            broker_url,
             "--lease-ttl",
             str(TTL_S),
         ],
@@ -264,3 +274,122 @@ def test_processes_share_a_session_and_survive_kill_9_of_its_owner(
     finally:
         for s in servers:
             _stop(s)
+
+
+class _Cuttable:
+    """A TCP proxy on loopback that the test can cut (every connection dropped, new ones
+    refused) and heal: a process's only way to its database or its broker."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut = threading.Event()
+        self.socks: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                if self.cut.is_set():
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def sever(self) -> None:
+        self.cut.set()
+        with self.lock:
+            for s in self.socks:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            self.socks.clear()
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    def close(self) -> None:
+        self.sever()
+        self.listener.close()
+
+
+@pytest.mark.parametrize("lost", ["database", "broker"])
+def test_a_partitioned_owner_stops_and_is_replaced_by_one_other(
+    cluster_db: str, tmp_path: Path, lost: str
+) -> None:
+    """The owner loses its database (or its broker): it gives the session up on its own, the
+    other process takes it over, and once the partition heals the old owner does not take it
+    back: one owner at any time, and the session goes on."""
+    data = tmp_path / "data"
+    url = make_url(cluster_db)
+    proxy = _Cuttable((url.port or 5432) if lost == "database" else 6379)
+    if lost == "database":
+        a_db, a_broker = url.set(port=proxy.port).render_as_string(hide_password=False), REDIS_URL
+    else:
+        a_db, a_broker = cluster_db, f"redis://127.0.0.1:{proxy.port}/0"
+    a = _serve(cluster_db, data, "a", database_url=a_db, broker_url=a_broker)
+    b: e2e.ServerProcess | None = None
+    try:
+        sid, _pid, join = _plan(a)
+        b = _serve(cluster_db, data, "b")
+        patient = _Patient(join)
+        with ExitStack() as stack:
+            ingest = patient.connect(b.port, stack)
+            for _ in range(5):
+                patient.send(ingest)
+            patient.drain(ingest)
+            assert (_health(a)["leases_held"], _health(b)["leases_held"]) == (1, 0)
+
+            proxy.sever()
+            cut = time.monotonic()
+            e2e.wait_until(lambda: _health(b)["leases_held"] == 1, timeout_s=6 * TTL_S + 10)
+            replaced_s = time.monotonic() - cut
+            # the old owner had already let go: never two holders
+            assert _health(a)["leases_held"] == 0
+            proxy.heal()
+            time.sleep(3 * TTL_S)  # the old owner reaches everything again, and stays out
+            assert (_health(a)["leases_held"], _health(b)["leases_held"]) == (0, 1)
+
+            with b.client() as api:  # the session goes on under its new owner
+                r = api.post(f"/api/sessions/{sid}/phase/advance")
+                assert r.status_code == 200, r.text
+            for _ in range(5):
+                patient.send(ingest)
+            patient.drain(ingest)
+        with b.client() as api:
+            stored = e2e.all_beats(api, sid)
+        assert [float(x) for x in stored["rr_ms"]] == patient.sent
+        log = a.log()
+        assert "abandoning" in log or "giving session" in log, log[-2000:]
+        print(f"\n{lost} cut: replaced after {replaced_s:.2f} s (TTL {TTL_S} s)")
+    finally:
+        _stop(a)
+        if b is not None:
+            _stop(b)
+        proxy.close()
