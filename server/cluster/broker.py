@@ -172,13 +172,23 @@ class RedisBroker:
         A ``redis://`` or ``rediss://`` URL.
     maxlen : int
         Approximate cap of each stream (``XADD ... MAXLEN ~``).
+    namespace : str
+        Prefix of every stream key after ``sintonia:`` (the database's cluster id), so that
+        two deployments sharing one Redis never read each other's channels.
     block_ms : int
         Longest blocking read before the follower loops (it then reads again).
     """
 
     name: Final[str] = "redis"
 
-    def __init__(self, url: str, *, maxlen: int = DEFAULT_MAXLEN, block_ms: int = 1000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "",
+        maxlen: int = DEFAULT_MAXLEN,
+        block_ms: int = 1000,
+    ) -> None:
         try:
             import redis.asyncio as aioredis
         except ImportError as exc:  # pragma: no cover - the extra is missing
@@ -190,9 +200,10 @@ class RedisBroker:
         self._redis: Any = aioredis.from_url(url, socket_connect_timeout=3.0)
         self._maxlen = maxlen
         self._block_ms = block_ms
+        self._prefix = f"{_PREFIX}{namespace}:" if namespace else _PREFIX
 
     async def publish(self, channel: str, data: bytes) -> str:
-        key = _PREFIX + _check_channel(channel)
+        key = self._prefix + _check_channel(channel)
         try:
             raw = await self._redis.xadd(key, {b"d": data}, maxlen=self._maxlen, approximate=True)
         except Exception as exc:  # redis raises its own ConnectionError/TimeoutError family
@@ -202,7 +213,7 @@ class RedisBroker:
     async def follow(
         self, channel: str, *, since_s: float | None = None, after_id: str | None = None
     ) -> AsyncIterator[BrokerMessage]:
-        key = _PREFIX + _check_channel(channel)
+        key = self._prefix + _check_channel(channel)
         try:
             # A concrete id, never "$": between two blocking reads "$" would skip whatever was
             # added meanwhile.
@@ -248,11 +259,11 @@ def _message(raw_id: bytes | str, fields: dict[bytes, bytes]) -> BrokerMessage:
     return BrokerMessage(msg_id, _id_parts(msg_id)[0] / 1000.0, fields[b"d"])
 
 
-def open_broker(url: str | None) -> LocalBroker | RedisBroker:
+def open_broker(url: str | None, *, namespace: str = "") -> LocalBroker | RedisBroker:
     """The broker a URL names: ``None`` or ``local:`` -> :class:`LocalBroker`; ``redis://`` ->
-    :class:`RedisBroker`."""
+    :class:`RedisBroker` (channels under ``namespace``)."""
     if url is None or url in ("", "local", "local:"):
         return LocalBroker()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisBroker(url)
+        return RedisBroker(url, namespace=namespace)
     raise BrokerError("unknown broker URL: use redis://HOST:PORT/DB (or leave it out)")

@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import sqlalchemy as sa
+
 from sensor.types import BeatBatch
 from server.cluster.broker import BrokerError, LocalBroker, RedisBroker, open_broker
 from server.cluster.codec import decode_batch, encode_batch
@@ -107,7 +109,9 @@ class ClusterNode:
         """
         if broker_url and engine.dialect.name != "postgresql":
             raise BrokerError("a broker URL needs a PostgreSQL database (--database-url)")
-        broker = open_broker(broker_url)
+        with engine.connect() as conn:  # made by migration 0008: one per database
+            name = conn.execute(sa.text("SELECT name FROM cluster WHERE id = 1")).scalar_one()
+        broker = open_broker(broker_url, namespace=str(name))
         leases = SessionLeases(engine, node_id or new_node_id(), ttl_s=ttl_s)
         return cls(
             leases,

@@ -44,6 +44,7 @@ __all__ = [
     "audit_log",
     "beats",
     "clinicians",
+    "cluster",
     "consents",
     "cues",
     "device_events",
@@ -464,4 +465,16 @@ session_leases: Final = sa.Table(
         comment="fencing token: grows at every takeover, never reset",
     ),
     _time("expires_at_s", comment="database clock, s since the epoch; 0 once released"),
+)
+
+cluster: Final = sa.Table(
+    "cluster",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column(
+        "name",
+        sa.String(32),
+        nullable=False,
+        comment="random id of this database's cluster: the broker channels' namespace",
+    ),
 )

@@ -1,4 +1,7 @@
-"""Session leases: which server process computes a live session (issue 16).
+"""Session leases: which server process computes a live session; the cluster's id (issue 16).
+
+``cluster`` holds one row, a random name made here: the namespace of the broker channels, so
+that two deployments sharing one Redis never see each other's messages.
 
 Revision ID: 0008
 Revises: 0007
@@ -7,6 +10,7 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -49,6 +53,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("session_id", name=op.f("pk_session_leases")),
     )
 
+    table = op.create_table(
+        "cluster",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column(
+            "name",
+            sa.String(length=32),
+            nullable=False,
+            comment="random id of this database's cluster: the broker channels' namespace",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cluster")),
+    )
+    op.bulk_insert(table, [{"id": 1, "name": secrets.token_hex(8)}])
+
 
 def downgrade() -> None:
+    op.drop_table("cluster")
     op.drop_table("session_leases")
