@@ -40,6 +40,7 @@ not stored, so a late joiner's history has none until the next one (within 5 s).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from dataclasses import dataclass
@@ -51,7 +52,9 @@ from hrv.errors import SintoniaError
 from hrv.stream import StreamUpdates
 from sensor.types import DeviceEvent, DeviceEventKind
 from server.live.compute import LiveCompute
+from server.live.ratelimit import TokenBucket
 from server.live.records import Loaded, load_session
+from server.live.runtime import LiveRuntime, RunningSession
 from server.live.session import (
     _NO_BEAT_S as NO_BEAT_S,
 )
@@ -61,12 +64,29 @@ from server.live.session import (
     LiveSession,
     phase_template,
 )
+from server.live.sources import IdleSource
 from server.live.state import DROPOUT_KINDS, LiveParticipant
 from server.messages import MarkerMessage
 from server.readmodel import PAUSE_MARKERS
-from server.storage import BeatPage, DeviceEventRecord, Marker, PhaseEvent, Session, Store
+from server.storage import (
+    BeatPage,
+    DeviceEventRecord,
+    Marker,
+    PhaseEvent,
+    Session,
+    StateConflictError,
+    Store,
+)
 
-__all__ = ["ADOPTABLE_KINDS", "Stored", "adoptable", "load_stored", "restore_session"]
+__all__ = [
+    "ADOPTABLE_KINDS",
+    "Stored",
+    "adopt_running",
+    "adoptable",
+    "fence",
+    "load_stored",
+    "restore_session",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -99,6 +119,60 @@ class Stored:
             return float(max(openings))
         start = self.record.started_at_s
         return float(start if start is not None else self.record.created_at_s)
+
+
+async def adopt_running(runtime: LiveRuntime, session_id: int) -> RunningSession | None:
+    """Read a live session from storage, rebuild it and register it in ``runtime`` (its tasks
+    are the caller's to start); None, with nothing changed, when it cannot be adopted.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown session.
+    StateConflictError
+        Its stored status is not ``live``.
+    """
+    stored = await asyncio.to_thread(load_stored, runtime.store, session_id)
+    if stored.record.status != "live":
+        raise StateConflictError(
+            f"cannot adopt session {session_id}", expected="live", actual=stored.record.status
+        )
+    if not adoptable(stored.people):
+        return None
+    session = restore_session(
+        stored,
+        clock=runtime._clock,
+        history_s=runtime.settings.history_s,
+        compute=runtime._compute,
+    )
+    rate, capacity = runtime.rate_cap
+    live = RunningSession(session, IdleSource(), TokenBucket(rate, capacity))
+    runtime._sessions[session_id] = live
+    runtime._sync_coherence(live)
+    runtime._ensure_compute()
+    return live
+
+
+def fence(runtime: LiveRuntime, session_id: int) -> RunningSession | None:
+    """Take a session out of ``runtime`` at once (its lease was lost): no longer live, nothing
+    more computed, stored or sent for it (its queued beats and engine rows dropped, its
+    subscriptions ended). Returns it (its tasks still to be cancelled), None if not live."""
+    live = runtime._sessions.pop(session_id, None)
+    if live is None:
+        return None
+    live.abandoned = True
+    live.stopping = True
+    if live.emit_handle is not None:
+        live.emit_handle.cancel()
+        live.emit_handle = None
+    rows = {row for row in live.session.rows() if row >= 0}
+    runtime._pending = [item for item in runtime._pending if item[0].row not in rows]
+    for p in live.participants.values():
+        if p.row >= 0:
+            runtime._compute.release_row(p.row)
+        p.row = -1
+    runtime._fanout.end(session_id)
+    return live
 
 
 def adoptable(people: list[Loaded]) -> bool:
