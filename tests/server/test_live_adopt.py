@@ -26,7 +26,7 @@ from dashboard.phases import DEFAULT_FIRST_SESSION
 from sensor.types import BeatBatch
 from server.live import LiveHub, Subscription
 from server.live.sources import default_source_factory
-from server.messages import BeatsMessage, HistoryMessage, ParticipantBeats
+from server.messages import BeatsMessage, CueMessage, HistoryMessage, ParticipantBeats
 from server.settings import ServerSettings
 from server.storage import BeatWriter, DeviceAssignment, StorageSettings, Store
 from tests.support.live_session import FakeClock
@@ -218,7 +218,7 @@ def written(store: Store, sid: int) -> tuple[Any, ...]:
     """What adopt and abandon must leave alone: phase events, cues, the session's record."""
     return (
         [(e.time_s, e.phase_index, e.action, e.extend_s) for e in store.list_phase_events(sid)],
-        [(c.id, c.time_s) for c in store.list_cues(sid)],
+        [(c.id, c.shown_at_s, c.response) for c in store.list_cues(sid)],
         store.get_session(sid),
     )
 
@@ -251,6 +251,10 @@ def test_an_adopted_session_continues_as_if_uninterrupted(tmp_path: Path) -> Non
             assert isinstance(history_a, HistoryMessage)
             # A dies: it loses its lease (nothing more is written by it), its writer flushed
             await a.hub.abandon_session(sid)
+            # a cue A showed (stored): B must not show it again
+            shown = a.store.add_cue(
+                sid, "grounding", "A cue of A's.", {"cue_id": "c1"}, at_s=T0 + 199.0
+            )
             before = written(a.store, sid)
             assert before[2].status == "live"
 
@@ -297,6 +301,10 @@ def test_an_adopted_session_continues_as_if_uninterrupted(tmp_path: Path) -> Non
                 # the first-phase arousal baseline (3 min) was complete before the adoption and
                 # carried over: B's readings after it are not "collecting"
                 states = [v[5] for v in per_beat(after_b, pat_id).values()]
+                assert history_b.cue is None
+                assert not [
+                    m for m in after_b if isinstance(m, CueMessage) and m.cue_id == shown.id
+                ]
                 assert states
                 assert "collecting" not in states
 
