@@ -318,7 +318,9 @@ class LiveHub(LiveRuntime):
         (:mod:`server.live.adopt`: clock, phases, engine rows and arousal by replaying the
         stored beats, display history, privacy pauses, fresh consents); past cues are not shown
         again and the cue engine starts with a fresh cooldown from now. The stored status stays
-        ``live``; then the session runs on (:meth:`ingest_remote`, ticks, subscribers).
+        ``live``; then the session runs on (:meth:`ingest_remote`, ticks, subscribers). Items
+        ingested while storage is read and replayed are stored by the caller (False) and held,
+        then computed.
 
         Returns
         -------
@@ -338,8 +340,12 @@ class LiveHub(LiveRuntime):
                 raise StorageError("the live hub is closed")
             if session_id in self._sessions:
                 return True
-            await self.writer.wait_durable_async(timeout=_STOP_WAIT_S)
-            live = await adopt_running(self, session_id)
+            self._adopting[session_id] = []  # from now on, ingested items are held too
+            try:
+                await self.writer.wait_durable_async(timeout=_STOP_WAIT_S)
+                live = await adopt_running(self, session_id)
+            finally:
+                self._adopting.pop(session_id, None)
             if live is None:
                 return False
             live.runner = asyncio.create_task(
