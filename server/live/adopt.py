@@ -46,7 +46,8 @@ their last beats had come at the pause); beats still queued for the engine when 
 were stored but never computed live, and the replay computes them; the coherence period is
 switched at the stored phase boundaries (the live path switches it at the next tick) and the
 pacer state is not stored (off after adoption); synchrony readings are not stored, so a late
-joiner's history has none until the next one (within 5 s).
+joiner's history has none until the next one (within 5 s); a participant without the ``storage``
+consent had no beats stored, so their live view starts afresh.
 """
 
 from __future__ import annotations
@@ -270,8 +271,9 @@ async def restore_session(
 ) -> LiveSession:
     """The running state of an adopted session, rebuilt from ``stored`` (see the module).
 
-    Takes an engine row of ``compute`` for each participant. Synchronous and free of I/O; the
-    session's outputs from the replay are discarded (nothing is stored or sent again).
+    Takes an engine row of ``compute`` for each participant. Free of I/O (it yields to the
+    event loop between slices of the replay); the session's outputs from the replay are
+    discarded (nothing is stored or sent again).
     """
     t0 = stored.run_start_s
     session = LiveSession(
@@ -303,6 +305,8 @@ async def restore_session(
         ):
             session.markers.append(MarkerMessage.of(session.sid, m))
     for m in sorted((m for m in markers if not m.retracted), key=lambda m: m.time_s):
+        if m.time_s > now:  # (a clock ahead of this host's: the cue engine's time is now)
+            continue
         try:
             session.cues.mark(m.time_s, m.type)
         except SintoniaError:  # pragma: no cover - sorted, finite times
