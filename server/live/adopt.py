@@ -30,18 +30,33 @@ keeps in memory is rebuilt from what the dead process stored, and nothing is sto
   cooldown (no cue before ``min_gap_s`` from the adoption) and sees the stored markers
   (grounding).
 
+Beats that arrive while the adoption reads and replays storage are not lost to the live view:
+from the moment it begins, :meth:`LiveRuntime.ingest_remote` holds a copy of each item (and
+returns False, so the ingest route stores it, as for any session not live here); once storage is
+replayed, the held beats after each participant's last stored one are computed, with no await in
+between. The replay yields to the event loop every :data:`_REPLAY_SLICE` beats, so that the
+other live sessions go on meanwhile (an hour of a dyad, about 9,000 beats, takes a few hundred
+ms of work).
+
 Known differences from the dead process's memory: the decay of a silent participant's reading
 (ticks at host instants, which are not stored) is not replayed, so after a silence the tracker's
 confidence follows the batch replay (:func:`hrv.arousal.replay_arousal`, what the review shows);
-the coherence period is switched at the stored phase boundaries (the live path switches it at
-the next tick) and the pacer state is not stored (off after adoption); synchrony readings are
-not stored, so a late joiner's history has none until the next one (within 5 s).
+the decay the live path gives a participant at a resume is replayed at the resume's time (as if
+their last beats had come at the pause); beats still queued for the engine when a pause came
+were stored but never computed live, and the replay computes them; the coherence period is
+switched at the stored phase boundaries (the live path switches it at the next tick) and the
+pacer state is not stored (off after adoption); synchrony readings are not stored, so a late
+joiner's history has none until the next one (within 5 s); a participant without the ``storage``
+consent had no beats stored, so their live view starts afresh.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import itertools
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -49,9 +64,12 @@ import numpy as np
 
 from hrv.errors import SintoniaError
 from hrv.stream import StreamUpdates
-from sensor.types import DeviceEvent, DeviceEventKind
+from sensor.quality import split_corrupt
+from sensor.types import BeatBatch, DeviceEvent, DeviceEventKind, SourceItem
 from server.live.compute import LiveCompute
+from server.live.ratelimit import TokenBucket
 from server.live.records import Loaded, load_session
+from server.live.runtime import LiveRuntime, RunningSession
 from server.live.session import (
     _NO_BEAT_S as NO_BEAT_S,
 )
@@ -61,17 +79,37 @@ from server.live.session import (
     LiveSession,
     phase_template,
 )
+from server.live.sources import IdleSource
 from server.live.state import DROPOUT_KINDS, LiveParticipant
 from server.messages import MarkerMessage
 from server.readmodel import PAUSE_MARKERS
-from server.storage import BeatPage, DeviceEventRecord, Marker, PhaseEvent, Session, Store
+from server.storage import (
+    BeatPage,
+    DeviceEventRecord,
+    Marker,
+    PhaseEvent,
+    Session,
+    StateConflictError,
+    Store,
+)
 
-__all__ = ["ADOPTABLE_KINDS", "Stored", "adoptable", "load_stored", "restore_session"]
+__all__ = [
+    "ADOPTABLE_KINDS",
+    "Stored",
+    "adopt_running",
+    "adoptable",
+    "fence",
+    "load_stored",
+    "restore_session",
+]
 
 _log = logging.getLogger(__name__)
 
 #: Source kinds whose beats reach any process (the ingest protocol): only these can be adopted.
 ADOPTABLE_KINDS: Final[frozenset[str]] = frozenset({"remote"})
+
+#: Beats replayed between two turns of the event loop (about 10 ms of work on this machine).
+_REPLAY_SLICE: Final[int] = 256
 
 #: Device events the live path does not give to the session (stored counts of corrupt values).
 _NOT_SESSION_EVENTS: Final[frozenset[str]] = frozenset({"invalid_rr"})
@@ -99,6 +137,102 @@ class Stored:
             return float(max(openings))
         start = self.record.started_at_s
         return float(start if start is not None else self.record.created_at_s)
+
+
+async def adopt_running(runtime: LiveRuntime, session_id: int) -> RunningSession | None:
+    """Read a live session from storage, rebuild it and register it in ``runtime`` (its tasks
+    are the caller's to start); None, with nothing changed, when it cannot be adopted.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown session.
+    StateConflictError
+        Its stored status is not ``live``.
+    """
+    stored = await asyncio.to_thread(load_stored, runtime.store, session_id)
+    if stored.record.status != "live":
+        raise StateConflictError(
+            f"cannot adopt session {session_id}", expected="live", actual=stored.record.status
+        )
+    if not adoptable(stored.people):
+        return None
+    session = await restore_session(
+        stored,
+        clock=runtime._clock,
+        history_s=runtime.settings.history_s,
+        compute=runtime._compute,
+    )
+    # from here on nothing is awaited: the items held while storage was read and replayed
+    # (the caller stored them) go to the engine, then ingest goes the usual way
+    rate, capacity = runtime.rate_cap
+    live = RunningSession(session, IdleSource(), TokenBucket(rate, capacity))
+    runtime._sessions[session_id] = live
+    runtime._sync_coherence(live)
+    runtime._ensure_compute()
+    _take_held(runtime, live, stored, runtime._adopting.get(session_id, []))
+    return live
+
+
+def _take_held(
+    runtime: LiveRuntime, live: RunningSession, stored: Stored, held: list[SourceItem]
+) -> None:
+    """Compute the items ingested during the adoption (already stored by the ingest route):
+    each participant's beats after the last one replayed from storage (the others were in it);
+    a paused participant's are dropped, as the live path drops them."""
+    session = live.session
+    until = {
+        pid: float(page.beat_time_s[-1]) if len(page.beat_time_s) else -math.inf
+        for pid, page in stored.beats.items()
+    }
+    for item in held:
+        p = session.participant_for(item.participant)
+        if p is None or p.paused or p.erased:
+            continue
+        if not isinstance(item, BeatBatch):
+            session.device_event(p, item)
+            runtime._carry_out_now(live)
+            continue
+        kept, _corrupt = split_corrupt(item)
+        for batch in kept:
+            new = np.flatnonzero(batch.beat_times_s > until.get(p.pid, -math.inf))
+            if new.size == 0:
+                continue
+            k = int(new[0])
+            part = dataclasses.replace(
+                batch,
+                rr_ms=batch.rr_ms[k:],
+                rr_raw=None if batch.rr_raw is None else batch.rr_raw[k:],
+                beat_times_s=batch.beat_times_s[k:],
+                seq=batch.seq + k,
+                gap_before=batch.gap_before and k == 0,
+            )
+            until[p.pid] = float(part.beat_times_s[-1])
+            runtime._pending.append((p, part, runtime._clock()))
+    if runtime._wake is not None and runtime._pending:
+        runtime._wake.set()
+
+
+def fence(runtime: LiveRuntime, session_id: int) -> RunningSession | None:
+    """Take a session out of ``runtime`` at once (its lease was lost): no longer live, nothing
+    more computed, stored or sent for it (its queued beats and engine rows dropped, its
+    subscriptions ended). Returns it (its tasks still to be cancelled), None if not live."""
+    live = runtime._sessions.pop(session_id, None)
+    if live is None:
+        return None
+    live.abandoned = True
+    live.stopping = True
+    if live.emit_handle is not None:
+        live.emit_handle.cancel()
+        live.emit_handle = None
+    rows = {row for row in live.session.rows() if row >= 0}
+    runtime._pending = [item for item in runtime._pending if item[0].row not in rows]
+    for p in live.participants.values():
+        if p.row >= 0:
+            runtime._compute.release_row(p.row)
+        p.row = -1
+    runtime._fanout.end(session_id)
+    return live
 
 
 def adoptable(people: list[Loaded]) -> bool:
@@ -132,13 +266,14 @@ def load_stored(store: Store, session_id: int, *, beats: bool = True) -> Stored:
     )
 
 
-def restore_session(
+async def restore_session(
     stored: Stored, *, clock: Any, history_s: float, compute: LiveCompute
 ) -> LiveSession:
     """The running state of an adopted session, rebuilt from ``stored`` (see the module).
 
-    Takes an engine row of ``compute`` for each participant. Synchronous and free of I/O; the
-    session's outputs from the replay are discarded (nothing is stored or sent again).
+    Takes an engine row of ``compute`` for each participant. Free of I/O (it yields to the
+    event loop between slices of the replay); the session's outputs from the replay are
+    discarded (nothing is stored or sent again).
     """
     t0 = stored.run_start_s
     session = LiveSession(
@@ -158,8 +293,11 @@ def restore_session(
     periods = _coherence_periods(session)
     for p in session.participants.values():
         p.row = compute.take_row()
-        _replay_participant(session, p, compute, stored, markers, periods)
-    session.take_beats(now)  # what the replay computed counts as sent: late joiners get it
+        await _replay_participant(session, p, compute, stored, markers, periods)
+    for p in session.participants.values():  # what the replay computed counts as sent (as
+        if p.pending and p.visible:  # LiveSession.take_beats): late joiners get it
+            p.emitted_until_s = float(p.pending[-1].time_s[-1])
+        p.pending.clear()
     for m in markers:
         if m.participant_id is None or (
             m.participant_id in session.participants
@@ -167,6 +305,8 @@ def restore_session(
         ):
             session.markers.append(MarkerMessage.of(session.sid, m))
     for m in sorted((m for m in markers if not m.retracted), key=lambda m: m.time_s):
+        if m.time_s > now:  # (a clock ahead of this host's: the cue engine's time is now)
+            continue
         try:
             session.cues.mark(m.time_s, m.type)
         except SintoniaError:  # pragma: no cover - sorted, finite times
@@ -213,7 +353,7 @@ def _coherence_periods(session: LiveSession) -> list[tuple[float, float | None]]
     return out
 
 
-def _replay_participant(
+async def _replay_participant(
     session: LiveSession,
     p: LiveParticipant,
     compute: LiveCompute,
@@ -248,7 +388,7 @@ def _replay_participant(
     n = t_all.size
     for t_cut, _, kind, payload in cuts:
         j = max(i, int(np.searchsorted(t_all, t_cut, side="right")))
-        _push(session, p, compute, page, i, j)
+        await _push(session, p, compute, page, i, j)
         i = j
         if kind == "period":
             every_now = payload
@@ -276,7 +416,7 @@ def _replay_participant(
             )
             if ev.kind in DROPOUT_KINDS and compute.pending(p.row) > 0:
                 _apply(session, p, compute.flush([p.row]))
-    _push(session, p, compute, page, i, n)
+    await _push(session, p, compute, page, i, n)
     p.paused = paused
 
 
@@ -293,7 +433,7 @@ def _resume_tick(session: LiveSession, p: LiveParticipant, silent_s: float) -> N
         _log.warning("adopted session %d: tick of participant %d: %s", session.sid, p.pid, exc)
 
 
-def _push(
+async def _push(
     session: LiveSession,
     p: LiveParticipant,
     compute: LiveCompute,
@@ -310,23 +450,26 @@ def _push(
     for lo, hi in itertools.pairwise(bounds):
         if page.gap_before[lo] and compute.pending(p.row) > 0:
             _apply(session, p, compute.flush([p.row]))
-        try:
-            up = compute.engine.push(
-                np.full(hi - lo, p.row, dtype=np.int64),
-                page.rr_ms[lo:hi],
-                page.beat_time_s[lo:hi],
-                np.asarray(page.contact[lo:hi], dtype=np.int8),
-            )
-        except (SintoniaError, ValueError) as exc:
-            _log.warning(
-                "adopted session %d: %d stored beats of participant %d not replayed: %s",
-                session.sid,
-                hi - lo,
-                p.pid,
-                exc,
-            )
-            continue
-        _apply(session, p, up)
+        for x in range(lo, hi, _REPLAY_SLICE):  # (the engine is streaming-invariant)
+            y = min(hi, x + _REPLAY_SLICE)
+            try:
+                up = compute.engine.push(
+                    np.full(y - x, p.row, dtype=np.int64),
+                    page.rr_ms[x:y],
+                    page.beat_time_s[x:y],
+                    np.asarray(page.contact[x:y], dtype=np.int8),
+                )
+            except (SintoniaError, ValueError) as exc:
+                _log.warning(
+                    "adopted session %d: %d stored beats of participant %d not replayed: %s",
+                    session.sid,
+                    y - x,
+                    p.pid,
+                    exc,
+                )
+                continue
+            _apply(session, p, up)
+            await asyncio.sleep(0)  # the other live sessions go on meanwhile
 
 
 def _apply(session: LiveSession, p: LiveParticipant, up: StreamUpdates) -> None:

@@ -57,14 +57,13 @@ from typing import Any, Final, Protocol
 
 from hrv.errors import ParameterError
 from hrv.stream import StreamConfig
-from server.live.adopt import adoptable, load_stored, restore_session
+from server.live.adopt import adopt_running, fence
 from server.live.ratelimit import TokenBucket
 from server.live.records import erase_in_flight, load_session, store_end
 from server.live.runtime import LiveRuntime, RunningSession
 from server.live.session import COHERENCE_EVERY_S, SYNCHRONY_EVERY_S, LiveSession, phase_template
 from server.live.sources import (
     ACCELERATED_KINDS,
-    IdleSource,
     SourceFactory,
     SourceParticipant,
     SourceSpec,
@@ -351,21 +350,15 @@ class LiveHub(LiveRuntime):
         """Take over a live session no process runs any more (its owner died; issue 16).
 
         Call it once this process holds the session's lease. Only a session whose participants
-        are all ``remote`` can be adopted (their beats reach any process through the ingest
-        protocol); for one with a strap, a simulator or a file (they belonged to the dead
-        process) this returns False and does nothing: the caller marks it interrupted.
-
-        The running state is rebuilt from storage (:mod:`server.live.adopt`) and nothing is
-        stored again: the session clock continues from the run's stored start, the phases from
-        the stored phase events, each participant's engine row, arousal tracker (baseline) and
-        display history from their stored beats replayed through the hub's engine (live ==
-        batch), privacy pauses from the stored markers, consents read fresh. Past cues are
-        stored and not shown again; the cue engine starts with a fresh cooldown from now (no
-        cue within its minimum gap of the adoption). The session's stored status (``live``)
-        is not changed and no phase event or cue is written for the past; then the session
-        runs on: :meth:`ingest_remote` feeds it, its ticker ticks, subscribers get the history
-        and the live messages. Beats stored after the read but before this returns are not
-        shown live (they are stored; the review has them).
+        are all ``remote`` can be adopted; for any other (a strap, simulator or file belonged to
+        the dead process) this returns False and does nothing: the caller marks it interrupted.
+        The running state is rebuilt from storage without storing anything again
+        (:mod:`server.live.adopt`: clock, phases, engine rows and arousal by replaying the
+        stored beats, display history, privacy pauses, fresh consents); past cues are not shown
+        again and the cue engine starts with a fresh cooldown from now. The stored status stays
+        ``live``; then the session runs on (:meth:`ingest_remote`, ticks, subscribers). Items
+        ingested while storage is read and replayed are stored by the caller (False) and held,
+        then computed.
 
         Returns
         -------
@@ -385,24 +378,14 @@ class LiveHub(LiveRuntime):
                 raise StorageError("the live hub is closed")
             if session_id in self._sessions:
                 return True
-            await self.writer.wait_durable_async(timeout=_STOP_WAIT_S)
-            stored = await asyncio.to_thread(load_stored, self.store, session_id)
-            if stored.record.status != "live":
-                raise StateConflictError(
-                    f"cannot adopt session {session_id}",
-                    expected="live",
-                    actual=stored.record.status,
-                )
-            if not adoptable(stored.people):
+            self._adopting[session_id] = []  # from now on, ingested items are held too
+            try:
+                await self.writer.wait_durable_async(timeout=_STOP_WAIT_S)
+                live = await adopt_running(self, session_id)
+            finally:
+                self._adopting.pop(session_id, None)
+            if live is None:
                 return False
-            session = restore_session(
-                stored, clock=self._clock, history_s=self.settings.history_s, compute=self._compute
-            )
-            rate, capacity = self.rate_cap
-            live = RunningSession(session, IdleSource(), TokenBucket(rate, capacity))
-            self._sessions[session_id] = live
-            self._sync_coherence(live)
-            self._ensure_compute()
             live.runner = asyncio.create_task(
                 self._run_source(live), name=f"sintonia-live-{session_id}-source"
             )
@@ -415,31 +398,17 @@ class LiveHub(LiveRuntime):
     async def abandon_session(self, session_id: int) -> None:
         """Give up a session this process lost the lease of (another process took it over).
 
-        At once, before anything is awaited: the session is no longer live here
-        (:meth:`is_live` False, :meth:`ingest_remote` returns False), nothing of it is computed
-        any more (its queued beats and engine rows are dropped) and nothing derived is stored
-        for it any more (no stop record, phase event, cue or status change; a write already
-        under way in a worker thread completes). Then its tasks are cancelled, its source
-        closed, and its subscribers' iterators end (their WebSockets close and the pages
-        reconnect elsewhere). Raw beats already handed to the writer are still written (the
-        writes are idempotent and the new owner reads storage). Nothing happens for a session
-        that is not live here.
+        At once, before anything is awaited (:func:`server.live.adopt.fence`): it is no longer
+        live here (:meth:`is_live` False, :meth:`ingest_remote` False), nothing of it is
+        computed or stored any more (no stop record, phase event, cue or status change; a write
+        already under way in a worker thread completes), and its subscribers' iterators end
+        (their WebSockets close; the pages reconnect elsewhere). Then its tasks are cancelled and
+        its source closed. Raw beats already handed to the writer are still written (idempotent;
+        the new owner reads storage). Nothing happens for a session not live here.
         """
-        live = self._sessions.pop(session_id, None)
+        live = fence(self, session_id)
         if live is None:
             return
-        live.abandoned = True
-        live.stopping = True
-        if live.emit_handle is not None:
-            live.emit_handle.cancel()
-            live.emit_handle = None
-        rows = set(live.session.rows())
-        self._pending = [item for item in self._pending if item[0].row not in rows]
-        for p in live.participants.values():
-            if p.row >= 0:
-                self._compute.release_row(p.row)
-            p.row = -1
-        self._fanout.end(session_id)
         for task in (live.runner, live.ticker):
             if task is None or task.done() or task is asyncio.current_task():
                 continue

@@ -111,6 +111,8 @@ class LiveRuntime:
         self._beats_messages = 0
         self._writer_checked = -math.inf
         self._writer_backlog = 0
+        #: Items of sessions being adopted (issue 16), held until the replay of storage is done.
+        self._adopting: dict[int, list[SourceItem]] = {}
 
     @property
     def tick_s(self) -> float:
@@ -211,6 +213,9 @@ class LiveRuntime:
         """
         live = self._sessions.get(session_id)
         if live is None or live.stopping:
+            held = self._adopting.get(session_id)
+            if held is not None:  # being adopted: stored by the caller, computed after the replay
+                held.append(item)
             return False
         self._ingest(live, item)
         return True

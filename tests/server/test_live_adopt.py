@@ -26,7 +26,7 @@ from dashboard.phases import DEFAULT_FIRST_SESSION
 from sensor.types import BeatBatch
 from server.live import LiveHub, Subscription
 from server.live.sources import default_source_factory
-from server.messages import BeatsMessage, HistoryMessage, ParticipantBeats
+from server.messages import BeatsMessage, CueMessage, HistoryMessage, ParticipantBeats
 from server.settings import ServerSettings
 from server.storage import BeatWriter, DeviceAssignment, StorageSettings, Store
 from tests.support.live_session import FakeClock
@@ -218,7 +218,7 @@ def written(store: Store, sid: int) -> tuple[Any, ...]:
     """What adopt and abandon must leave alone: phase events, cues, the session's record."""
     return (
         [(e.time_s, e.phase_index, e.action, e.extend_s) for e in store.list_phase_events(sid)],
-        [(c.id, c.time_s) for c in store.list_cues(sid)],
+        [(c.id, c.shown_at_s, c.response) for c in store.list_cues(sid)],
         store.get_session(sid),
     )
 
@@ -251,11 +251,25 @@ def test_an_adopted_session_continues_as_if_uninterrupted(tmp_path: Path) -> Non
             assert isinstance(history_a, HistoryMessage)
             # A dies: it loses its lease (nothing more is written by it), its writer flushed
             await a.hub.abandon_session(sid)
+            # a cue A showed (stored): B must not show it again
+            shown = a.store.add_cue(
+                sid, "grounding", "A cue of A's.", {"cue_id": "c1"}, at_s=T0 + 199.0
+            )
             before = written(a.store, sid)
             assert before[2].status == "live"
 
             async with open_hub(tmp_path / "ab.sqlite", clock_a) as b:
-                assert await b.hub.adopt_session(sid)
+                adopting = asyncio.create_task(b.hub.adopt_session(sid))
+                while sid not in b.hub._adopting:  # B is reading and replaying storage
+                    await asyncio.sleep(0)
+                # the patient's phone sends its next second now: the ingest route stores it
+                # (the session is not live here yet) and B computes it once it has replayed
+                clock_a.t += 1.0
+                during = pat.batch(clock_a.t)
+                assert during is not None
+                assert not b.hub.ingest_remote(sid, during)
+                b.writer.submit(sid, pat_id, during)
+                assert await adopting
                 assert b.hub.is_live(sid)
                 assert written(b.store, sid) == before  # adopt stored nothing
                 late_b = b.hub.subscribe(sid)
@@ -286,17 +300,23 @@ def test_an_adopted_session_continues_as_if_uninterrupted(tmp_path: Path) -> Non
                 )
                 for pid in (pat_id, ther_id):
                     got = per_beat(after_b, pid)
-                    ref = {t: v for t, v in per_beat(after_c, pid).items() if t in got}
                     assert len(got) > 50
-                    # every beat B sent is one C sent, with the same values
-                    assert_same(got, ref)
-                    # and B sent every beat C sent after the last one A had shown
                     shown_a = max(beat_times(history_a, pid), default=-math.inf)
-                    ref_after = {t for t in per_beat(after_c, pid) if shown_a < t <= max(got)}
-                    assert ref_after <= got.keys()
+                    # B's late joiner got (history, then beats) every beat after the last one
+                    # A had shown, each with the values C gave it
+                    for part in history_b.beats:
+                        if part.participant_id == pid:
+                            got.update({t: v for t, v in values(part).items() if t > shown_a})
+                    ref_all = per_beat(after_c, pid)
+                    assert_same(got, {t: v for t, v in ref_all.items() if t in got})
+                    assert {t for t in ref_all if shown_a < t <= max(got)} <= got.keys()
                 # the first-phase arousal baseline (3 min) was complete before the adoption and
                 # carried over: B's readings after it are not "collecting"
                 states = [v[5] for v in per_beat(after_b, pat_id).values()]
+                assert history_b.cue is None
+                assert not [
+                    m for m in after_b if isinstance(m, CueMessage) and m.cue_id == shown.id
+                ]
                 assert states
                 assert "collecting" not in states
 
