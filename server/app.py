@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from server.api import router as api_router
 from server.auth import load_or_create_token
+from server.cluster.coordinator import Coordinator
 from server.context import AppContext
 from server.live import LiveHub, SourceFactory, default_source_factory
 from server.live import router as ws_router
@@ -63,9 +64,6 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store.open(settings.storage)
-        interrupted = store.mark_interrupted_sessions()
-        if interrupted:
-            _log.warning("sessions left live by an earlier run marked interrupted: %s", interrupted)
         writer = BeatWriter(store)
         hub = LiveHub(
             store=store,
@@ -74,12 +72,18 @@ def create_app(
             source_factory=source_factory or default_source_factory(settings),
             clock=clock,
         )
+        # Sessions left live by a process that died: interrupted, or taken over (server.cluster).
+        cluster = Coordinator(store, hub, settings)
+        interrupted = await cluster.start()
+        if interrupted:
+            _log.warning("sessions left live by an earlier run marked interrupted: %s", interrupted)
         token = load_or_create_token(settings.data_dir)
-        app.state.ctx = AppContext(settings, store, writer, token, hub)
+        app.state.ctx = AppContext(settings, store, writer, token, hub, cluster)
         try:
             yield
         finally:
             await hub.aclose()
+            await cluster.aclose()
             writer.close()
             store.close()
 

@@ -15,6 +15,7 @@ from server.settings import ServerSettings
 from server.storage import BeatWriter, Store
 
 if TYPE_CHECKING:
+    from server.cluster.coordinator import Coordinator
     from server.live import LiveHub
 
 __all__ = ["AppContext"]
@@ -30,4 +31,5 @@ class AppContext:
     writer: BeatWriter
     token: str
     hub: LiveHub
+    cluster: Coordinator
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)

@@ -166,6 +166,14 @@ class HealthOut(_Out):
     status: Literal["ok"] = "ok"
     version: str
     database: str = Field(description="'sqlite' or 'postgresql'.")
+    database_ok: bool = Field(
+        default=True, description="whether the last lease renewal reached the database"
+    )
+    broker: str = Field(default="local", description="'local' (one process) or 'redis'.")
+    broker_ok: bool = Field(default=True, description="whether the broker answered a ping now")
+    node: str = Field(default="", description="this server process's id in the cluster")
+    leases_held: int = Field(default=0, description="live sessions this process runs")
+    lease_ttl_s: float = Field(default=5.0, description="lease lifetime, s")
 
 
 class LoginIn(_In):

@@ -35,6 +35,8 @@ REPLAY_DIR_ENV: Final[str] = "SINTONIA_REPLAY_DIR"
 ALLOWED_HOSTS_ENV: Final[str] = "SINTONIA_ALLOWED_HOSTS"
 CLINICIAN_FILES_ENV: Final[str] = "SINTONIA_CLINICIAN_FILE_SOURCES"
 API_DOCS_ENV: Final[str] = "SINTONIA_API_DOCS"
+#: The message broker between server processes (``redis://HOST:PORT/DB``).
+BROKER_URL_ENV: Final[str] = "SINTONIA_BROKER_URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,14 @@ class ServerSettings:
     api_docs : bool
         Serve ``/docs`` and ``/redoc`` (``SINTONIA_API_DOCS=1``); off by default. The OpenAPI
         document ``/openapi.json`` is always served (it holds no data).
+    broker_url : str or None
+        The message broker between server processes (``--broker-url``, ``SINTONIA_BROKER_URL``:
+        ``redis://HOST:PORT/DB``); None: one process (the in-process broker). Needs PostgreSQL.
+    lease_ttl_s : float
+        Lifetime of a live session's lease, s (``--lease-ttl``): another process takes a dead
+        owner's sessions over within about this time.
+    node_id : str or None
+        This process's id among the cluster's (default ``pid-random``).
     """
 
     storage: StorageSettings
@@ -90,6 +100,9 @@ class ServerSettings:
     allowed_hosts: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     api_docs: bool = False
+    broker_url: str | None = None
+    lease_ttl_s: float = 5.0
+    node_id: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -106,6 +119,7 @@ class ServerSettings:
             clinician_file_sources=_flag(env.get(CLINICIAN_FILES_ENV)),
             allowed_hosts=hosts,
             api_docs=_flag(env.get(API_DOCS_ENV)),
+            broker_url=env.get(BROKER_URL_ENV, "").strip() or None,
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Request, status
@@ -57,10 +58,24 @@ async def _live_session(
 ) -> None:
     """404 unless visible; 409 unless the live hub runs the session."""
     session = await asyncio.to_thread(visible_session, ctx, principal, session_id)
-    if not ctx.hub.is_live(session_id):
+    # live here, or (several processes) live in the one that holds its lease
+    elsewhere = ctx.cluster.distributed and session.status == "live"
+    if not ctx.hub.is_live(session_id) and not elsewhere:
         raise StateConflictError(
             f"cannot {action} session {session_id}", expected="live", actual=session.status
         )
+
+
+async def _phase(
+    ctx: AppContext, session_id: int, op: str, actor: str, **kw: Any
+) -> dict[str, Any]:
+    """A phase command where the session runs; its ``phase`` message."""
+    out = await ctx.cluster.command(session_id, op, actor=actor, **kw)
+    if out is None:  # the hub always answers a phase command with its message
+        raise StateConflictError(
+            f"cannot change the phase of session {session_id}", expected="live", actual="gone"
+        )
+    return out
 
 
 def _require_member(ctx: AppContext, session_id: int, participant_id: int) -> None:
@@ -85,7 +100,7 @@ async def advance_phase(session_id: int, request: Request, principal: Auth) -> P
     (or if it is already in its last phase and the hub refuses)."""
     ctx = context(request)
     await _live_session(ctx, principal, session_id, "advance the phase of")
-    return _phase_out(session_id, await ctx.hub.advance_phase(session_id, actor=principal.actor))
+    return _phase_out(session_id, await _phase(ctx, session_id, "advance_phase", principal.actor))
 
 
 @router.post(
@@ -101,9 +116,8 @@ async def extend_phase(
     """Later phases keep their planned durations; the projected end moves. 409 unless live."""
     ctx = context(request)
     await _live_session(ctx, principal, session_id, "extend the phase of")
-    return _phase_out(
-        session_id, await ctx.hub.extend_phase(session_id, body.by_s, actor=principal.actor)
-    )
+    changed = await _phase(ctx, session_id, "extend_phase", principal.actor, by_s=body.by_s)
+    return _phase_out(session_id, changed)
 
 
 def _add_marker(ctx: AppContext, principal: Principal, session_id: int, body: MarkerIn) -> Marker:
@@ -136,7 +150,7 @@ async def add_marker(
     ctx = context(request)
     await _live_session(ctx, principal, session_id, "add a marker to")
     marker = await asyncio.to_thread(_add_marker, ctx, principal, session_id, body)
-    await ctx.hub.marker_added(session_id, marker)
+    await ctx.cluster.command(session_id, "marker_added", marker_id=marker.id)
     return MarkerOut.model_validate(marker)
 
 
@@ -199,7 +213,7 @@ async def undo_marker(
     ctx = context(request)
     await _live_session(ctx, principal, session_id, "undo a marker of")
     marker = await asyncio.to_thread(_undo, ctx, principal, session_id, marker_id)
-    await ctx.hub.marker_changed(session_id, marker)
+    await ctx.cluster.command(session_id, "marker_changed", marker_id=marker.id)
     return MarkerChangeOut(retracted=MarkerOut.model_validate(marker))
 
 
@@ -225,7 +239,7 @@ async def retract_marker(
         reason=body.reason,
         action="marker.retract",
     )
-    await ctx.hub.marker_changed(session_id, marker)
+    await ctx.cluster.command(session_id, "marker_changed", marker_id=marker.id)
     return MarkerChangeOut(retracted=MarkerOut.model_validate(marker))
 
 
@@ -252,8 +266,8 @@ async def correct_marker(
         note=body.note,
         reason=body.reason,
     )
-    await ctx.hub.marker_changed(session_id, old)
-    await ctx.hub.marker_added(session_id, new)
+    await ctx.cluster.command(session_id, "marker_changed", marker_id=old.id)
+    await ctx.cluster.command(session_id, "marker_added", marker_id=new.id)
     return MarkerChangeOut(
         retracted=MarkerOut.model_validate(old), correction=MarkerOut.model_validate(new)
     )
@@ -304,8 +318,11 @@ async def respond_to_cue(
     """Recorded once (409 if the cue was already answered); a live dashboard hides the card."""
     ctx = context(request)
     cue = await asyncio.to_thread(_respond, ctx, principal, session_id, cue_id, body)
-    if ctx.hub.is_live(session_id):
-        await ctx.hub.cue_responded(session_id, cue_id, body.response)
+    if ctx.hub.is_live(session_id) or ctx.cluster.distributed:
+        with contextlib.suppress(StateConflictError):  # stored; a page not live just reloads
+            await ctx.cluster.command(
+                session_id, "cue_responded", cue_id=cue_id, response=body.response
+            )
     return CueOut.model_validate(cue)
 
 
@@ -324,8 +341,12 @@ async def privacy_pause(
     ctx = context(request)
     await _live_session(ctx, principal, session_id, "pause a stream of")
     await asyncio.to_thread(_require_member, ctx, session_id, body.participant_id)
-    await ctx.hub.set_privacy_pause(
-        session_id, body.participant_id, body.paused, actor=principal.actor
+    await ctx.cluster.command(
+        session_id,
+        "set_privacy_pause",
+        participant_id=body.participant_id,
+        paused=body.paused,
+        actor=principal.actor,
     )
     await asyncio.to_thread(
         ctx.store.audit,
@@ -352,5 +373,5 @@ async def set_pacer(session_id: int, body: PacerIn, request: Request, principal:
     session is live."""
     ctx = context(request)
     await _live_session(ctx, principal, session_id, "set the pacer of")
-    await ctx.hub.set_pacer(session_id, body.on)
+    await ctx.cluster.command(session_id, "set_pacer", on=body.on)
     return PacerOut(session_id=session_id, on=body.on)

@@ -150,7 +150,7 @@ async def erase_participant_data(
         session_id=session_id,
         actor=principal.actor,
     )
-    await ctx.hub.participant_erased(participant_id, action, session_id=session_id)
+    await ctx.cluster.participant_erased(participant_id, action, session_id=session_id)
     return _erasure_out(report)
 
 
@@ -201,7 +201,7 @@ async def grant_consent(
     """Versioned and timestamped; for one session or all. A live session picks it up at once."""
     ctx = context(request)
     consent = await asyncio.to_thread(_grant, ctx, principal, participant_id, body)
-    await ctx.hub.consent_changed(participant_id)
+    await ctx.cluster.consent_changed(participant_id)
     return ConsentOut.model_validate(consent)
 
 
@@ -254,7 +254,7 @@ async def revoke_consent(
     ctx = context(request)
     participant, revocation = await asyncio.to_thread(_revoke, ctx, principal, participant_id, body)
     if revocation.revoked:
-        await ctx.hub.consent_changed(participant_id)
+        await ctx.cluster.consent_changed(participant_id)
     return RevocationOut(
         revoked=[ConsentOut.model_validate(c) for c in revocation.revoked],
         erasure=None if revocation.erasure is None else _erasure_out(revocation.erasure),

@@ -219,5 +219,5 @@ async def stop_session(session_id: int, request: Request, principal: Auth) -> Se
     ctx = context(request)
     session = await asyncio.to_thread(visible_session, ctx, principal, session_id)
     require_status(session, ("live",), "stop")
-    await ctx.hub.stop_session(session_id, actor=principal.actor)
+    await ctx.cluster.command(session_id, "stop_session", actor=principal.actor)
     return await asyncio.to_thread(session_detail, ctx, session_id)

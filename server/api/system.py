@@ -64,9 +64,21 @@ _VERSION: Final[str] = _version()
     response_model=HealthOut,
     tags=["system"],
 )
-def health(request: Request) -> HealthOut:
-    """Answers while the server runs; says which database it uses. Needs no credentials."""
-    return HealthOut(version=_VERSION, database=context(request).store.dialect)
+async def health(request: Request) -> HealthOut:
+    """Answers while the server runs: its database and broker, and how many live sessions this
+    process runs under a lease (no session ids). Needs no credentials."""
+    ctx = context(request)
+    c = await ctx.cluster.status()
+    return HealthOut(
+        version=_VERSION,
+        database=ctx.store.dialect,
+        database_ok=c.database_ok,
+        broker=c.broker,
+        broker_ok=c.broker_ok,
+        node=c.node,
+        leases_held=c.leases_held,
+        lease_ttl_s=c.lease_ttl_s,
+    )
 
 
 def _address(request: Request) -> str | None:

@@ -241,6 +241,19 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if args.allowed_host:
         settings = replace(settings, allowed_hosts=(*settings.allowed_hosts, *args.allowed_host))
+    if args.broker_url:
+        settings = replace(settings, broker_url=args.broker_url)
+    if not 0.5 <= args.lease_ttl <= 600:
+        print("sintonia serve: --lease-ttl must be between 0.5 and 600 s", file=sys.stderr)
+        return _USAGE_ERROR
+    settings = replace(settings, lease_ttl_s=args.lease_ttl)
+    if settings.broker_url and not settings.storage.database_url:
+        print(
+            "sintonia serve: --broker-url (several processes) needs a PostgreSQL database "
+            "(--database-url)",
+            file=sys.stderr,
+        )
+        return _USAGE_ERROR
     if args.allow_remote and not settings.allowed_hosts:
         note = (
             "only the loopback names and the bind address are served: set "
@@ -342,6 +355,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=[],
         metavar="NAME",
         help="a host name clients use (Host header); repeatable",
+    )
+    p.add_argument(
+        "--broker-url",
+        metavar="URL",
+        help="several server processes on one PostgreSQL database: their message broker "
+        "(redis://HOST:PORT/DB; also SINTONIA_BROKER_URL)",
+    )
+    p.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="a live session's lease, s: another process takes a dead one's sessions over "
+        "within about this time (default 5)",
     )
     p.set_defaults(func=_serve)
 

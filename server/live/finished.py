@@ -25,7 +25,7 @@ from server.messages import (
     SessionMessage,
 )
 from server.readmodel import PersonRecord, SessionRecord, load_session_record
-from server.storage import Store
+from server.storage import ConsentPurpose, Store
 
 __all__ = ["finished_history"]
 
@@ -97,18 +97,22 @@ def _phase(record: SessionRecord) -> PhaseMessage | None:
     )
 
 
-def finished_history(store: Store, session_id: int) -> HistoryMessage:
-    """The ``history`` message of a session that is not live: everything, from storage.
+def finished_history(
+    store: Store, session_id: int, purpose: ConsentPurpose = "review"
+) -> HistoryMessage:
+    """The ``history`` message of a session from storage: everything so far.
 
-    Only participants with an active ``review`` consent are included (the view of a finished
-    session is a review); the others are listed as not visible.
+    Only participants with an active consent for ``purpose`` are included: ``review`` for a
+    session that is no longer live (its view is a review), ``live_display`` for a live session
+    that another server process runs (:mod:`server.cluster`); the others are listed as not
+    visible.
 
     Raises
     ------
     server.storage.RecordNotFoundError
         Unknown session.
     """
-    record = load_session_record(store, session_id, purpose="review")
+    record = load_session_record(store, session_id, purpose=purpose)
     session = record.session
     included = {p.participant.id for p in record.participants}
     infos = []

@@ -53,10 +53,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from hrv.errors import ParameterError
 from hrv.stream import StreamConfig
+from server.live.adopt import adopt_running, fence
 from server.live.ratelimit import TokenBucket
 from server.live.records import erase_in_flight, load_session, store_end
 from server.live.runtime import LiveRuntime, RunningSession
@@ -82,12 +83,28 @@ from server.storage import (
     Store,
 )
 
-__all__ = ["COHERENCE_EVERY_S", "SYNCHRONY_EVERY_S", "HubStats", "LiveHub"]
+__all__ = ["COHERENCE_EVERY_S", "SYNCHRONY_EVERY_S", "ClusterHooks", "HubStats", "LiveHub"]
 
 _log = logging.getLogger(__name__)
 
 #: How long a stop waits for the source's runner to finish before cancelling it, s.
 _STOP_WAIT_S: Final[float] = 5.0
+
+
+class ClusterHooks(Protocol):
+    """What the hub asks of the cluster (:class:`server.cluster.coordinator.Coordinator`)."""
+
+    async def claim(self, session_id: int) -> bool:
+        """Take the session's lease before running it; False: another process runs it."""
+        ...
+
+    async def release(self, session_id: int) -> None:
+        """The session stopped (its end is stored): give its lease up."""
+        ...
+
+    def publish(self, session_id: int, envelope: Envelope) -> None:
+        """Hand one broadcast message to the other processes (never blocks)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +210,17 @@ class LiveHub(LiveRuntime):
         self._factory = source_factory
         self._lock = asyncio.Lock()
         self._closed = False
+        self._cluster: ClusterHooks | None = None
+
+    @property
+    def cluster(self) -> ClusterHooks | None:
+        """The cluster's hooks (None: this process is alone and needs no lease)."""
+        return self._cluster
+
+    @cluster.setter
+    def cluster(self, hooks: ClusterHooks | None) -> None:
+        self._cluster = hooks
+        self._fanout.tap = None if hooks is None else hooks.publish
 
     # ================================================================== public API
     @property
@@ -276,10 +304,21 @@ class LiveHub(LiveRuntime):
                 duration_s=template.total_s,
                 clock=self._clock,
             )
-            source = await asyncio.to_thread(self._factory, spec)  # may read a file
-            record = await asyncio.to_thread(
-                self.store.start_session, session_id, actor=actor, at_s=t0
-            )
+            if self._cluster is not None and not await self._cluster.claim(session_id):
+                raise StateConflictError(
+                    f"cannot start session {session_id}",
+                    expected="planned or interrupted",
+                    actual="run by another server process",
+                )
+            try:
+                source = await asyncio.to_thread(self._factory, spec)  # may read a file
+                record = await asyncio.to_thread(
+                    self.store.start_session, session_id, actor=actor, at_s=t0
+                )
+            except BaseException:
+                if self._cluster is not None:
+                    await self._cluster.release(session_id)
+                raise
             session = LiveSession(
                 record.id,
                 [person for person, _ in people],
@@ -306,6 +345,81 @@ class LiveHub(LiveRuntime):
             )
             _log.info("session %d live (speed %.3g)", session_id, speed)
             return record
+
+    async def adopt_session(self, session_id: int) -> bool:
+        """Take over a live session no process runs any more (its owner died; issue 16).
+
+        Call it once this process holds the session's lease. Only a session whose participants
+        are all ``remote`` can be adopted; for any other (a strap, simulator or file belonged to
+        the dead process) this returns False and does nothing: the caller marks it interrupted.
+        The running state is rebuilt from storage without storing anything again
+        (:mod:`server.live.adopt`: clock, phases, engine rows and arousal by replaying the
+        stored beats, display history, privacy pauses, fresh consents); past cues are not shown
+        again and the cue engine starts with a fresh cooldown from now. The stored status stays
+        ``live``; then the session runs on (:meth:`ingest_remote`, ticks, subscribers). Items
+        ingested while storage is read and replayed are stored by the caller (False) and held,
+        then computed.
+
+        Returns
+        -------
+        bool
+            True if the session runs here now (also when it already did), False if it cannot
+            be adopted.
+
+        Raises
+        ------
+        RecordNotFoundError
+            Unknown session.
+        StateConflictError
+            Its stored status is not ``live``.
+        """
+        async with self._lock:
+            if self._closed:
+                raise StorageError("the live hub is closed")
+            if session_id in self._sessions:
+                return True
+            self._adopting[session_id] = []  # from now on, ingested items are held too
+            try:
+                await self.writer.wait_durable_async(timeout=_STOP_WAIT_S)
+                live = await adopt_running(self, session_id)
+            finally:
+                self._adopting.pop(session_id, None)
+            if live is None:
+                return False
+            live.runner = asyncio.create_task(
+                self._run_source(live), name=f"sintonia-live-{session_id}-source"
+            )
+            live.ticker = asyncio.create_task(
+                self._tick_loop(live), name=f"sintonia-live-{session_id}-ticker"
+            )
+            _log.info("session %d adopted", session_id)
+            return True
+
+    async def abandon_session(self, session_id: int) -> None:
+        """Give up a session this process lost the lease of (another process took it over).
+
+        At once, before anything is awaited (:func:`server.live.adopt.fence`): it is no longer
+        live here (:meth:`is_live` False, :meth:`ingest_remote` False), nothing of it is
+        computed or stored any more (no stop record, phase event, cue or status change; a write
+        already under way in a worker thread completes), and its subscribers' iterators end
+        (their WebSockets close; the pages reconnect elsewhere). Then its tasks are cancelled and
+        its source closed. Raw beats already handed to the writer are still written (idempotent;
+        the new owner reads storage). Nothing happens for a session not live here.
+        """
+        live = fence(self, session_id)
+        if live is None:
+            return
+        for task in (live.runner, live.ticker):
+            if task is None or task.done() or task is asyncio.current_task():
+                continue
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        try:
+            await live.source.aclose()
+        except Exception:
+            _log.exception("closing the source of abandoned session %d", session_id)
+        _log.info("session %d abandoned (another process owns it)", session_id)
 
     async def stop_session(
         self, session_id: int, *, actor: str = "system", reason: str = "requested"
@@ -591,6 +705,8 @@ class LiveHub(LiveRuntime):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if live.abandoned:  # another process owns it now: store nothing (abandon_session)
+            return await asyncio.to_thread(self.store.get_session, sid)
         # compute what this session still has queued, then flush the engine's look-ahead
         if live.emit_handle is not None:
             live.emit_handle.cancel()
@@ -605,6 +721,8 @@ class LiveHub(LiveRuntime):
         wait = live.bucket.wait(asyncio.get_running_loop().time())
         if wait > 0:
             await asyncio.sleep(wait)
+        if live.fenced():  # abandoned while waiting
+            return await asyncio.to_thread(self.store.get_session, sid)
         self._emit_beats(live)
         status = session.phases.status(t_end)
         end_actor = None if actor == "system" else actor
@@ -619,8 +737,12 @@ class LiveHub(LiveRuntime):
         self._fanout.broadcast(sid, session.session_message("stopped", t_end, reason))
         self._fanout.end(sid)
         for p in session.participants.values():
-            self._compute.release_row(p.row)
+            if p.row >= 0:
+                self._compute.release_row(p.row)
             p.row = -1
-        del self._sessions[sid]
+        if self._sessions.get(sid) is live:
+            del self._sessions[sid]
+        if self._cluster is not None:
+            await self._cluster.release(sid)
         _log.info("session %d stopped (%s)", sid, reason)
         return record

@@ -62,6 +62,8 @@ class RunningSession:
     runner: asyncio.Task[None] | None = None
     ticker: asyncio.Task[None] | None = None
     stopping: bool = False
+    #: Another process owns the session now (issue 16): nothing more is stored for it.
+    abandoned: bool = False
     emit_handle: asyncio.TimerHandle | None = None
     #: The coherence period last given to the engine for this session's rows (NaN: none yet).
     coherence_every: float | None = math.nan
@@ -69,6 +71,10 @@ class RunningSession:
     @property
     def sid(self) -> int:
         return self.session.sid
+
+    def fenced(self) -> bool:
+        """Whether another process owns the session now (store nothing more for it)."""
+        return self.abandoned
 
     @property
     def participants(self) -> dict[int, LiveParticipant]:
@@ -105,6 +111,8 @@ class LiveRuntime:
         self._beats_messages = 0
         self._writer_checked = -math.inf
         self._writer_backlog = 0
+        #: Items of sessions being adopted (issue 16), held until the replay of storage is done.
+        self._adopting: dict[int, list[SourceItem]] = {}
 
     @property
     def tick_s(self) -> float:
@@ -143,6 +151,8 @@ class LiveRuntime:
         """Carry out what the session produced, in order: store first, then send."""
         items = live.session.take_outputs() if outputs is None else outputs
         for item in items:
+            if live.abandoned:
+                return  # fenced: another process owns the session (LiveHub.abandon_session)
             if isinstance(item, StorePhase):
                 await asyncio.to_thread(store_phase, self.store, live.sid, item)
             elif isinstance(item, StoreCue):
@@ -203,6 +213,9 @@ class LiveRuntime:
         """
         live = self._sessions.get(session_id)
         if live is None or live.stopping:
+            held = self._adopting.get(session_id)
+            if held is not None:  # being adopted: stored by the caller, computed after the replay
+                held.append(item)
             return False
         self._ingest(live, item)
         return True

@@ -68,6 +68,12 @@ class SessionClock:
         self._wall0 = self._clock()
         self.anchored = True
 
+    def anchor_at(self, wall0_s: float) -> None:
+        """Run from ``start_s`` at host time ``wall0_s`` (a session taken over by another
+        process: its clock continues from its stored start)."""
+        self._wall0 = float(wall0_s)
+        self.anchored = True
+
     def now(self) -> float:
         """Session time now, s."""
         if not self.anchored:

@@ -258,6 +258,8 @@ class Fanout:
 
     def __init__(self) -> None:
         self._subs: dict[int, set[Subscription]] = {}
+        #: Called with every broadcast message, subscribers or not (the cluster's publisher).
+        self.tap: Callable[[int, Envelope], None] | None = None
 
     def subscribe(self, session_id: int, *, register: bool = True) -> Subscription:
         """A new subscription of the session (registered for its messages unless told not)."""
@@ -280,10 +282,12 @@ class Fanout:
     def broadcast(self, session_id: int, message: Any) -> None:
         """Queue ``message`` (serialised at most once) for every subscriber of the session."""
         subs = self._subs.get(session_id)
-        if not subs:
+        if not subs and self.tap is None:
             return
         env = Envelope(message)
-        for sub in list(subs):
+        if self.tap is not None:
+            self.tap(session_id, env)
+        for sub in list(subs or ()):
             sub.put(env)
 
     def redact(self, session_id: int, participant_id: int) -> None:

@@ -200,7 +200,11 @@ async def session_socket(
             await conn.send_text(history.model_dump_json())
         await conn.close(1000, "session stopped")
         return
-    sub = ctx.hub.subscribe(session_id, history_s=history_s)
+    if record.status == "live" and not ctx.hub.is_live(session_id) and ctx.cluster.distributed:
+        # run by another server process: the session so far from storage, then its messages
+        sub = ctx.cluster.relay_subscription(session_id)
+    else:
+        sub = ctx.hub.subscribe(session_id, history_s=history_s)
     sender = asyncio.create_task(_send(conn, sub))
     receiver = asyncio.create_task(conn.wait_disconnect())
     try:

@@ -39,7 +39,9 @@ from dashboard.vocab import CONSENT_WORDS
 from sensor.types import BeatBatch
 from server.api._common import StorageErrorRoute, context, visible_participant, visible_session
 from server.auth import Principal, require_auth
+from server.cluster.broker import BrokerError
 from server.context import AppContext
+from server.readmodel import privacy_pauses
 from server.remote.clock import save_clock
 from server.remote.links import (
     JoinLink,
@@ -316,7 +318,7 @@ async def join_consent(token: str, body: JoinConsentIn, request: Request) -> Joi
     link = await asyncio.to_thread(change)
     if not body.granted and body.purpose == "storage":
         registry(request.app).revoke(link.id, CLOSE_NO_CONSENT, "storage consent revoked")
-    await ctx.hub.consent_changed(link.participant_id)
+    await ctx.cluster.consent_changed(link.participant_id)
     return await asyncio.to_thread(_info, ctx, link)
 
 
@@ -544,9 +546,27 @@ async def _beats(
         gap_before=msg.gap_before,
     )
     if not ctx.hub.ingest_remote(link.session_id, batch):
+        # not run here: stored first all the same (unless the person's stream is paused: a
+        # pause stops storage too), then handed to the process that runs it
+        if await asyncio.to_thread(_paused, ctx, link.session_id, link.participant_id):
+            await acks.put((msg.seq, -1))
+            return
         ctx.writer.submit(link.session_id, link.participant_id, batch)
-    ticket = ctx.writer.stats.submitted_items - 1
+        ticket = ctx.writer.stats.submitted_items - 1
+        try:
+            await ctx.cluster.forward_ingest(link.session_id, link.participant_id, batch)
+        except BrokerError as exc:  # stored; the owner's trace misses them until review
+            _log.warning("beats of session %d not forwarded: %s", link.session_id, exc)
+    else:
+        ticket = ctx.writer.stats.submitted_items - 1
     stats.beats_received += len(batch)
     stats.last_beat_server_s = now
     stats.last_upload_delay_s = max(0.0, now - float(times[-1]))
     await acks.put((msg.seq, ticket))
+
+
+def _paused(ctx: AppContext, session_id: int, participant_id: int) -> bool:
+    """Whether the participant's stream is in a privacy pause, from the stored markers (what a
+    process that does not run the session knows of it)."""
+    pauses = privacy_pauses(ctx.store.list_markers(session_id), end_s=float("inf"))
+    return any(p.participant_id == participant_id and p.end_s == float("inf") for p in pauses)

@@ -44,6 +44,7 @@ __all__ = [
     "audit_log",
     "beats",
     "clinicians",
+    "cluster",
     "consents",
     "cues",
     "device_events",
@@ -52,6 +53,7 @@ __all__ = [
     "metadata",
     "participants",
     "phase_events",
+    "session_leases",
     "session_participants",
     "sessions",
 ]
@@ -438,4 +440,41 @@ join_links: Final = sa.Table(
     sa.Column("clock_span_s", sa.Double(), nullable=True),
     _time("clock_updated_at_s", nullable=True),
     sqlite_autoincrement=True,
+)
+
+session_leases: Final = sa.Table(
+    "session_leases",
+    metadata,
+    sa.Column(
+        "session_id",
+        sa.Integer(),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column(
+        "owner",
+        sa.String(128),
+        nullable=False,
+        comment="id of the server process that computes the live session",
+    ),
+    sa.Column(
+        "epoch",
+        sa.BigInteger(),
+        nullable=False,
+        comment="fencing token: grows at every takeover, never reset",
+    ),
+    _time("expires_at_s", comment="database clock, s since the epoch; 0 once released"),
+)
+
+cluster: Final = sa.Table(
+    "cluster",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column(
+        "name",
+        sa.String(32),
+        nullable=False,
+        comment="random id of this database's cluster: the broker channels' namespace",
+    ),
 )

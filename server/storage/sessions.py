@@ -170,6 +170,13 @@ class SessionsMixin(StoreBase):
             row = self._require(conn, t.sessions, "session", session_id)
         return Session(**row._mapping)
 
+    def live_session_ids(self) -> list[int]:
+        """Ids of every session stored as ``live``, ascending (all of them, not a page)."""
+        s = t.sessions
+        with self._read() as conn:
+            rows = conn.execute(sa.select(s.c.id).where(s.c.status == "live").order_by(s.c.id))
+            return [int(i) for i in rows.scalars()]
+
     def list_sessions(
         self,
         *,
@@ -247,8 +254,10 @@ class SessionsMixin(StoreBase):
             now,
         )
 
-    def mark_interrupted_sessions(self, *, at_s: float | None = None) -> list[int]:
-        """Mark every session still ``live`` as ``interrupted``: call once at server start-up.
+    def mark_interrupted_sessions(
+        self, *, at_s: float | None = None, only: Sequence[int] | None = None
+    ) -> list[int]:
+        """Mark every session still ``live`` (or those of ``only``) as ``interrupted``.
 
         A session is left ``live`` in the database only when the server that ran it died (a
         clean shutdown stops its sessions). Its ``stopped_at_s`` becomes the host time of the
@@ -262,8 +271,9 @@ class SessionsMixin(StoreBase):
 
         Notes
         -----
-        With several server processes on one PostgreSQL database, only a process that knows no
-        other process is running sessions may call this (the schema has no per-process lease).
+        Alone on SQLite, call it once at start-up without ``only``. With several server processes
+        on one PostgreSQL database, name the sessions whose lease has expired
+        (:mod:`server.cluster`): a session another process runs is never touched.
         """
         now = self._at(at_s)
         s, b = t.sessions, t.beats
@@ -271,7 +281,9 @@ class SessionsMixin(StoreBase):
             ids = [
                 int(i)
                 for i in conn.execute(
-                    sa.select(s.c.id).where(s.c.status == "live").order_by(s.c.id)
+                    sa.select(s.c.id)
+                    .where(s.c.status == "live", *([] if only is None else [s.c.id.in_(only)]))
+                    .order_by(s.c.id)
                 ).scalars()
             ]
             if not ids:

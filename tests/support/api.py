@@ -22,6 +22,7 @@ from dashboard.phases import PhaseClock, PhaseTemplate
 from sensor.types import BeatBatch
 from server.api import router
 from server.auth import load_or_create_token
+from server.cluster.coordinator import Coordinator
 from server.context import AppContext
 from server.settings import ServerSettings
 from server.storage import BeatWriter, Marker, StorageSettings, Store
@@ -132,12 +133,14 @@ def make_app(data_dir: Path, database_url: str | None = None) -> FastAPI:
         store = Store.open(settings.storage)
         writer = BeatWriter(store)
         hub = FakeHub(store)
+        cluster = Coordinator(store, hub, settings)  # type: ignore[arg-type]
         token = load_or_create_token(settings.data_dir)
-        app.state.ctx = AppContext(settings, store, writer, token, hub)  # type: ignore[arg-type]
+        app.state.ctx = AppContext(settings, store, writer, token, hub, cluster)  # type: ignore[arg-type]
         try:
             yield
         finally:
             await hub.aclose()
+            await cluster.aclose()
             writer.close()
             store.close()
 
