@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sensor.types import BeatBatch
 from server.cluster.broker import BrokerError
 from server.cluster.codec import decode_batch
+from server.cluster.leases import LeaseLostError
 from server.cluster.node import ClusterNode, ClusterStatus
 from server.live.finished import finished_history
 from server.live.subscription import Envelope, Subscription
@@ -131,6 +132,7 @@ class Coordinator:
                 if not await self._orphan(sid):
                     interrupted.append(sid)
         self.hub.cluster = self
+        self.store.session_guard = self._guard
         if self.distributed:
             self._tasks["publish"] = asyncio.create_task(self._publisher(), name="cluster-pub")
             self._tasks["broker"] = asyncio.create_task(self._watch_broker(), name="cluster-br")
@@ -163,6 +165,15 @@ class Coordinator:
                     await self._lost(sid)
                     await self.node.keeper.release(sid)
 
+    def _guard(self, conn: Any, session_id: int) -> None:
+        """Fence a derived write of a live session: this process must hold its lease (checked
+        in the write's own transaction; on PostgreSQL the lease row stays share-locked until
+        the write commits, so a takeover waits for it)."""
+        lease = self.node.keeper.current(session_id)
+        if lease is None:
+            raise LeaseLostError(session_id, self.node.node_id, 0)
+        self.node.keeper.leases.fence(conn, lease)
+
     async def aclose(self) -> None:
         """Stop following and publishing, release the leases, close the broker."""
         for task in [*self._followers.values(), *self._tasks.values()]:
@@ -194,6 +205,13 @@ class Coordinator:
         await self.node.keeper.release(session_id)
 
     async def _lost(self, session_id: int) -> None:
+        # Alone (SQLite, or PostgreSQL without a broker) nobody takes sessions over, so a lease
+        # lost to a stall of this process is taken back rather than the session dropped; only
+        # another process already holding it stops this one.
+        alone = not self.distributed and self.hub.is_live(session_id)
+        if alone and await self.node.keeper.acquire(session_id) is not None:
+            _log.warning("lease of session %d expired during a stall: taken back", session_id)
+            return
         task = self._followers.pop(session_id, None)
         if task is not None:
             task.cancel()

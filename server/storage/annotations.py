@@ -57,7 +57,7 @@ class AnnotationsMixin(StoreBase):
         if action == "extend" and (extend_s is None or not extend_s > 0):
             raise InvalidRecordError(f"an extension needs extend_s > 0 seconds, got {extend_s!r}")
         now = self._at(at_s)
-        with self._write() as conn:
+        with self._derived_write(session_id) as conn:
             self._require(conn, t.sessions, "session", session_id)
             eid = new_row_id(
                 conn.execute(
@@ -295,7 +295,7 @@ class AnnotationsMixin(StoreBase):
         check_text("rule", rule, 64)
         check_text("text", text, 10_000)
         now = self._at(at_s)
-        with self._write() as conn:
+        with self._derived_write(session_id) as conn:
             self._require(conn, t.sessions, "session", session_id)
             if participant_id is not None:
                 self._require(conn, t.participants, "participant", participant_id)

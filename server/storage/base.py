@@ -82,10 +82,23 @@ class StoreBase:
         self._writer_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
         self._clock = clock
         self._dialect = engine.dialect.name
+        #: Called first inside every write of a live session's derived state (phase events,
+        #: cues, the stop) with the transaction and the session id; it raises to refuse the
+        #: write. Set by :class:`server.cluster.coordinator.Coordinator` to fence writes by the
+        #: session's lease (a process that lost it can write nothing more for that session).
+        self.session_guard: Callable[[sa.Connection, int], None] | None = None
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         with self._writer_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _derived_write(self, session_id: int) -> Iterator[sa.Connection]:
+        """A write of a live session's derived state, fenced by :attr:`session_guard`."""
+        with self._writer_engine.begin() as conn:
+            if self.session_guard is not None:
+                self.session_guard(conn, session_id)
             yield conn
 
     @contextmanager

@@ -202,8 +202,11 @@ class SessionsMixin(StoreBase):
         action: str,
         actor: str,
         now: float,
+        *,
+        derived: bool = False,
     ) -> Session:
-        with self._write() as conn:
+        write = self._derived_write(session_id) if derived else self._write()
+        with write as conn:
             row = self._require(conn, t.sessions, "session", session_id)
             if row.status not in allowed:
                 raise StateConflictError(
@@ -252,6 +255,7 @@ class SessionsMixin(StoreBase):
             "session.stop",
             actor,
             now,
+            derived=True,  # only the process that runs the session may stop it
         )
 
     def mark_interrupted_sessions(

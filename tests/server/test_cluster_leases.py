@@ -212,3 +212,33 @@ def test_bad_parameters_are_refused_with_a_clear_error(
 ) -> None:
     with pytest.raises(LeaseConfigError):
         SessionLeases(engine, owner, ttl_s=ttl)
+
+
+def test_derived_writes_are_fenced_by_the_lease(store: Store, sid: int) -> None:
+    """A process that lost a session's lease can store no phase event, no cue and no stop for
+    it (the store's ``session_guard``, as the coordinator sets it), and nothing is written."""
+    a = SessionLeases(store.engine, "proc-a", ttl_s=0.3)
+    la = a.acquire(sid)
+    assert la is not None
+    held = {"lease": la}
+
+    def guard(conn: sa.Connection, session_id: int) -> None:
+        a.fence(conn, held["lease"])
+
+    store.session_guard = guard
+    store.start_session(sid)
+    store.record_phase_event(sid, 0, "a", "enter")  # held: stored
+    assert len(store.list_phase_events(sid)) == 1
+    time.sleep(0.45)
+    lb = SessionLeases(store.engine, "proc-b", ttl_s=30).acquire(sid)
+    assert lb is not None  # taken over
+    held["lease"] = type(la)(la.session_id, la.owner, la.epoch, time.monotonic() + 60)
+    with pytest.raises(LeaseLostError):
+        store.record_phase_event(sid, 0, "a", "extend", extend_s=60)
+    with pytest.raises(LeaseLostError):
+        store.add_cue(sid, "grounding", "Try grounding", {"why": "test"})
+    with pytest.raises(LeaseLostError):
+        store.stop_session(sid)
+    assert len(store.list_phase_events(sid)) == 1
+    assert store.list_cues(sid) == []
+    assert store.get_session(sid).status == "live"
