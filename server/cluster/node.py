@@ -16,6 +16,7 @@ only audience).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,10 +32,26 @@ from server.cluster.keeper import LeaseKeeper
 from server.cluster.leases import DEFAULT_TTL_S, SessionLeases
 from server.messages import MESSAGE_ADAPTER
 
-__all__ = ["ClusterNode", "ClusterStatus", "new_node_id"]
+__all__ = ["ClusterNode", "ClusterStatus", "cluster_name", "new_node_id"]
 
 _LIVE: Final[str] = "live:"
 _INGEST: Final[str] = "ingest:"
+
+
+def cluster_name(engine: Any) -> str:
+    """The database's cluster id (made by migration 0008; made again if the row was deleted)."""
+    select = sa.text("SELECT name FROM cluster WHERE id = 1")
+    with engine.connect() as conn:
+        name = conn.execute(select).scalar_one_or_none()
+    if name is None:
+        with contextlib.suppress(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO cluster (id, name) VALUES (1, :name)"),
+                {"name": secrets.token_hex(8)},
+            )
+        with engine.connect() as conn:
+            name = conn.execute(select).scalar_one()
+    return str(name)
 
 
 def new_node_id() -> str:
@@ -109,9 +126,7 @@ class ClusterNode:
         """
         if broker_url and engine.dialect.name != "postgresql":
             raise BrokerError("a broker URL needs a PostgreSQL database (--database-url)")
-        with engine.connect() as conn:  # made by migration 0008: one per database
-            name = conn.execute(sa.text("SELECT name FROM cluster WHERE id = 1")).scalar_one()
-        broker = open_broker(broker_url, namespace=str(name))
+        broker = open_broker(broker_url, namespace=cluster_name(engine))
         leases = SessionLeases(engine, node_id or new_node_id(), ttl_s=ttl_s)
         return cls(
             leases,
