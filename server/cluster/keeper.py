@@ -109,22 +109,27 @@ class LeaseKeeper:
 
     async def tick(self) -> None:
         """One round: renew every held lease, report the lost ones, offer orphans."""
-        for sid, lease in list(self._held.items()):
-            try:
-                renewed = await asyncio.to_thread(self.leases.renew, lease)
-                self.database_ok = True
-            except Exception as exc:  # the database is unreachable: keep until the deadline
-                self.database_ok = False
-                _log.warning("lease of session %s not renewed: %s", sid, type(exc).__name__)
-                if lease.valid(self._mono()):
-                    continue
-                renewed = None
+        held = list(self._held.values())
+        try:  # one statement for every held lease: a loaded process keeps them all
+            results = await asyncio.to_thread(self.leases.renew_all, held)
+            self.database_ok = True
+        except Exception as exc:  # the database is unreachable: keep each until its deadline
+            self.database_ok = False
+            _log.warning("leases not renewed: %s", type(exc).__name__)
+            now = self._mono()
+            results = {x.session_id: x for x in held if x.valid(now)}
+            results.update({x.session_id: None for x in held if not x.valid(now)})
+        sent = {x.session_id: x for x in held}
+        for sid, renewed in results.items():
+            lease = self._held.get(sid)
+            if lease is None or lease is not sent[sid]:  # released or re-taken meanwhile
+                continue
             if renewed is None:
                 self._held.pop(sid, None)
                 self.lost += 1
                 _log.warning("lease of session %s lost (epoch %s)", sid, lease.epoch)
                 await self._on_lost(sid)
-            else:
+            elif renewed is not lease:
                 self._held[sid] = renewed
                 self.renewals += 1
         if self._on_orphan is None or self._candidates is None:

@@ -170,6 +170,11 @@ class SessionLeases:
             "WHERE session_id = :sid AND owner = :owner AND epoch = :epoch "
             f"AND expires_at_s >= {now}"
         )
+        self._renew_all_sql = sa.text(
+            f"UPDATE session_leases SET expires_at_s = {now} + :ttl "
+            "WHERE session_id IN :sids AND owner = :owner "
+            f"AND expires_at_s >= {now} RETURNING session_id, epoch"
+        )
         self._release_sql = sa.text(
             "UPDATE session_leases SET expires_at_s = 0 "
             "WHERE session_id = :sid AND owner = :owner AND epoch = :epoch"
@@ -210,6 +215,27 @@ class SessionLeases:
         if n != 1:
             return None
         return replace(lease, deadline=started + SAFETY * self.ttl_s)
+
+    def renew_all(self, leases: list[Lease]) -> dict[int, Lease | None]:
+        """Extend every held lease in one statement (one round trip however many sessions);
+        each session maps to its renewed lease or None when it was lost."""
+        if not leases:
+            return {}
+        started = self._mono()
+        stmt = self._renew_all_sql.bindparams(sa.bindparam("sids", expanding=True))
+        with self._engine.begin() as conn:
+            rows = conn.execute(
+                stmt,
+                {"sids": [x.session_id for x in leases], "owner": self.owner, "ttl": self.ttl_s},
+            ).all()
+        kept = {int(r[0]): int(r[1]) for r in rows}
+        deadline = started + SAFETY * self.ttl_s
+        return {
+            x.session_id: replace(x, deadline=deadline)
+            if kept.get(x.session_id) == x.epoch
+            else None
+            for x in leases
+        }
 
     def release(self, lease: Lease) -> None:
         """Give the lease up at once (the session stopped, or the process shuts down)."""

@@ -242,3 +242,21 @@ def test_derived_writes_are_fenced_by_the_lease(store: Store, sid: int) -> None:
     assert len(store.list_phase_events(sid)) == 1
     assert store.list_cues(sid) == []
     assert store.get_session(sid).status == "live"
+
+
+def test_renewing_every_lease_in_one_statement_keeps_held_ones_and_reports_lost_ones(
+    store: Store,
+) -> None:
+    sids = [store.create_session(_TEMPLATE).id for _ in range(5)]
+    a = SessionLeases(store.engine, "proc-a", ttl_s=0.3)
+    held = [a.acquire(s) for s in sids]
+    assert all(x is not None for x in held)
+    leases = [x for x in held if x is not None]
+    renewed = a.renew_all(leases)
+    assert all(renewed[x.session_id] is not None for x in leases)
+    time.sleep(0.45)
+    b = SessionLeases(store.engine, "proc-b", ttl_s=30)
+    assert b.acquire(sids[0]) is not None  # one taken over, the others merely expired
+    after = a.renew_all(leases)
+    assert after == dict.fromkeys(sids)  # a late renewal keeps none
+    assert a.renew_all([]) == {}
