@@ -29,9 +29,13 @@ the client's send time of the ingest message that let the engine show it. The en
 beat k once beat k + 2 has arrived (artifact look-ahead, ``--lookahead``), so that message is the
 one carrying beat k + 2: the delay is the system's (ingest, storage, broker hops, engine, fan-out,
 the subscriber's own reading), not the look-ahead's, which is the same on every deployment. The
-p99 over ``--seconds`` after ``--warmup`` at each step is compared with ``--target-ms`` (50); the
-steps stop at the first S above it. The ceiling of N is the largest S within the target; the
-ratio is against the ceiling of N = 1 measured in the same run (the named baseline).
+p99 over ``--seconds`` after ``--warmup`` at each step is compared with ``--target-ms`` (50); a
+step above it is measured again ``--retries`` times (1: the machine is shared, a stray spike of
+other work is not the cluster's ceiling; every attempt is printed) and the steps stop at the first
+S above it in every attempt. The ceiling of N is the largest S within the target; the ratio is
+against the ceiling of N = 1 measured in the same run (the named baseline). Each row also gives
+the CPU the N servers and the load generator used (``/proc``, % of one core), ``negative``
+(delays below 0: a wrong ``--lookahead``) and ``unmatched`` (beats shown that were never sent).
 
 Failover (``--failover``, N = ``--failover-processes``): ``--failover-sessions`` sessions are
 started on process 0, their patients' ingest connected to process 0 too and their therapists to
@@ -366,6 +370,39 @@ def _pct(values: list[float], q: float) -> float | None:
 # --- scaling: sessions held within the target per number of processes -------------------------
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU time of a process, s (``/proc/PID/stat``, Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _measure(
+    servers: list[e2e.ServerProcess], sessions: list[Session], seconds: float
+) -> dict[str, Any]:
+    """Delays of the beats shown during ``seconds``, and the CPU the servers and this load
+    generator used meanwhile (% of one core)."""
+    t0, cpu0 = time.time(), time.process_time()
+    srv0 = sum(_cpu_s(s.proc.pid) for s in servers)
+    await asyncio.sleep(seconds)
+    t1, cpu1 = time.time(), time.process_time()
+    srv1 = sum(_cpu_s(s.proc.pid) for s in servers)
+    delays = [d for s in sessions for (r, _i, d) in s.shown if t0 <= r < t1]
+    return {
+        "beats_shown": len(delays),
+        "ingest_msgs": sum(sum(1 for t in s.send_t if t0 <= t < t1) for s in sessions),
+        "p50_ms": _pct(delays, 50),
+        "p99_ms": _pct(delays, 99),
+        "max_ms": _pct(delays, 100),
+        "negative": sum(1 for d in delays if d < 0),
+        "unmatched": sum(s.unknown for s in sessions),
+        "servers_cpu_pct": round(100.0 * (srv1 - srv0) / (t1 - t0), 1),
+        "loadgen_cpu_pct": round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1),
+    }
+
+
 async def _scale(
     servers: list[e2e.ServerProcess], args: argparse.Namespace, sids: list[int]
 ) -> list[dict[str, Any]]:
@@ -388,30 +425,18 @@ async def _scale(
                 load.add(s)
             leases = await asyncio.to_thread(_leases, servers, load.alive)
             await asyncio.sleep(args.warmup)
-            t0, cpu0 = time.time(), time.process_time()
-            await asyncio.sleep(args.seconds)
-            t1, cpu1 = time.time(), time.process_time()
-            delays = [d for s in sessions for (r, _i, d) in s.shown if t0 <= r < t1]
-            expected = sum(
-                sum(1 for t in s.send_t if t0 <= t < t1) for s in sessions
-            )  # ingest messages in the window
-            p99 = _pct(delays, 99)
-            row = {
-                "processes": n,
-                "sessions": target,
-                "leases_per_process": leases,
-                "beats_shown": len(delays),
-                "ingest_msgs": expected,
-                "p50_ms": _pct(delays, 50),
-                "p99_ms": p99,
-                "max_ms": _pct(delays, 100),
-                "negative": sum(1 for d in delays if d < 0),
-                "loadgen_cpu_pct": round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1),
-                "unmatched": sum(s.unknown for s in sessions),
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if p99 is None or p99 > args.target_ms:
+            passed = False
+            for attempt in range(1 + args.retries):
+                row = await _measure(servers, sessions, args.seconds)
+                row = {"processes": n, "sessions": target, "attempt": attempt + 1, **row}
+                row["leases_per_process"] = leases
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                p99 = row["p99_ms"]
+                passed = p99 is not None and p99 <= args.target_ms
+                if passed:
+                    break
+            if not passed:
                 break
     finally:
         await load.close()
@@ -526,6 +551,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0, help="before measuring, s")
     parser.add_argument("--target-ms", type=float, default=50.0, help="p99 target (50 ms)")
     parser.add_argument("--lookahead", type=int, default=2, help="engine look-ahead, beats")
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="re-measure a step above the target this many times (other work on a shared "
+        "machine); every attempt is printed",
+    )
     parser.add_argument("--ingest-on", choices=("subscriber", "owner"), default="subscriber")
     parser.add_argument("--lease-ttl", type=float, default=2.0, help="serve --lease-ttl, s")
     parser.add_argument("--failover", action=argparse.BooleanOptionalAction, default=True)
@@ -562,11 +594,12 @@ def main() -> None:
                 _drop_schema(args.postgres_url, name)
 
     print(f"\nPer step (p99 target {args.target_ms:g} ms, ingest on the {args.ingest_on}):")
-    keys = ["processes", "sessions", "leases_per_process", "beats_shown", "p50_ms", "p99_ms"]
-    print(_table(rows, [*keys, "max_ms", "negative", "unmatched", "loadgen_cpu_pct"]))
+    keys = ["processes", "sessions", "attempt", "leases_per_process", "beats_shown", "p50_ms"]
+    more = ["p99_ms", "max_ms", "negative", "unmatched", "servers_cpu_pct", "loadgen_cpu_pct"]
+    print(_table(rows, [*keys, *more]))
     ceilings: list[dict[str, Any]] = []
     for n in args.processes:
-        ok = [
+        ok = [  # a step within the target in one of its attempts
             r["sessions"]
             for r in rows
             if r["processes"] == n and r["p99_ms"] is not None and r["p99_ms"] <= args.target_ms
