@@ -121,7 +121,8 @@ def test_compose_runs_postgres_redis_a_proxy_and_two_or_more_workers(
         assert _flag(args, "--database-url").startswith("postgresql+psycopg://"), name
         assert _flag(args, "--database-url").split("@", 1)[1].startswith("postgres:")
         assert _flag(args, "--broker-url").startswith("redis://redis:"), name
-        assert "--proxy-headers" in args and "--allow-remote" in args
+        assert "--proxy-headers" in args
+        assert "--allow-remote" in args
         volumes = svc.get("volumes", [])
         assert any(str(v).endswith(":/var/lib/sintonia") for v in volumes), name
         assert svc["environment"]["SINTONIA_DATA_DIR"] == "/var/lib/sintonia"
@@ -164,7 +165,8 @@ def test_compose_health_checks_ask_api_health_on_the_worker_port(compose: dict[s
         port = _flag([str(a) for a in svc["command"]], "--port")
         test = " ".join(str(x) for x in svc["healthcheck"]["test"])
         assert f"http://127.0.0.1:{port}/api/health" in test, name
-        assert "database_ok" in test and "broker_ok" in test
+        assert "database_ok" in test
+        assert "broker_ok" in test
     # the health fields the checks read are the ones the API reports
     from server.models import HealthOut
 
@@ -201,7 +203,9 @@ def test_systemd_proxies_balance_exactly_the_enabled_instances() -> None:
     assert proxy is not None
     assert set(proxy.group(1).split()) == {f"127.0.0.1:{p}" for p in ports}
     assert re.search(r"health_uri\s+/api/health", caddy)
-    assert "lb_policy least_conn" in caddy and "sticky" not in caddy and "cookie" not in caddy
+    assert "lb_policy least_conn" in caddy
+    assert "sticky" not in caddy
+    assert "cookie" not in caddy
 
 
 def test_every_sintonia_variable_named_is_read_by_the_server_or_the_benchmark() -> None:
@@ -217,7 +221,8 @@ def test_every_sintonia_variable_named_is_read_by_the_server_or_the_benchmark() 
 def test_the_guide_uses_existing_serve_flags_and_names_the_files() -> None:
     doc = DOC.read_text()
     for rel in ("deploy/compose.yaml", "deploy/nginx.conf", "deploy/systemd/sintonia@.service"):
-        assert rel in doc and (ROOT / rel).exists(), rel
+        assert rel in doc, rel
+        assert (ROOT / rel).exists(), rel
     flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", " ".join(_serve_lines(doc))))
     assert flags, "the guide shows no `sintonia serve` command"
     assert not flags - _serve_flags(), sorted(flags - _serve_flags())
