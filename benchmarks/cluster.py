@@ -35,7 +35,9 @@ other work is not the cluster's ceiling; every attempt is printed) and the steps
 S above it in every attempt. The ceiling of N is the largest S within the target; the ratio is
 against the ceiling of N = 1 measured in the same run (the named baseline). Each row also gives
 the CPU the N servers and the load generator used (``/proc``, % of one core), ``negative``
-(delays below 0: a wrong ``--lookahead``) and ``unmatched`` (beats shown that were never sent).
+(delays below 0: a wrong ``--lookahead``), ``unmatched`` (beats shown that were never sent) and
+the leases each process reports holding (``GET /api/health``) before and after the step: fewer
+than the sessions means some lease lapsed.
 
 Failover (``--failover``, N = ``--failover-processes``): ``--failover-sessions`` sessions are
 started on process 0, their patients' ingest connected to process 0 too and their therapists to
@@ -432,6 +434,7 @@ async def _scale(
                 row = await _measure(servers, sessions, args.seconds)
                 row = {"processes": n, "sessions": target, "attempt": attempt + 1, **row}
                 row["leases_per_process"] = leases
+                row["leases_after"] = await asyncio.to_thread(_leases, servers, load.alive)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 p99 = row["p99_ms"]
@@ -598,6 +601,7 @@ def main() -> None:
     print(f"\nPer step (p99 target {args.target_ms:g} ms, ingest on the {args.ingest_on}):")
     keys = ["processes", "sessions", "attempt", "leases_per_process", "beats_shown", "p50_ms"]
     more = ["p99_ms", "max_ms", "negative", "unmatched", "servers_cpu_pct", "loadgen_cpu_pct"]
+    more.append("leases_after")
     print(_table(rows, [*keys, *more]))
     ceilings: list[dict[str, Any]] = []
     for n in args.processes:
