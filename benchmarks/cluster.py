@@ -564,7 +564,9 @@ def main() -> None:
         "machine); every attempt is printed",
     )
     parser.add_argument("--ingest-on", choices=("subscriber", "owner"), default="subscriber")
-    parser.add_argument("--lease-ttl", type=float, default=2.0, help="serve --lease-ttl, s")
+    parser.add_argument(
+        "--lease-ttl", type=float, default=5.0, help="serve --lease-ttl, s (its default)"
+    )
     parser.add_argument("--failover", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--failover-processes", type=int, default=2)
     parser.add_argument("--failover-sessions", type=int, default=2)
