@@ -4,3 +4,7 @@ The embedded default (SQLite, one process, no broker) needs nothing from here be
 that is always granted; PostgreSQL lets several processes share sessions, with Redis (or the
 in-process broker for one process) carrying live messages between them.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []

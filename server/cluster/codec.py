@@ -50,15 +50,16 @@ def decode_batch(data: bytes) -> tuple[int, BeatBatch]:
         rr = np.asarray(doc["rr_ms"], dtype=np.float64)
         times = np.asarray(doc["t_s"], dtype=np.float64)
         raw = doc["rr_raw"]
-        if (
-            not isinstance(pid, int)
-            or rr.ndim != 1
-            or rr.shape != times.shape
-            or len(rr) > MAX_FORWARD_BEATS
-            or not isinstance(doc["seq"], int)
-            or not math.isfinite(float(doc["host_time_s"]))
-        ):
-            raise ValueError("inconsistent batch")
+        consistent = (
+            isinstance(pid, int)
+            and rr.ndim == 1
+            and rr.shape == times.shape
+            and len(rr) <= MAX_FORWARD_BEATS
+            and isinstance(doc["seq"], int)
+            and math.isfinite(float(doc["host_time_s"]))
+        )
+        if not consistent:
+            raise BrokerError("inconsistent forwarded beat batch")
         batch = BeatBatch(
             participant=str(doc["label"]),
             device=str(doc["device"]),

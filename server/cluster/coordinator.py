@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, Final
 from sensor.types import BeatBatch
 from server.cluster.broker import BrokerError
 from server.cluster.codec import decode_batch
-from server.cluster.leases import LeaseLostError
 from server.cluster.node import ClusterNode, ClusterStatus
 from server.live.finished import finished_history
 from server.live.subscription import Envelope, Subscription
@@ -166,13 +165,15 @@ class Coordinator:
                     await self.node.keeper.release(sid)
 
     def _guard(self, conn: Any, session_id: int) -> None:
-        """Fence a derived write of a live session: this process must hold its lease (checked
-        in the write's own transaction; on PostgreSQL the lease row stays share-locked until
-        the write commits, so a takeover waits for it)."""
+        """Fence a derived write of a session in the write's own transaction: with this
+        process's lease, the lease must still hold (on PostgreSQL its row stays share-locked
+        until the write commits, so a takeover waits for it); without one, no other process may
+        hold an unexpired lease of the session."""
         lease = self.node.keeper.current(session_id)
         if lease is None:
-            raise LeaseLostError(session_id, self.node.node_id, 0)
-        self.node.keeper.leases.fence(conn, lease)
+            self.node.keeper.leases.fence_unleased(conn, session_id)
+        else:
+            self.node.keeper.leases.fence(conn, lease)
 
     async def aclose(self) -> None:
         """Stop following and publishing, release the leases, close the broker."""
@@ -407,9 +408,9 @@ class Coordinator:
         try:
             doc = json.loads(data)
             req, op, kw, reply = str(doc["id"]), str(doc["op"]), dict(doc["kw"]), doc["reply"]
-            if op not in COMMANDS or not isinstance(reply, str):
-                raise ValueError(op)
         except (ValueError, TypeError, KeyError):
+            req, op, kw, reply = "", "", {}, None
+        if op not in COMMANDS or not isinstance(reply, str):
             _log.warning("malformed command for session %d ignored", session_id)
             return
         answer: dict[str, Any]

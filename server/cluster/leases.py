@@ -183,6 +183,10 @@ class SessionLeases:
             "SELECT 1 FROM session_leases WHERE session_id = :sid AND owner = :owner "
             f"AND epoch = :epoch AND expires_at_s >= {now}{self._lock}"
         )
+        self._foreign_sql = sa.text(
+            "SELECT epoch FROM session_leases WHERE session_id = :sid AND owner <> :owner "
+            f"AND expires_at_s >= {now}{self._lock}"
+        )
         self._holders_sql = sa.text(
             f"SELECT session_id, owner, epoch, expires_at_s - {now} AS left_s "
             "FROM session_leases ORDER BY session_id"
@@ -259,6 +263,15 @@ class SessionLeases:
         ).first()
         if found is None:
             raise LeaseLostError(lease.session_id, lease.owner, lease.epoch)
+
+    def fence_unleased(self, conn: Connection, session_id: int) -> None:
+        """Inside a write transaction of a process that holds no lease of the session: raise
+        :class:`LeaseLostError` when another process holds an unexpired one (it runs the session
+        now). A session nobody holds (never run under a lease, or its holder gone and not yet
+        replaced) may be written: there is no other owner to conflict with."""
+        found = conn.execute(self._foreign_sql, {"sid": session_id, "owner": self.owner}).first()
+        if found is not None:
+            raise LeaseLostError(session_id, self.owner, int(found[0]))
 
     def holders(self) -> list[LeaseHolder]:
         """Every lease row as the database sees it now (expired ones included)."""

@@ -260,3 +260,18 @@ def test_renewing_every_lease_in_one_statement_keeps_held_ones_and_reports_lost_
     after = a.renew_all(leases)
     assert after == dict.fromkeys(sids)  # a late renewal keeps none
     assert a.renew_all([]) == {}
+
+
+def test_a_process_without_a_lease_is_fenced_only_by_another_holder(
+    engine: sa.Engine, sid: int
+) -> None:
+    a = SessionLeases(engine, "proc-a", ttl_s=0.3)
+    b = SessionLeases(engine, "proc-b", ttl_s=0.3)
+    with engine.begin() as conn:
+        a.fence_unleased(conn, sid)  # nobody runs the session: a tool may write
+    assert b.acquire(sid) is not None
+    with pytest.raises(LeaseLostError), engine.begin() as conn:
+        a.fence_unleased(conn, sid)  # B runs it now
+    time.sleep(0.45)
+    with engine.begin() as conn:
+        a.fence_unleased(conn, sid)  # B's lease expired: no other owner left
