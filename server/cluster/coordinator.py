@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from sensor.types import BeatBatch
@@ -325,23 +326,32 @@ class Coordinator:
         # (stored again: idempotent) reaches the engine once: the end of the newest beat seen
         # per device stream is kept.
         seen: dict[tuple[str, str], int] = {}
+
+        async def feed(data: bytes) -> None:
+            _pid, batch = decode_batch(data)
+            key = (batch.participant, batch.device)
+            end = batch.seq + len(batch)
+            if end > seen.get(key, -1):
+                seen[key] = end
+                self.hub.ingest_remote(session_id, batch)
+
+        await self._follow(f"ingest:{session_id}", feed)
+
+    async def _follow(self, channel: str, handle: Callable[[bytes], Awaitable[None]]) -> None:
+        """Hand each message published on ``channel`` from now on to ``handle``, in order; after
+        a broker error (or a malformed message) go on after the last one taken: none is handled
+        twice, none skipped."""
         after: str | None = None
         while True:
             try:
-                async for m in self.node.broker.follow(f"ingest:{session_id}", after_id=after):
+                async for m in self.node.broker.follow(channel, after_id=after):
                     after = m.id
-                    _pid, batch = decode_batch(m.data)
-                    key = (batch.participant, batch.device)
-                    end = batch.seq + len(batch)
-                    if end <= seen.get(key, -1):
-                        continue
-                    seen[key] = end
-                    self.hub.ingest_remote(session_id, batch)
+                    await handle(m.data)
                 return
             except asyncio.CancelledError:
                 raise
             except BrokerError as exc:
-                _log.warning("ingest of session %d from the broker: %s; retrying", session_id, exc)
+                _log.warning("broker channel %s: %s; going on", channel, exc)
                 await asyncio.sleep(1.0)
 
     # ------------------------------------------------------------------ commands
@@ -391,18 +401,11 @@ class Coordinator:
 
     async def _control(self, session_id: int) -> None:
         """The owner's side: run forwarded commands, answer on the requester's channel."""
-        after: str | None = None
-        while True:
-            try:
-                async for m in self.node.broker.follow(f"control:{session_id}", after_id=after):
-                    after = m.id
-                    await self._answer(session_id, m.data)
-                return
-            except asyncio.CancelledError:
-                raise
-            except BrokerError as exc:
-                _log.warning("commands of session %d: %s; retrying", session_id, exc)
-                await asyncio.sleep(1.0)
+
+        async def answer(data: bytes) -> None:
+            await self._answer(session_id, data)
+
+        await self._follow(f"control:{session_id}", answer)
 
     async def _answer(self, session_id: int, data: bytes) -> None:
         try:
@@ -426,19 +429,14 @@ class Coordinator:
             await self.node.broker.publish(f"reply:{reply}", json.dumps(answer).encode())
 
     async def _follow_replies(self) -> None:
-        while True:
-            try:
-                async for m in self.node.broker.follow(f"reply:{self.node.node_id}"):
-                    with contextlib.suppress(ValueError, TypeError, KeyError):
-                        answer = json.loads(m.data)
-                        fut = self._replies.get(str(answer["id"]))
-                        if fut is not None and not fut.done():
-                            fut.set_result(answer)
-                return
-            except asyncio.CancelledError:
-                raise
-            except BrokerError:
-                await asyncio.sleep(1.0)
+        async def settle(data: bytes) -> None:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                answer = json.loads(data)
+                fut = self._replies.get(str(answer["id"]))
+                if fut is not None and not fut.done():
+                    fut.set_result(answer)
+
+        await self._follow(f"reply:{self.node.node_id}", settle)
 
     # ------------------------------------------------------------------ people
     async def consent_changed(self, participant_id: int) -> None:
@@ -470,26 +468,21 @@ class Coordinator:
             _log.warning("consent change not passed on to the other processes: %s", exc)
 
     async def _follow_people(self) -> None:
-        while True:
-            try:
-                async for m in self.node.broker.follow("people"):
-                    with contextlib.suppress(ValueError, TypeError, KeyError):
-                        doc = json.loads(m.data)
-                        if doc["from"] == self.node.node_id:
-                            continue
-                        pid = int(doc["participant_id"])
-                        if doc["op"] == "consent":
-                            await self.hub.consent_changed(pid)
-                        elif doc["op"] == "erased" and doc["action"] in ("delete", "deidentify"):
-                            sid = doc["session_id"]
-                            await self.hub.participant_erased(
-                                pid, doc["action"], session_id=None if sid is None else int(sid)
-                            )
-                return
-            except asyncio.CancelledError:
-                raise
-            except BrokerError:
-                await asyncio.sleep(1.0)
+        async def apply(data: bytes) -> None:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                doc = json.loads(data)
+                if doc["from"] == self.node.node_id:
+                    return
+                pid = int(doc["participant_id"])
+                if doc["op"] == "consent":
+                    await self.hub.consent_changed(pid)
+                elif doc["op"] == "erased" and doc["action"] in ("delete", "deidentify"):
+                    sid = doc["session_id"]
+                    await self.hub.participant_erased(
+                        pid, doc["action"], session_id=None if sid is None else int(sid)
+                    )
+
+        await self._follow("people", apply)
 
     def stats(self) -> dict[str, Any]:
         """Counters for tests and benchmarks."""
